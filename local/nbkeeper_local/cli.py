@@ -1,0 +1,43 @@
+"""`nbkeeper` console script: local and operator tooling (never deployed).
+
+Each subcommand lives in its own module with its own argument parser and is imported only when
+chosen, so `nbkeeper --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "emulator": ("nbkeeper_local.emulator.server", "serve the ModelArts emulator on 127.0.0.1"),
+    "plan": ("nbkeeper_local.plan", "dry-run one lease keeper pass and print the decisions"),
+    "demo": ("nbkeeper_local.demo", "run the end-to-end story against the emulator and moto"),
+    "serve": ("nbkeeper_local.serve", "serve the Slack routes locally through the real handler"),
+}
+
+
+def usage() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["usage: nbkeeper <command> [options]", "", "commands:"]
+    lines += [f"  {name.ljust(width)}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines += ["", "Run `nbkeeper <command> --help` for a command's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(usage())
+        return 0
+    name, rest = args[0], args[1:]
+    if name not in SUBCOMMANDS:
+        print(f"nbkeeper: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    result: int = module.main(rest)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

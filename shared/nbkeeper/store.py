@@ -1,0 +1,329 @@
+"""nbkeeper's own state in one DynamoDB table: owners, reservations, pending warnings, audit.
+
+Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch seconds):
+
+| item        | pk                    | sk                          | TTL                       |
+|-------------|-----------------------|-----------------------------|---------------------------|
+| owner       | PROJECT#{project_id}  | OWNER#{notebook_id}         | none                      |
+| reservation | PROJECT#{project_id}  | RES#{notebook_id}           | a day after `until`       |
+| warning     | PROJECT#{project_id}  | WARN#{notebook_id}          | a day after `stop_after`  |
+| audit       | AUDIT#{project_id}#{YYYY-MM-DD} | {iso time}#{notebook_id}#{action} | 90 days |
+
+Everything the keeper needs for one project is in one partition, so a pass reads it with a single
+paged Query per project. DynamoDB deletes TTL'd items up to two days late, so readers also filter
+on the timestamps themselves.
+
+Domain code depends on the `StateStore` protocol; `MemoryStateStore` is the fake for unit tests and
+`DynamoStateStore` takes a boto3 Table resource (moto in tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+OWNER = "OWNER#"
+RESERVATION = "RES#"
+WARNING = "WARN#"
+AUDIT_RETENTION = timedelta(days=90)
+TTL_GRACE = timedelta(days=1)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _from_epoch(value: Any) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+class StateItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    project_id: str
+    notebook_id: str
+
+
+class Owner(StateItem):
+    """Who created a notebook through nbkeeper (Slack user), recorded at create."""
+
+    user_id: str
+    team_id: str | None = None
+    notebook_name: str | None = None
+    created_at: datetime
+
+
+class Reservation(StateItem):
+    """'Keep alive until T': the keeper prolongs and never stops the notebook before `until`."""
+
+    until: datetime
+    by_user: str
+    note: str | None = None
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+
+WarningKind = Literal["idle", "off_hours", "max_runtime"]
+
+
+class PendingWarning(StateItem):
+    """A warning sent to the owner; the stop may happen once `stop_after` has passed."""
+
+    kind: WarningKind
+    warned_at: datetime
+    stop_after: datetime
+    channel: str | None = None
+    message_ts: str | None = None
+
+
+class AuditRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    project_id: str
+    notebook_id: str
+    notebook_name: str | None = None
+    action: str
+    reason: str
+    at: datetime
+    actor: str = "lease-keeper"
+    dry_run: bool = False
+    outcome: str = "ok"
+    detail: dict[str, Any] = {}
+
+
+@dataclass
+class ProjectState:
+    """Everything about one project's notebooks that the keeper reads in one go."""
+
+    owners: dict[str, Owner] = field(default_factory=dict)
+    reservations: dict[str, Reservation] = field(default_factory=dict)
+    warnings: dict[str, PendingWarning] = field(default_factory=dict)
+
+
+class StateStore(Protocol):
+    def load_project(self, project_id: str, now: datetime) -> ProjectState: ...
+    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None: ...
+    def put_owner(self, owner: Owner) -> None: ...
+    def put_reservation(self, reservation: Reservation) -> None: ...
+    def delete_reservation(self, project_id: str, notebook_id: str) -> None: ...
+    def put_warning(self, warning: PendingWarning) -> None: ...
+    def delete_warning(self, project_id: str, notebook_id: str) -> None: ...
+    def record_audit(self, records: Iterable[AuditRecord]) -> None: ...
+    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]: ...
+
+
+class MemoryStateStore:
+    """In-memory StateStore with the same semantics as the DynamoDB one (for unit tests)."""
+
+    def __init__(self) -> None:
+        self.owners: dict[tuple[str, str], Owner] = {}
+        self.reservations: dict[tuple[str, str], Reservation] = {}
+        self.warnings: dict[tuple[str, str], PendingWarning] = {}
+        self.audit: list[AuditRecord] = []
+
+    def load_project(self, project_id: str, now: datetime) -> ProjectState:
+        return ProjectState(
+            owners={k[1]: v for k, v in self.owners.items() if k[0] == project_id},
+            reservations={
+                k[1]: v
+                for k, v in self.reservations.items()
+                if k[0] == project_id and v.active(now)
+            },
+            warnings={
+                k[1]: v
+                for k, v in self.warnings.items()
+                if k[0] == project_id and now < v.stop_after + TTL_GRACE
+            },
+        )
+
+    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
+        return self.owners.get((project_id, notebook_id))
+
+    def put_owner(self, owner: Owner) -> None:
+        self.owners[(owner.project_id, owner.notebook_id)] = owner
+
+    def put_reservation(self, reservation: Reservation) -> None:
+        self.reservations[(reservation.project_id, reservation.notebook_id)] = reservation
+
+    def delete_reservation(self, project_id: str, notebook_id: str) -> None:
+        self.reservations.pop((project_id, notebook_id), None)
+
+    def put_warning(self, warning: PendingWarning) -> None:
+        self.warnings[(warning.project_id, warning.notebook_id)] = warning
+
+    def delete_warning(self, project_id: str, notebook_id: str) -> None:
+        self.warnings.pop((project_id, notebook_id), None)
+
+    def record_audit(self, records: Iterable[AuditRecord]) -> None:
+        self.audit.extend(records)
+
+    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]:
+        wanted = day.astimezone(UTC).date()
+        return sorted(
+            (
+                r
+                for r in self.audit
+                if r.project_id == project_id and r.at.astimezone(UTC).date() == wanted
+            ),
+            key=lambda r: (r.at, r.notebook_id),
+        )
+
+
+class DynamoStateStore:
+    """StateStore over a boto3 DynamoDB Table resource (created by the caller, at the edge)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    @staticmethod
+    def _project_pk(project_id: str) -> str:
+        return f"PROJECT#{project_id}"
+
+    def load_project(self, project_id: str, now: datetime) -> ProjectState:
+        from boto3.dynamodb.conditions import Key
+
+        state = ProjectState()
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(self._project_pk(project_id)),
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                self._absorb(state, project_id, item, now)
+            if "LastEvaluatedKey" not in page:
+                return state
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _absorb(state: ProjectState, project_id: str, item: dict[str, Any], now: datetime) -> None:
+        sk: str = item["sk"]
+        prefix, _, notebook_id = sk.partition("#")
+        base = {"project_id": project_id, "notebook_id": notebook_id}
+        if prefix + "#" == OWNER:
+            state.owners[notebook_id] = Owner(
+                **base,
+                user_id=item["user_id"],
+                team_id=item.get("team_id"),
+                notebook_name=item.get("notebook_name"),
+                created_at=_from_epoch(item["created_at"]),
+            )
+        elif prefix + "#" == RESERVATION:
+            reservation = Reservation(
+                **base,
+                until=_from_epoch(item["until"]),
+                by_user=item["by_user"],
+                note=item.get("note"),
+            )
+            if reservation.active(now):
+                state.reservations[notebook_id] = reservation
+        elif prefix + "#" == WARNING:
+            warning = PendingWarning(
+                **base,
+                kind=item["kind"],
+                warned_at=_from_epoch(item["warned_at"]),
+                stop_after=_from_epoch(item["stop_after"]),
+                channel=item.get("channel"),
+                message_ts=item.get("message_ts"),
+            )
+            if now < warning.stop_after + TTL_GRACE:
+                state.warnings[notebook_id] = warning
+
+    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
+        reply = self._table.get_item(
+            Key={"pk": self._project_pk(project_id), "sk": OWNER + notebook_id}
+        )
+        item = reply.get("Item")
+        if not item:
+            return None
+        state = ProjectState()
+        self._absorb(state, project_id, item, datetime.now(UTC))
+        return state.owners.get(notebook_id)
+
+    def put_owner(self, owner: Owner) -> None:
+        self._table.put_item(
+            Item=_without_none(
+                {
+                    "pk": self._project_pk(owner.project_id),
+                    "sk": OWNER + owner.notebook_id,
+                    "user_id": owner.user_id,
+                    "team_id": owner.team_id,
+                    "notebook_name": owner.notebook_name,
+                    "created_at": _epoch(owner.created_at),
+                }
+            )
+        )
+
+    def put_reservation(self, reservation: Reservation) -> None:
+        self._table.put_item(
+            Item=_without_none(
+                {
+                    "pk": self._project_pk(reservation.project_id),
+                    "sk": RESERVATION + reservation.notebook_id,
+                    "until": _epoch(reservation.until),
+                    "by_user": reservation.by_user,
+                    "note": reservation.note,
+                    "expires_at": _epoch(reservation.until + TTL_GRACE),
+                }
+            )
+        )
+
+    def delete_reservation(self, project_id: str, notebook_id: str) -> None:
+        self._table.delete_item(
+            Key={"pk": self._project_pk(project_id), "sk": RESERVATION + notebook_id}
+        )
+
+    def put_warning(self, warning: PendingWarning) -> None:
+        self._table.put_item(
+            Item=_without_none(
+                {
+                    "pk": self._project_pk(warning.project_id),
+                    "sk": WARNING + warning.notebook_id,
+                    "kind": warning.kind,
+                    "warned_at": _epoch(warning.warned_at),
+                    "stop_after": _epoch(warning.stop_after),
+                    "channel": warning.channel,
+                    "message_ts": warning.message_ts,
+                    "expires_at": _epoch(warning.stop_after + TTL_GRACE),
+                }
+            )
+        )
+
+    def delete_warning(self, project_id: str, notebook_id: str) -> None:
+        self._table.delete_item(
+            Key={"pk": self._project_pk(project_id), "sk": WARNING + notebook_id}
+        )
+
+    def record_audit(self, records: Iterable[AuditRecord]) -> None:
+        with self._table.batch_writer() as batch:
+            for record in records:
+                at = record.at.astimezone(UTC)
+                batch.put_item(
+                    Item={
+                        "pk": f"AUDIT#{record.project_id}#{at.date().isoformat()}",
+                        "sk": f"{at.isoformat()}#{record.notebook_id}#{record.action}",
+                        "record": record.model_dump_json(),
+                        "expires_at": _epoch(at + AUDIT_RETENTION),
+                    }
+                )
+
+    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]:
+        from boto3.dynamodb.conditions import Key
+
+        pk = f"AUDIT#{project_id}#{day.astimezone(UTC).date().isoformat()}"
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk)}
+        records: list[AuditRecord] = []
+        while True:
+            page = self._table.query(**kwargs)
+            records += [AuditRecord.model_validate_json(i["record"]) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                return records
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _without_none(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if v is not None}

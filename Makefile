@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 EMULATOR_PORT ?= 8765
 FUNCTIONS := $(wildcard functions/*)
 
-.PHONY: venv test lint typecheck pytest demo emulator bench clean
+DEPLOY_VENV := .venv-deploy
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+AWS_REGION ?= eu-west-1
+
+.PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +42,35 @@ demo: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/nbkeeper emulator --port $(EMULATOR_PORT)
 
+serve: $(STAMP)
+	$(BIN)/nbkeeper serve
+
+plan: $(STAMP)
+	$(BIN)/nbkeeper plan
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+$(DEPLOY_STAMP): requirements-deploy.txt
+	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements-deploy.txt
+	@touch $@
+
+# sam validate --lint, cfn-lint, and checkov (skips are justified inside template.yaml).
+validate: $(DEPLOY_STAMP)
+	SAM_CLI_TELEMETRY=0 $(DEPLOY_VENV)/bin/sam validate --lint --region $(AWS_REGION)
+	$(DEPLOY_VENV)/bin/cfn-lint template.yaml
+	$(DEPLOY_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
+
+build: $(DEPLOY_STAMP)
+	SAM_CLI_TELEMETRY=0 PATH="$(abspath $(DEPLOY_VENV))/bin:$$PATH" $(DEPLOY_VENV)/bin/sam build
+
+# Fill the Slack app manifest from the deployed stack: make manifest STACK=nbkeeper
+manifest: $(STAMP) $(DEPLOY_STAMP)
+	PATH="$(abspath $(DEPLOY_VENV))/bin:$$PATH" $(BIN)/nbkeeper manifest $(if $(STACK),--stack $(STACK))
+
+deploy: build
+	SAM_CLI_TELEMETRY=0 $(DEPLOY_VENV)/bin/sam deploy --guided
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(DEPLOY_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("nbkeeper_local.plan", "dry-run one lease keeper pass and print the decisions"),
     "demo": ("nbkeeper_local.demo", "run the end-to-end story against the emulator and moto"),
     "serve": ("nbkeeper_local.serve", "serve the Slack routes locally through the real handler"),
+    "manifest": ("nbkeeper_local.manifest", "fill slack/manifest.yaml with the deployed URLs"),
 }
 
 

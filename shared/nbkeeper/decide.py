@@ -1,0 +1,282 @@
+"""What to do with one notebook now: a pure function of its state, activity, reservation,
+pending warning, the policy and the time. No I/O; `now` is an argument.
+
+Rules, in order:
+1. Only RUNNING notebooks are considered. Transient states (and any other) are left alone, and
+   nothing is ever started or deleted.
+2. A notebook is *kept* when it is active (a busy kernel, or Jupyter activity within the idle
+   threshold), reserved (a reservation not yet ended) or opted out by tag. A kept notebook whose
+   lease ends within `renew_before` is prolonged by `extend_by`, capped by the 72 h maximum a
+   single renewal may ask for, the runtime cap, and (when only the reservation keeps it) the end
+   of the reservation. A pending idle/off-hours warning is cleared.
+3. When the runtime cap leaves no room for another hour (ModelArts' minimum lease), the owner is
+   warned once (`max_runtime`) and the lease is left to run out: the keeper itself never stops a
+   kept notebook.
+4. When activity cannot be read from Jupyter, nothing is warned or stopped.
+5. Otherwise the notebook is idle beyond the threshold. Without a pending warning it is warned
+   (`off_hours` outside working hours or on a holiday, else `idle`); once the warning's lead time
+   has passed it is stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from nbkeeper.activity import Activity, ActivityResult, UnknownActivity
+from nbkeeper.modelarts.schemas import LEASE_MAX_MS, LEASE_MIN_MS, Notebook, NotebookStatus
+from nbkeeper.policy import Policy
+from nbkeeper.store import PendingWarning, Reservation, WarningKind
+
+STOP_KINDS: frozenset[WarningKind] = frozenset({"idle", "off_hours"})
+
+
+class Action(StrEnum):
+    NOOP = "noop"
+    PROLONG = "prolong"
+    WARN = "warn"
+    STOP = "stop"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The keeper's verdict on one notebook, with a reason a person can read."""
+
+    action: Action
+    reason: str
+    # prolong: the lease's new total duration (ms, counted from the lease's create_at, as the
+    # service reports it) and what renew_lease is asked for ("run this long from now").
+    duration_ms: int | None = None
+    extend_ms: int | None = None
+    new_deadline: datetime | None = None
+    # warn: what kind of warning, and when the stop may happen.
+    warning_kind: WarningKind | None = None
+    stop_after: datetime | None = None
+    # A pending warning no longer applies (the notebook became active or reserved).
+    clear_warning: bool = False
+    # stop: lease hours that would otherwise have run (what stopping saves).
+    hours_saved: float = 0.0
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def _from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def human(delta: timedelta) -> str:
+    """'2 h 5 min', '45 min', '0 min' (rounded down to minutes)."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
+
+
+def local_time(moment: datetime, policy: Policy) -> str:
+    """'14:10' in the policy's timezone, with the weekday when it is not today's."""
+    return moment.astimezone(policy.zone).strftime("%a %H:%M")
+
+
+def is_active(activity: ActivityResult, policy: Policy, now: datetime) -> bool:
+    """A busy kernel, or activity within the idle threshold (lease fallback included)."""
+    if isinstance(activity, UnknownActivity):
+        return False
+    if activity.busy_kernels > 0:
+        return True
+    return (
+        activity.last_activity is not None and now - activity.last_activity < policy.idle_threshold
+    )
+
+
+def _activity_text(activity: Activity, now: datetime) -> str:
+    if activity.busy_kernels:
+        plural = "s" if activity.busy_kernels > 1 else ""
+        return f"{activity.busy_kernels} busy kernel{plural}"
+    if activity.last_activity is None:
+        return "no recorded activity"
+    ago = human(now - activity.last_activity)
+    if activity.source == "lease":
+        return f"lease changed {ago} ago (Jupyter not readable)"
+    return f"last activity {ago} ago"
+
+
+def decide(
+    notebook: Notebook,
+    activity: ActivityResult,
+    reservation: Reservation | None,
+    warning: PendingWarning | None,
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    """Decide what to do with `notebook` at `now` (see the module docstring for the rules)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if notebook.status is not NotebookStatus.RUNNING:
+        kind = "transient state" if notebook.status.is_transient else "not running"
+        return Decision(Action.NOOP, f"{notebook.status.value}: {kind}, left alone")
+
+    reserved = reservation is not None and reservation.active(now)
+    opted_out = policy.opt_out_tag.matches(notebook.tag(policy.opt_out_tag.key))
+    active = is_active(activity, policy, now)
+
+    if active or reserved or opted_out:
+        return _keep(
+            notebook, activity, reservation if reserved else None, opted_out, warning, policy, now
+        )
+
+    if isinstance(activity, UnknownActivity):
+        return Decision(Action.NOOP, f"activity unknown ({activity.reason}); never stopped")
+    if not activity.from_jupyter:
+        return Decision(
+            Action.NOOP,
+            f"{_activity_text(activity, now)}; {activity.note or 'Jupyter not readable'}; "
+            "not stopped on the lease alone",
+        )
+    return _idle(notebook, activity, warning, policy, now)
+
+
+def _keep(
+    notebook: Notebook,
+    activity: ActivityResult,
+    reservation: Reservation | None,
+    opted_out: bool,
+    warning: PendingWarning | None,
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    active = is_active(activity, policy, now)
+    if active and isinstance(activity, Activity):
+        why = f"active ({_activity_text(activity, now)})"
+    elif reservation is not None:
+        why = f"reserved until {local_time(reservation.until, policy)} by {reservation.by_user}"
+    else:
+        why = f"opted out by tag {policy.opt_out_tag.key}={policy.opt_out_tag.value}"
+    clear = warning is not None and warning.kind in STOP_KINDS
+    lease = notebook.lease
+    if lease is None or lease.enable is False:
+        return Decision(Action.NOOP, f"{why}; the lease does not auto-stop", clear_warning=clear)
+    deadline_ms = lease.deadline_ms
+    if deadline_ms is None:
+        return Decision(Action.NOOP, f"{why}; lease end unknown", clear_warning=clear)
+    deadline = _from_ms(deadline_ms)
+    remaining = deadline - now
+    if remaining > policy.renew_before:
+        return Decision(
+            Action.NOOP,
+            f"{why}; lease ends in {human(remaining)} ({local_time(deadline, policy)})",
+            clear_warning=clear,
+        )
+
+    want, capped_by = _wanted_extension(reservation, active or opted_out, policy, now)
+    running_since = _running_since(notebook)
+    if policy.max_runtime is not None and running_since is not None:
+        room = running_since + policy.max_runtime - now
+        if room < timedelta(milliseconds=LEASE_MIN_MS):
+            return _runtime_cap_reached(why, warning, deadline, policy, now, clear)
+        if room < want:
+            want, capped_by = room, f" (runtime cap {policy.max_runtime_hours:g} h)"
+
+    # ModelArts accepts no renewal shorter than 1 h: a reservation ending sooner still gets 1 h
+    # and is then stopped through the idle/off-hours warning once it has ended.
+    extend_ms = max(LEASE_MIN_MS, int(want.total_seconds() * 1000))
+    extend_ms = min(extend_ms, LEASE_MAX_MS)
+    new_deadline = now + timedelta(milliseconds=extend_ms)
+    if new_deadline <= deadline:
+        return Decision(
+            Action.NOOP,
+            f"{why}; lease already runs to {local_time(deadline, policy)}",
+            clear_warning=clear,
+        )
+    duration_ms = extend_ms + (_ms(now) - lease.create_at if lease.create_at is not None else 0)
+    return Decision(
+        Action.PROLONG,
+        f"{why} and the lease ends in {human(remaining)}: prolonged "
+        f"{human(timedelta(milliseconds=extend_ms))}{capped_by}, to {local_time(new_deadline, policy)}",
+        duration_ms=duration_ms,
+        extend_ms=extend_ms,
+        new_deadline=new_deadline,
+        clear_warning=clear,
+    )
+
+
+def _wanted_extension(
+    reservation: Reservation | None, kept_anyway: bool, policy: Policy, now: datetime
+) -> tuple[timedelta, str]:
+    """extend_by, but only to the reservation's end when nothing else keeps the notebook."""
+    want = timedelta(milliseconds=policy.extend_by_ms)
+    if reservation is not None and not kept_anyway and reservation.until - now < want:
+        return reservation.until - now, " (to the end of the reservation)"
+    if want > timedelta(milliseconds=LEASE_MAX_MS):
+        return timedelta(milliseconds=LEASE_MAX_MS), " (72 h lease maximum)"
+    return want, ""
+
+
+def _running_since(notebook: Notebook) -> datetime | None:
+    """When the current run began, as far as the API tells: the lease's creation time."""
+    if notebook.lease is not None and notebook.lease.create_at is not None:
+        return _from_ms(notebook.lease.create_at)
+    return _from_ms(notebook.create_at) if notebook.create_at is not None else None
+
+
+def _runtime_cap_reached(
+    why: str,
+    warning: PendingWarning | None,
+    deadline: datetime,
+    policy: Policy,
+    now: datetime,
+    clear: bool,
+) -> Decision:
+    reason = (
+        f"{why}, but the runtime cap of {policy.max_runtime_hours:g} h is reached: "
+        f"not prolonged, the lease ends at {local_time(deadline, policy)}"
+    )
+    if warning is not None and warning.kind == "max_runtime":
+        return Decision(Action.NOOP, reason)
+    # Replaces any idle warning: this one tells the owner the notebook will stop regardless.
+    return Decision(Action.WARN, reason, warning_kind="max_runtime", stop_after=max(deadline, now))
+
+
+def _idle(
+    notebook: Notebook,
+    activity: Activity,
+    warning: PendingWarning | None,
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    working = policy.is_working_time(now)
+    if working:
+        kind: WarningKind = "idle"
+        why = f"idle ({_activity_text(activity, now)})"
+    else:
+        kind = "off_hours"
+        where = "a holiday" if policy.is_holiday(now) else "outside working hours"
+        why = f"{where} and idle ({_activity_text(activity, now)})"
+    pending = warning if warning is not None and warning.kind in STOP_KINDS else None
+    if pending is None:
+        stop_after = now + policy.warning_lead
+        return Decision(
+            Action.WARN,
+            f"{why}: will stop at {local_time(stop_after, policy)} unless used or reserved",
+            warning_kind=kind,
+            stop_after=stop_after,
+        )
+    if now < pending.stop_after:
+        return Decision(
+            Action.NOOP,
+            f"{why}: warned at {local_time(pending.warned_at, policy)}, "
+            f"stops at {local_time(pending.stop_after, policy)}",
+        )
+    saved = 0.0
+    if notebook.lease is not None and notebook.lease.enable is not False:
+        deadline_ms = notebook.lease.deadline_ms
+        if deadline_ms is not None:
+            saved = max(0.0, (deadline_ms - _ms(now)) / 3_600_000)
+    return Decision(
+        Action.STOP,
+        f"{why}: warned at {local_time(pending.warned_at, policy)} and still idle",
+        hours_saved=saved,
+    )

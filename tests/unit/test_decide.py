@@ -1,0 +1,557 @@
+"""decide(): every rule, timezone/DST and holiday edges, caps, and hypothesis safety properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nbkeeper.activity import Activity, ActivityResult, UnknownActivity
+from nbkeeper.decide import Action, decide, human
+from nbkeeper.modelarts.schemas import (
+    HOUR_MS,
+    LEASE_MAX_MS,
+    LEASE_MIN_MS,
+    Notebook,
+    NotebookStatus,
+)
+from nbkeeper.policy import Policy, load_policy_text
+from nbkeeper.store import PendingWarning, Reservation, WarningKind
+
+# Monday 23 Nov 2026, 10:00 UTC: a working hour under the default policy.
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+POLICY = load_policy_text("")
+MIN = timedelta(minutes=1)
+
+
+def ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def notebook(
+    *,
+    status: str = "RUNNING",
+    started: datetime = NOW - timedelta(hours=3),
+    ends_in: timedelta | None = timedelta(hours=1),
+    enable: bool = True,
+    tags: dict[str, str] | None = None,
+    update_at: datetime | None = None,
+) -> Notebook:
+    lease: dict[str, Any] = {"create_at": ms(started), "enable": enable, "type": "TIMING"}
+    if ends_in is not None:
+        lease["duration"] = ms(NOW + ends_in) - ms(started)
+    if update_at is not None:
+        lease["update_at"] = ms(update_at)
+    return Notebook.model_validate(
+        {
+            "id": "nb1",
+            "name": "nb1",
+            "status": status,
+            "flavor": "modelarts.vm.gpu.t4",
+            "lease": lease,
+            "url": "https://nb.example/nb1/lab",
+            "token": "tok",
+            "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
+        }
+    )
+
+
+def idle_for(delta: timedelta) -> Activity:
+    return Activity(last_activity=NOW - delta, kernels=1)
+
+
+ACTIVE = Activity(last_activity=NOW - 5 * MIN, kernels=1, connections=1)
+BUSY = Activity(last_activity=NOW - timedelta(hours=5), kernels=1, busy_kernels=1)
+IDLE = idle_for(timedelta(minutes=90))
+
+
+def reservation(until: datetime) -> Reservation:
+    return Reservation(project_id="p", notebook_id="nb1", until=until, by_user="U1")
+
+
+def warning(
+    kind: WarningKind = "idle", warned_at: datetime = NOW - 20 * MIN, lead: timedelta = 15 * MIN
+) -> PendingWarning:
+    return PendingWarning(
+        project_id="p",
+        notebook_id="nb1",
+        kind=kind,
+        warned_at=warned_at,
+        stop_after=warned_at + lead,
+    )
+
+
+# ---------------------------------------------------------------- keep and prolong
+
+
+def test_active_with_lease_ending_soon_is_prolonged_by_extend_by() -> None:
+    nb = notebook(ends_in=10 * MIN)
+    decision = decide(nb, ACTIVE, None, None, POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert decision.extend_ms == 2 * HOUR_MS
+    assert nb.lease is not None and nb.lease.create_at is not None
+    # Total lease duration as the service counts it: from create_at.
+    assert decision.duration_ms == ms(NOW) - nb.lease.create_at + 2 * HOUR_MS
+    assert decision.new_deadline == NOW + timedelta(hours=2)
+    assert "active (last activity 5 min ago)" in decision.reason
+    assert "prolonged 2 h" in decision.reason
+
+
+def test_busy_kernel_counts_as_active_however_old_the_activity() -> None:
+    decision = decide(notebook(ends_in=10 * MIN), BUSY, None, None, POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert "1 busy kernel" in decision.reason
+
+
+def test_active_with_plenty_of_lease_is_left_alone() -> None:
+    decision = decide(notebook(ends_in=timedelta(hours=1)), ACTIVE, None, None, POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "lease ends in 1 h" in decision.reason
+
+
+def test_renew_before_boundary_is_inclusive() -> None:
+    at_edge = decide(notebook(ends_in=20 * MIN), ACTIVE, None, None, POLICY, NOW)
+    beyond = decide(notebook(ends_in=21 * MIN), ACTIVE, None, None, POLICY, NOW)
+    assert at_edge.action is Action.PROLONG
+    assert beyond.action is Action.NOOP
+
+
+def test_idle_threshold_boundary() -> None:
+    just_active = decide(notebook(), idle_for(59 * MIN), None, None, POLICY, NOW)
+    just_idle = decide(notebook(), idle_for(60 * MIN), None, None, POLICY, NOW)
+    assert just_active.action is Action.NOOP
+    assert just_idle.action is Action.WARN
+
+
+def test_lease_without_auto_stop_needs_no_prolonging() -> None:
+    decision = decide(notebook(ends_in=5 * MIN, enable=False), ACTIVE, None, None, POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "does not auto-stop" in decision.reason
+
+
+def test_reserved_idle_notebook_is_prolonged_only_to_the_reservation_end() -> None:
+    res = reservation(NOW + timedelta(minutes=90))
+    decision = decide(notebook(ends_in=10 * MIN), IDLE, res, None, POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert decision.extend_ms == 90 * 60_000
+    assert decision.new_deadline == res.until
+    assert "to the end of the reservation" in decision.reason
+    assert "reserved until Mon 11:30 by U1" in decision.reason
+
+
+def test_reservation_ending_within_the_hour_still_gets_the_one_hour_minimum() -> None:
+    res = reservation(NOW + 30 * MIN)
+    decision = decide(notebook(ends_in=10 * MIN), IDLE, res, None, POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert decision.extend_ms == LEASE_MIN_MS
+
+
+def test_active_and_reserved_gets_the_full_extension() -> None:
+    res = reservation(NOW + 30 * MIN)
+    decision = decide(notebook(ends_in=10 * MIN), ACTIVE, res, None, POLICY, NOW)
+    assert decision.extend_ms == 2 * HOUR_MS
+
+
+def test_expired_reservation_is_not_honoured() -> None:
+    res = reservation(NOW - MIN)
+    decision = decide(notebook(ends_in=10 * MIN), IDLE, res, None, POLICY, NOW)
+    assert decision.action is Action.WARN
+
+
+def test_reserved_notebook_is_never_warned_even_off_hours() -> None:
+    night = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)
+    res = reservation(night + timedelta(hours=5))
+    # The lease (built relative to NOW) has ended by `night`: the reservation prolongs it.
+    decision = decide(notebook(), IDLE, res, warning(), POLICY, night)
+    assert decision.action is Action.PROLONG
+    assert decision.clear_warning
+
+
+def test_opt_out_tag_keeps_an_idle_notebook_alive() -> None:
+    nb = notebook(ends_in=10 * MIN, tags={"nbkeeper.keep": "TRUE"})
+    decision = decide(nb, IDLE, None, None, POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert "opted out by tag nbkeeper.keep=true" in decision.reason
+
+
+def test_opt_out_tag_with_other_value_does_not_count() -> None:
+    nb = notebook(tags={"nbkeeper.keep": "false"})
+    assert decide(nb, IDLE, None, None, POLICY, NOW).action is Action.WARN
+
+
+def test_extend_by_is_configurable_and_capped_at_72_hours() -> None:
+    policy = load_policy_text("extend_by_hours: 72")
+    decision = decide(notebook(ends_in=10 * MIN), ACTIVE, None, None, policy, NOW)
+    assert decision.extend_ms == LEASE_MAX_MS
+
+
+def test_runtime_cap_limits_the_extension() -> None:
+    policy = load_policy_text("max_runtime_hours: 4.5")
+    # Started 3 h ago: 1.5 h of room left.
+    decision = decide(notebook(ends_in=10 * MIN), ACTIVE, None, None, policy, NOW)
+    assert decision.action is Action.PROLONG
+    assert decision.extend_ms == 90 * 60_000
+    assert "runtime cap 4.5 h" in decision.reason
+
+
+def test_runtime_cap_reached_warns_once_and_never_stops() -> None:
+    policy = load_policy_text("max_runtime_hours: 3.5")
+    nb = notebook(ends_in=10 * MIN)
+    first = decide(nb, ACTIVE, None, None, policy, NOW)
+    assert first.action is Action.WARN
+    assert first.warning_kind == "max_runtime"
+    assert "runtime cap of 3.5 h is reached" in first.reason
+    again = decide(nb, ACTIVE, None, warning("max_runtime"), policy, NOW)
+    assert again.action is Action.NOOP
+
+
+def test_prolong_clears_a_pending_idle_warning() -> None:
+    decision = decide(notebook(ends_in=10 * MIN), ACTIVE, None, warning(), POLICY, NOW)
+    assert decision.action is Action.PROLONG
+    assert decision.clear_warning
+
+
+def test_became_active_after_warning_clears_it_instead_of_stopping() -> None:
+    decision = decide(notebook(), ACTIVE, None, warning(), POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert decision.clear_warning
+
+
+# ---------------------------------------------------------------- warn and stop
+
+
+def test_idle_notebook_is_warned_first() -> None:
+    decision = decide(notebook(), IDLE, None, None, POLICY, NOW)
+    assert decision.action is Action.WARN
+    assert decision.warning_kind == "idle"
+    assert decision.stop_after == NOW + 15 * MIN
+    assert decision.reason == (
+        "idle (last activity 1 h 30 min ago): will stop at Mon 10:15 unless used or reserved"
+    )
+
+
+def test_warned_idle_notebook_waits_for_the_lead_time() -> None:
+    pending = warning(warned_at=NOW - 10 * MIN)
+    decision = decide(notebook(), IDLE, None, pending, POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "stops at Mon 10:05" in decision.reason
+
+
+def test_warned_idle_notebook_is_stopped_once_the_lead_time_passed() -> None:
+    decision = decide(notebook(ends_in=timedelta(hours=1)), IDLE, None, warning(), POLICY, NOW)
+    assert decision.action is Action.STOP
+    assert decision.hours_saved == pytest.approx(1.0)
+    assert "warned at Mon 09:40 and still idle" in decision.reason
+
+
+def test_stop_exactly_at_stop_after() -> None:
+    pending = warning(warned_at=NOW - 15 * MIN)
+    assert decide(notebook(), IDLE, None, pending, POLICY, NOW).action is Action.STOP
+
+
+def test_max_runtime_warning_does_not_license_an_idle_stop() -> None:
+    decision = decide(notebook(), IDLE, None, warning("max_runtime"), POLICY, NOW)
+    assert decision.action is Action.WARN
+    assert decision.warning_kind == "idle"
+
+
+def test_off_hours_idle_is_warned_as_off_hours() -> None:
+    evening = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)
+    activity = Activity(last_activity=evening - 61 * MIN)
+    decision = decide(notebook(), activity, None, None, POLICY, evening)
+    assert decision.action is Action.WARN
+    assert decision.warning_kind == "off_hours"
+    assert decision.reason.startswith("outside working hours and idle")
+
+
+def test_off_hours_but_active_is_kept() -> None:
+    evening = datetime(2026, 11, 23, 20, 30, tzinfo=UTC)
+    activity = Activity(last_activity=evening - 10 * MIN)
+    decision = decide(notebook(ends_in=10 * MIN), activity, None, None, POLICY, evening)
+    assert decision.action is Action.PROLONG
+
+
+def test_holiday_idle_is_warned_as_off_hours() -> None:
+    policy = load_policy_text("holidays: [2026-11-23]")
+    decision = decide(notebook(), IDLE, None, None, policy, NOW)
+    assert decision.warning_kind == "off_hours"
+    assert decision.reason.startswith("a holiday and idle")
+
+
+def test_weekend_idle_is_warned_as_off_hours() -> None:
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+    activity = Activity(last_activity=saturday - timedelta(hours=2))
+    assert decide(notebook(), activity, None, None, POLICY, saturday).warning_kind == "off_hours"
+
+
+@pytest.mark.parametrize(
+    ("moment", "kind"),
+    [
+        # Berlin, the Monday after the spring DST change: 08:00 CEST = 06:00 UTC.
+        (datetime(2026, 3, 30, 5, 59, tzinfo=UTC), "off_hours"),
+        (datetime(2026, 3, 30, 6, 0, tzinfo=UTC), "idle"),
+        # The Monday after the autumn change: 08:00 CET = 07:00 UTC.
+        (datetime(2026, 10, 26, 6, 59, tzinfo=UTC), "off_hours"),
+        (datetime(2026, 10, 26, 7, 0, tzinfo=UTC), "idle"),
+        # End of day: 20:00 CET = 19:00 UTC in winter.
+        (datetime(2026, 11, 23, 18, 59, tzinfo=UTC), "idle"),
+        (datetime(2026, 11, 23, 19, 0, tzinfo=UTC), "off_hours"),
+    ],
+)
+def test_warning_kind_follows_local_working_hours_across_dst(moment: datetime, kind: str) -> None:
+    policy = load_policy_text("timezone: Europe/Berlin")
+    activity = Activity(last_activity=moment - timedelta(hours=2))
+    assert decide(notebook(), activity, None, None, policy, moment).warning_kind == kind
+
+
+def test_reason_times_are_local() -> None:
+    policy = load_policy_text("timezone: Asia/Shanghai")
+    decision = decide(notebook(), IDLE, None, None, policy, NOW)
+    assert "will stop at Mon 18:15" in decision.reason  # 10:15 UTC = 18:15 CST
+
+
+# ---------------------------------------------------------------- never act on these
+
+
+@pytest.mark.parametrize(
+    "status", [s.value for s in NotebookStatus if s is not NotebookStatus.RUNNING]
+)
+def test_only_running_notebooks_are_considered(status: str) -> None:
+    decision = decide(
+        notebook(status=status, ends_in=5 * MIN), ACTIVE, None, warning(), POLICY, NOW
+    )
+    assert decision.action is Action.NOOP
+
+
+def test_transient_reason_says_so() -> None:
+    decision = decide(notebook(status="STARTING"), IDLE, None, None, POLICY, NOW)
+    assert decision.reason == "STARTING: transient state, left alone"
+
+
+def test_unknown_activity_is_never_warned_or_stopped() -> None:
+    unknown = UnknownActivity(reason="Jupyter not readable: /api/status answered HTTP 502")
+    decision = decide(notebook(), unknown, None, warning(), POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "HTTP 502" in decision.reason
+
+
+def test_lease_fallback_shows_recent_use_but_never_idleness() -> None:
+    recent = Activity(last_activity=NOW - 5 * MIN, source="lease", note="Jupyter not readable")
+    stale = Activity(last_activity=NOW - timedelta(hours=5), source="lease", note="timed out")
+    assert decide(notebook(ends_in=5 * MIN), recent, None, None, POLICY, NOW).action is (
+        Action.PROLONG
+    )
+    decision = decide(notebook(), stale, None, warning(), POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "not stopped on the lease alone" in decision.reason
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        decide(notebook(), IDLE, None, None, POLICY, NOW.replace(tzinfo=None))
+
+
+def test_human_durations() -> None:
+    assert human(timedelta(minutes=125)) == "2 h 5 min"
+    assert human(timedelta(hours=3)) == "3 h"
+    assert human(timedelta(seconds=59)) == "0 min"
+    assert human(timedelta(minutes=-5)) == "0 min"
+
+
+# ---------------------------------------------------------------- properties
+
+TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Shanghai", "Australia/Sydney"]
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> Policy:
+    extend = draw(st.integers(min_value=1, max_value=72))
+    renew_before = draw(st.integers(min_value=1, max_value=min(extend * 60 - 1, 180)))
+    cap = draw(st.one_of(st.none(), st.integers(min_value=1, max_value=200)))
+    return Policy.model_validate(
+        {
+            "timezone": draw(st.sampled_from(TIMEZONES)),
+            "idle_threshold_minutes": draw(st.integers(min_value=1, max_value=240)),
+            "warning_lead_minutes": draw(st.integers(min_value=0, max_value=60)),
+            "renew_before_minutes": renew_before,
+            "extend_by_hours": extend,
+            "max_runtime_hours": cap,
+            "holidays": draw(st.lists(st.dates(), max_size=3)),
+        }
+    )
+
+
+moments = st.datetimes(
+    min_value=datetime(2025, 1, 1),
+    max_value=datetime(2028, 12, 31),
+    timezones=st.just(UTC),
+)
+
+
+@st.composite
+def situations(draw: st.DrawFn) -> dict[str, Any]:
+    now = draw(moments)
+    started = now - timedelta(minutes=draw(st.integers(min_value=0, max_value=100 * 60)))
+    ends_in = timedelta(
+        minutes=draw(
+            st.one_of(
+                st.integers(min_value=-30, max_value=200), st.integers(min_value=0, max_value=4320)
+            )
+        )
+    )
+    status = draw(st.one_of(st.just("RUNNING"), st.sampled_from([s.value for s in NotebookStatus])))
+    tags = draw(st.sampled_from([{}, {"nbkeeper.keep": "true"}, {"other": "x"}]))
+    activity: ActivityResult = draw(
+        st.one_of(
+            st.builds(UnknownActivity, reason=st.just("unreadable")),
+            st.builds(
+                Activity,
+                last_activity=st.one_of(
+                    st.none(),
+                    st.integers(min_value=0, max_value=48 * 60).map(
+                        lambda m: now - timedelta(minutes=m)
+                    ),
+                ),
+                kernels=st.integers(min_value=0, max_value=3),
+                busy_kernels=st.integers(min_value=0, max_value=2),
+                source=st.sampled_from(["jupyter", "jupyter", "lease"]),
+            ),
+        )
+    )
+    res = draw(
+        st.one_of(
+            st.none(),
+            st.none(),
+            st.integers(min_value=-120, max_value=80 * 60).map(
+                lambda m: reservation(now + timedelta(minutes=m))
+            ),
+        )
+    )
+    warn = draw(
+        st.one_of(
+            st.none(),
+            st.builds(
+                lambda kind, ago, lead: warning(kind, now - timedelta(minutes=ago), lead),
+                st.sampled_from(["idle", "off_hours", "max_runtime"]),
+                st.integers(min_value=0, max_value=600),
+                st.integers(min_value=0, max_value=60).map(lambda m: timedelta(minutes=m)),
+            ),
+        )
+    )
+    lease: dict[str, Any] = {
+        "create_at": ms(started),
+        "duration": ms(now + ends_in) - ms(started),
+        "enable": draw(st.booleans()),
+    }
+    nb = Notebook.model_validate(
+        {
+            "id": "nb1",
+            "status": status,
+            "lease": lease,
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }
+    )
+    return {"notebook": nb, "activity": activity, "reservation": res, "warning": warn, "now": now}
+
+
+def _protected(case: dict[str, Any], policy: Policy) -> bool:
+    nb: Notebook = case["notebook"]
+    activity: ActivityResult = case["activity"]
+    now: datetime = case["now"]
+    res: Reservation | None = case["reservation"]
+    active = isinstance(activity, Activity) and (
+        activity.busy_kernels > 0
+        or (
+            activity.last_activity is not None
+            and now - activity.last_activity < policy.idle_threshold
+        )
+    )
+    return (
+        active
+        or (res is not None and res.active(now))
+        or nb.tag("nbkeeper.keep") == "true"
+        or nb.status is not NotebookStatus.RUNNING
+        or isinstance(activity, UnknownActivity)
+        or (isinstance(activity, Activity) and activity.source == "lease")
+    )
+
+
+@settings(max_examples=600, deadline=None)
+@given(case=situations(), policy=policies())
+def test_never_stops_a_protected_notebook(case: dict[str, Any], policy: Policy) -> None:
+    decision = decide(policy=policy, **case)
+    if _protected(case, policy):
+        assert decision.action is not Action.STOP, decision.reason
+        assert decision.warning_kind != "idle" and decision.warning_kind != "off_hours"
+
+
+@settings(max_examples=600, deadline=None)
+@given(case=situations(), policy=policies())
+def test_never_prolongs_past_a_cap(case: dict[str, Any], policy: Policy) -> None:
+    decision = decide(policy=policy, **case)
+    if decision.action is not Action.PROLONG:
+        return
+    now: datetime = case["now"]
+    nb: Notebook = case["notebook"]
+    assert decision.extend_ms is not None and decision.new_deadline is not None
+    assert LEASE_MIN_MS <= decision.extend_ms <= LEASE_MAX_MS
+    assert decision.new_deadline <= now + timedelta(milliseconds=LEASE_MAX_MS)
+    assert nb.lease is not None and nb.lease.create_at is not None
+    assert decision.duration_ms == ms(now) - nb.lease.create_at + decision.extend_ms
+    if policy.max_runtime is not None:
+        started = datetime.fromtimestamp(nb.lease.create_at / 1000, tz=UTC)
+        assert decision.new_deadline <= started + policy.max_runtime + timedelta(milliseconds=1)
+    res: Reservation | None = case["reservation"]
+    activity = case["activity"]
+    only_reserved = (
+        res is not None
+        and res.active(now)
+        and nb.tag("nbkeeper.keep") != "true"
+        and not (
+            isinstance(activity, Activity)
+            and (
+                activity.busy_kernels > 0
+                or (
+                    activity.last_activity is not None
+                    and now - activity.last_activity < policy.idle_threshold
+                )
+            )
+        )
+    )
+    if only_reserved:
+        assert res is not None
+        # ModelArts' 1 h minimum renewal is the only way past the reservation's end.
+        assert decision.new_deadline <= max(
+            res.until, now + timedelta(milliseconds=LEASE_MIN_MS)
+        ) + timedelta(milliseconds=1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=situations(), policy=policies())
+def test_every_decision_has_a_reason_and_stop_only_after_a_due_warning(
+    case: dict[str, Any], policy: Policy
+) -> None:
+    decision = decide(policy=policy, **case)
+    assert decision.reason
+    if decision.action is Action.STOP:
+        warn: PendingWarning | None = case["warning"]
+        assert warn is not None and warn.kind in ("idle", "off_hours")
+        assert case["now"] >= warn.stop_after
+    if decision.action is Action.WARN:
+        assert decision.stop_after is not None and decision.warning_kind is not None
+
+
+def test_the_generated_situations_reach_every_action() -> None:
+    """Guards the properties above against being vacuous."""
+    seen: set[Action] = set()
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(case=situations(), policy=policies())
+    def collect(case: dict[str, Any], policy: Policy) -> None:
+        seen.add(decide(policy=policy, **case).action)
+
+    collect()
+    assert seen == set(Action)

@@ -6,16 +6,26 @@ documents the format. `command_id` is the idempotency key and the FIFO deduplica
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
+import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from nbkeeper.modelarts.schemas import (
+    HOUR_MS,
     CreateDescription,
     ImageId,
+    LeaseReq,
+    LeaseType,
+    NotebookCreateRequest,
     NotebookName,
+    NotebookUpdateRequest,
     StorageGb,
+    VolumeCategory,
+    VolumeOwnership,
+    VolumeReq,
 )
 
 MAX_HOURS = 72
@@ -31,6 +41,8 @@ class Requester(BaseModel):
     channel_id: str | None = Field(default=None, max_length=64)
     response_url: str | None = Field(default=None, max_length=2048)
     is_admin: bool = False
+    # Posts the webhook itself already made to response_url (Slack allows 5 in 30 minutes).
+    response_url_posts: int = Field(default=0, ge=0, le=5)
 
 
 class Project(BaseModel):
@@ -62,14 +74,33 @@ class CreateCommand(CommandBase):
     idle_stop: bool = False
     description: CreateDescription | None = None
 
+    def to_request(self) -> NotebookCreateRequest:
+        """The ModelArts create body: EVS storage managed by ModelArts, lease of `hours`."""
+        return NotebookCreateRequest(
+            name=self.name,
+            image_id=self.image_id,
+            flavor=self.flavor,
+            description=self.description,
+            volume=VolumeReq(
+                category=VolumeCategory.EVS,
+                ownership=VolumeOwnership.MANAGED,
+                capacity=self.storage_gb,
+            ),
+            lease=LeaseReq(
+                duration=self.hours * HOUR_MS,
+                type=LeaseType.IDLE if self.idle_stop else LeaseType.TIMING,
+            ),
+        )
+
 
 class NotebookCommand(CommandBase):
     notebook_id: str = Field(min_length=1, max_length=64)
+    notebook_name: str | None = Field(default=None, max_length=128)  # for messages only
 
 
 class UpdateCommand(NotebookCommand):
     type: Literal["update"] = "update"
-    changes: dict[str, Any]
+    changes: NotebookUpdateRequest
     restart: bool = False  # stop, update, start again (confirmed by the person)
 
 
@@ -96,6 +127,26 @@ class KeepCommand(NotebookCommand):
     until: datetime
 
 
+FollowOrigin = Literal["create", "start", "stop", "delete", "update"]
+
+
+class FollowCommand(NotebookCommand):
+    """Internal: look at a notebook again after a delay, then report or take the next step.
+
+    Sent by the worker to the standard follow-up queue (per-message DelaySeconds; FIFO queues
+    have none), never by other producers. `command_id` is `{origin id}.f{attempt}`.
+    """
+
+    type: Literal["follow"] = "follow"
+    origin: FollowOrigin
+    wait_for: Literal["RUNNING", "STOPPED", "GONE"]
+    then: Literal["report", "delete", "update"] = "report"
+    changes: NotebookUpdateRequest | None = None  # for then=update
+    hours: Hours | None = None  # lease for the start after an update
+    attempt: int = Field(ge=1, le=1000)
+    deadline: datetime
+
+
 class SweepProjectCommand(CommandBase):
     """Lease keeper fan-out: run one pass over one project at `at`."""
 
@@ -111,7 +162,8 @@ Command = Annotated[
     | StopCommand
     | ProlongCommand
     | KeepCommand
-    | SweepProjectCommand,
+    | SweepProjectCommand
+    | FollowCommand,
     Field(discriminator="type"),
 ]
 
@@ -121,3 +173,26 @@ COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
 def parse_command(body: str | bytes) -> Command:
     """Parse a queue message body; raises pydantic.ValidationError with field-level messages."""
     return COMMAND_ADAPTER.validate_json(body)
+
+
+def encode_command(command: Command) -> str:
+    """The queue message body (JSON, unset optional fields omitted)."""
+    return command.model_dump_json(exclude_none=True)
+
+
+def message_group_id(command: Command, default_project_id: str = "default") -> str:
+    """FIFO group: one per notebook (its commands run in order), one per project for creates
+    and sweeps (there is no notebook id yet)."""
+    if isinstance(command, NotebookCommand):
+        return f"nb.{command.notebook_id}"
+    project = command.project.project_id if command.project else default_project_id
+    return f"project.{project}"
+
+
+def peek_requester(body: str | bytes) -> Requester | None:
+    """Best effort: who sent a message that does not parse as a whole (to tell them it failed)."""
+    try:
+        data = json.loads(body)
+        return Requester.model_validate(data["requested_by"])
+    except (ValueError, KeyError, TypeError, pydantic.ValidationError):
+        return None

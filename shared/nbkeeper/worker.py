@@ -1,0 +1,481 @@
+"""Executes queued Commands against ModelArts and tells the person who asked.
+
+Pure orchestration: the ModelArts client, the state store, the follow-up scheduler and the
+reporter are passed in, and so is `now`. Exactly-once is the handler's job (Powertools
+Idempotency keyed on `command_id`); this module adds the second line of defence for the one
+non-idempotent call, create: it tags every notebook it creates with the command id and, before
+creating, adopts a notebook that already carries it.
+
+Waiting without sleeping: a create, start, stop or stop-before-delete is followed by
+`FollowCommand`s on a *standard* SQS queue with per-message `DelaySeconds` (the commands queue is
+FIFO, which only has a queue-wide delay). Each follow-up looks once, then reports, takes the next
+step, or schedules the next look, until a deadline.
+
+Errors: permanent ModelArts refusals (not found, wrong state, invalid, quota, forbidden) are
+reported to the person and the message succeeds; transient ones (throttled, server, transport,
+after the client's own retries) are raised, so SQS delivers the message again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from nbkeeper.chatops import COMMAND_TAG, OWNER_TAG, explain_error
+from nbkeeper.commands import (
+    Command,
+    CommandBase,
+    CreateCommand,
+    DeleteCommand,
+    FollowCommand,
+    FollowOrigin,
+    KeepCommand,
+    NotebookCommand,
+    ProlongCommand,
+    StartCommand,
+    StopCommand,
+    SweepProjectCommand,
+    UpdateCommand,
+)
+from nbkeeper.modelarts.errors import (
+    AmbiguousCreateError,
+    ModelArtsError,
+    NotFoundError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
+from nbkeeper.modelarts.schemas import (
+    HOUR_MS,
+    LEASE_MAX_MS,
+    Lease,
+    LeaseType,
+    ListNotebooksQuery,
+    Notebook,
+    NotebookCreateRequest,
+    NotebookStatus,
+    NotebookUpdateRequest,
+)
+from nbkeeper.slack import render
+from nbkeeper.slack.render import Message, escape
+from nbkeeper.store import Owner, Reservation, StateStore
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError)
+FAILED_STATES = frozenset(
+    {
+        NotebookStatus.CREATE_FAILED,
+        NotebookStatus.START_FAILED,
+        NotebookStatus.DELETE_FAILED,
+        NotebookStatus.ERROR,
+        NotebookStatus.FROZEN,
+    }
+)
+FOLLOW_DEADLINES: Mapping[FollowOrigin, timedelta] = {
+    "create": timedelta(minutes=30),
+    "start": timedelta(minutes=20),
+    "update": timedelta(minutes=30),
+    "stop": timedelta(minutes=10),
+    "delete": timedelta(minutes=15),
+}
+FIRST_DELAY_SECONDS = 15
+MAX_DELAY_SECONDS = 120  # SQS allows up to 900
+
+
+class NotebookApi(Protocol):
+    """The part of AsyncModelArtsClient the worker uses."""
+
+    async def create_notebook(self, request: NotebookCreateRequest) -> Notebook: ...
+    async def list_notebooks(
+        self, query: ListNotebooksQuery | None = None, all_users: bool = False
+    ) -> list[Notebook]: ...
+    async def show_notebook(self, notebook_id: str) -> Notebook: ...
+    async def update_notebook(
+        self, notebook_id: str, request: NotebookUpdateRequest
+    ) -> Notebook: ...
+    async def delete_notebook(self, notebook_id: str) -> Notebook | None: ...
+    async def start_notebook(
+        self,
+        notebook_id: str,
+        duration_ms: int | None = None,
+        lease_type: LeaseType | str | None = None,
+    ) -> Notebook: ...
+    async def stop_notebook(self, notebook_id: str) -> Notebook: ...
+    async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
+    async def add_tags(
+        self, notebook_id: str, tags: Mapping[str, str], workspace_id: str | None = None
+    ) -> None: ...
+
+
+class FollowUps(Protocol):
+    def schedule(self, command: FollowCommand, delay_seconds: int) -> None:
+        """Deliver `command` to the worker again after `delay_seconds` (at most 900)."""
+        ...
+
+
+class Reporter(Protocol):
+    def report(self, command: CommandBase, message: Message, now: datetime) -> str:
+        """Tell the command's author; returns how ("response_url", "dm", "undelivered")."""
+        ...
+
+
+Outcome = Literal["done", "failed", "refused", "following", "adopted"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one command (stored as the idempotent result)."""
+
+    outcome: Outcome
+    notebook_id: str | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "notebook_id": self.notebook_id, "detail": self.detail}
+
+
+Sweeper = Callable[[SweepProjectCommand, datetime], Awaitable[Result]]
+
+
+@dataclass
+class Worker:
+    client: NotebookApi
+    store: StateStore
+    followups: FollowUps
+    reporter: Reporter
+    default_project_id: str
+    sweeper: Sweeper | None = None
+
+    async def execute(self, command: Command, now: datetime) -> Result:
+        """Run one command; permanent failures are reported, transient ones raised."""
+        try:
+            return await self._dispatch(command, now)
+        except TRANSIENT_ERRORS:
+            raise
+        except ModelArtsError as exc:
+            name = _name(command)
+            self._tell(
+                command,
+                render.done(f"Could not {_verb(command)} {name}: {explain_error(exc)}", ok=False),
+                now,
+            )
+            return Result("refused", getattr(command, "notebook_id", None), exc.kind)
+
+    async def _dispatch(self, command: Command, now: datetime) -> Result:
+        if isinstance(command, CreateCommand):
+            return await self._create(command, now)
+        if isinstance(command, SweepProjectCommand):
+            if self.sweeper is None:
+                raise RuntimeError("this worker has no lease keeper sweeper configured")
+            return await self.sweeper(command, now)
+        if isinstance(command, DeleteCommand):
+            return await self._delete(command, now)
+        if isinstance(command, StartCommand):
+            hours = command.hours
+            notebook = await self.client.start_notebook(
+                command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
+            )
+            return await self._settle(command, "start", notebook, "RUNNING", now)
+        if isinstance(command, StopCommand):
+            notebook = await self.client.stop_notebook(command.notebook_id)
+            return await self._settle(command, "stop", notebook, "STOPPED", now)
+        if isinstance(command, ProlongCommand):
+            return await self._prolong(command, now)
+        if isinstance(command, KeepCommand):
+            return await self._keep(command, now)
+        if isinstance(command, UpdateCommand):
+            return await self._update(command, now)
+        return await self._follow(command, now)
+
+    # ------------------------------------------------------------ create
+
+    async def _create(self, command: CreateCommand, now: datetime) -> Result:
+        existing = await self._created_by(command)
+        if existing is None:
+            try:
+                existing = await self.client.create_notebook(command.to_request())
+            except AmbiguousCreateError:
+                # Look again: if it is there, it was ours; if not, raise so SQS retries.
+                existing = await self._created_by(command, any_untagged=True)
+                if existing is None:
+                    raise
+        await self.client.add_tags(
+            existing.id,
+            {OWNER_TAG: command.requested_by.user_id, COMMAND_TAG: command.command_id},
+        )
+        self.store.put_owner(
+            Owner(
+                project_id=self._project_id(command),
+                notebook_id=existing.id,
+                user_id=command.requested_by.user_id,
+                team_id=command.requested_by.team_id,
+                notebook_name=command.name,
+                created_at=now,
+            )
+        )
+        follow = FollowCommand(
+            command_id=_follow_id(command.command_id, 0),
+            requested_at=command.requested_at,
+            requested_by=command.requested_by,
+            project=command.project,
+            notebook_id=existing.id,
+            notebook_name=command.name,
+            origin="create",
+            wait_for="RUNNING",
+            attempt=1,
+            deadline=now + FOLLOW_DEADLINES["create"],
+        )
+        return await self._check(follow, existing, now)
+
+    async def _created_by(
+        self, command: CreateCommand, any_untagged: bool = False
+    ) -> Notebook | None:
+        """A notebook this command already created (tagged with its id), if any."""
+        named = await self.client.list_notebooks(ListNotebooksQuery(name=command.name))
+        for notebook in named:
+            if notebook.name != command.name:
+                continue
+            tag = notebook.tag(COMMAND_TAG)
+            if tag == command.command_id or (any_untagged and tag is None):
+                return notebook
+        return None
+
+    # ------------------------------------------------------------ delete, update
+
+    async def _delete(self, command: DeleteCommand, now: datetime) -> Result:
+        try:
+            notebook = await self.client.show_notebook(command.notebook_id)
+        except NotFoundError:
+            self._tell(command, render.done(f"{_name(command)} is already gone."), now)
+            return Result("done", command.notebook_id, "already gone")
+        if notebook.status in (NotebookStatus.RUNNING, NotebookStatus.STARTING):
+            stopped = await self.client.stop_notebook(command.notebook_id)
+            follow = self._follow_for(command, "delete", "STOPPED", now, then="delete")
+            return await self._check(follow, stopped, now)
+        return await self._finish_delete(command, now)
+
+    async def _finish_delete(self, command: NotebookCommand, now: datetime) -> Result:
+        await self.client.delete_notebook(command.notebook_id)
+        self.store.delete_reservation(self._project_id(command), command.notebook_id)
+        self._tell(command, render.done(f"Deleted {_name(command)}."), now)
+        return Result("done", command.notebook_id, "deleted")
+
+    async def _update(self, command: UpdateCommand, now: datetime) -> Result:
+        if command.restart:
+            notebook = await self.client.show_notebook(command.notebook_id)
+            if notebook.status is not NotebookStatus.STOPPED:
+                stopped = await self.client.stop_notebook(command.notebook_id)
+                follow = self._follow_for(
+                    command, "update", "STOPPED", now, then="update", changes=command.changes
+                )
+                return await self._check(follow, stopped, now)
+        return await self._apply_update(command, command.changes, command.restart, None, now)
+
+    async def _apply_update(
+        self,
+        command: NotebookCommand,
+        changes: NotebookUpdateRequest,
+        restart: bool,
+        hours: int | None,
+        now: datetime,
+    ) -> Result:
+        await self.client.update_notebook(command.notebook_id, changes)
+        what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
+        if not restart:
+            self._tell(command, render.done(f"Updated {_name(command)} ({what})."), now)
+            return Result("done", command.notebook_id, "updated")
+        started = await self.client.start_notebook(
+            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
+        )
+        return await self._settle(command, "update", started, "RUNNING", now)
+
+    # ------------------------------------------------------------ lease
+
+    async def _prolong(self, command: ProlongCommand, now: datetime) -> Result:
+        lease = await self.client.renew_lease(command.notebook_id, command.hours * HOUR_MS)
+        until = now + timedelta(hours=command.hours)
+        if lease is not None and lease.deadline_ms is not None:
+            until = datetime.fromtimestamp(lease.deadline_ms / 1000, tz=now.tzinfo)
+        self._tell(
+            command,
+            render.done(f"{_name(command)} now runs until {until:%Y-%m-%d %H:%M %Z}."),
+            now,
+        )
+        return Result("done", command.notebook_id, "prolonged")
+
+    async def _keep(self, command: KeepCommand, now: datetime) -> Result:
+        self.store.put_reservation(
+            Reservation(
+                project_id=self._project_id(command),
+                notebook_id=command.notebook_id,
+                until=command.until,
+                by_user=command.requested_by.user_id,
+            )
+        )
+        note = ""
+        notebook = await self.client.show_notebook(command.notebook_id)
+        lease = notebook.lease
+        deadline = lease.deadline_ms if lease else None
+        until_ms = int(command.until.timestamp() * 1000)
+        if notebook.status is NotebookStatus.RUNNING and (deadline is None or deadline < until_ms):
+            wanted = until_ms - int(now.timestamp() * 1000)
+            duration = min(max(wanted, HOUR_MS), LEASE_MAX_MS)
+            await self.client.renew_lease(command.notebook_id, duration)
+            note = " Its lease was extended to match."
+        elif notebook.status is not NotebookStatus.RUNNING:
+            note = f" It is {notebook.status.value}; the reservation only prevents stops."
+        self._tell(
+            command,
+            render.done(
+                f"Keeping {_name(command)} alive until {command.until:%Y-%m-%d %H:%M %Z}; "
+                f"the lease keeper will not stop it before then.{note}"
+            ),
+            now,
+        )
+        return Result("done", command.notebook_id, "reserved")
+
+    # ------------------------------------------------------------ following
+
+    def _follow_for(
+        self,
+        command: NotebookCommand,
+        origin: FollowOrigin,
+        wait_for: Literal["RUNNING", "STOPPED", "GONE"],
+        now: datetime,
+        *,
+        then: Literal["report", "delete", "update"] = "report",
+        changes: NotebookUpdateRequest | None = None,
+    ) -> FollowCommand:
+        return FollowCommand(
+            command_id=_follow_id(command.command_id, 0),
+            requested_at=command.requested_at,
+            requested_by=command.requested_by,
+            project=command.project,
+            notebook_id=command.notebook_id,
+            notebook_name=command.notebook_name,
+            origin=origin,
+            wait_for=wait_for,
+            then=then,
+            changes=changes,
+            hours=getattr(command, "hours", None),
+            attempt=1,
+            deadline=now + FOLLOW_DEADLINES[origin],
+        )
+
+    async def _settle(
+        self,
+        command: NotebookCommand,
+        origin: FollowOrigin,
+        notebook: Notebook,
+        wait_for: Literal["RUNNING", "STOPPED"],
+        now: datetime,
+    ) -> Result:
+        return await self._check(self._follow_for(command, origin, wait_for, now), notebook, now)
+
+    async def _follow(self, command: FollowCommand, now: datetime) -> Result:
+        try:
+            notebook = await self.client.show_notebook(command.notebook_id)
+        except NotFoundError:
+            if command.wait_for == "GONE" or command.origin == "delete":
+                self._tell(command, render.done(f"Deleted {_name(command)}."), now)
+                return Result("done", command.notebook_id, "deleted")
+            self._tell(
+                command, render.done(f"{_name(command)} disappeared from ModelArts.", ok=False), now
+            )
+            return Result("failed", command.notebook_id, "gone")
+        return await self._check(command, notebook, now)
+
+    async def _check(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        """One look at `notebook`: reached the state, failed, timed out, or look again later."""
+        status = notebook.status
+        if status.value == follow.wait_for:
+            return await self._reached(follow, notebook, now)
+        if status in FAILED_STATES:
+            reason = f": {notebook.fail_reason}" if notebook.fail_reason else ""
+            self._tell(
+                follow,
+                render.done(
+                    f"{_verb(follow).capitalize()} {_name(follow)} failed, it is "
+                    f"{status.value}{escape(reason)}",
+                    ok=False,
+                ),
+                now,
+            )
+            return Result("failed", notebook.id, status.value)
+        if now >= follow.deadline:
+            self._tell(
+                follow,
+                render.done(
+                    f"{_name(follow)} is still {status.value} after "
+                    f"{int((now - follow.requested_at).total_seconds() // 60)} minutes; "
+                    "I stopped watching. `/nb status` shows how it is doing.",
+                    ok=False,
+                ),
+                now,
+            )
+            return Result("failed", notebook.id, "timed out")
+        delay = min(FIRST_DELAY_SECONDS * 2 ** (follow.attempt - 1), MAX_DELAY_SECONDS)
+        following = follow.model_copy(
+            update={
+                "attempt": follow.attempt + 1,
+                "command_id": _follow_id(follow.command_id, follow.attempt),
+                "notebook_id": notebook.id,
+            }
+        )
+        self.followups.schedule(following, delay)
+        return Result("following", notebook.id, f"{status.value}, next look in {delay} s")
+
+    async def _reached(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        if follow.then == "delete":
+            return await self._finish_delete(follow, now)
+        if follow.then == "update" and follow.changes is not None:
+            return await self._apply_update(follow, follow.changes, True, follow.hours, now)
+        lines = {
+            "create": f"{_name(follow)} is ready",
+            "start": f"{_name(follow)} is running",
+            "update": f"{_name(follow)} was updated and is running again",
+            "stop": f"{_name(follow)} is stopped",
+            "delete": f"{_name(follow)} is stopped",
+        }
+        text = lines[follow.origin]
+        if notebook.status is NotebookStatus.RUNNING and notebook.url:
+            text += f": <{notebook.url}|open JupyterLab>"
+        self._tell(follow, render.done(text + "."), now)
+        return Result("done", notebook.id, notebook.status.value)
+
+    # ------------------------------------------------------------ helpers
+
+    def _tell(self, command: CommandBase, message: Message, now: datetime) -> None:
+        how = self.reporter.report(command, message, now)
+        logger.info(
+            "reported result",
+            extra={"command_id": command.command_id, "type": _verb(command), "delivered": how},
+        )
+
+    def _project_id(self, command: CommandBase) -> str:
+        return command.project.project_id if command.project else self.default_project_id
+
+
+def _follow_id(command_id: str, attempt: int) -> str:
+    """`{origin}.f{n}`: unique per look, so Idempotency and FIFO dedup keep each one once."""
+    base, sep, last = command_id.rpartition(".f")
+    root = base if sep and last.isdigit() else command_id
+    return f"{root}.f{attempt + 1}"
+
+
+def _name(command: CommandBase) -> str:
+    if isinstance(command, NotebookCommand):
+        return f"*{escape(command.notebook_name or command.notebook_id)}*"
+    if isinstance(command, CreateCommand):
+        return f"*{escape(command.name)}*"
+    return "the project"
+
+
+def _verb(command: CommandBase) -> str:
+    if isinstance(command, FollowCommand):
+        return command.origin
+    return str(getattr(command, "type", "run"))

@@ -1,0 +1,211 @@
+"""A whole nbkeeper world on loopback: the ModelArts emulator, a moto server with the template's
+queues and tables, and a fake Slack that records what it is sent.
+
+`make demo`, `make serve` and the end-to-end tests run the real handlers inside it; the handlers
+see only environment variables, exactly as in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
+from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
+from nbkeeper_local.emulator.server import serve_in_thread
+
+AWS_REGION = "eu-west-1"
+MODELARTS_REGION = "ap-southeast-3"
+LOCAL_SIGNING_SECRET = "local-demo-signing-secret"  # local only; never a real Slack secret
+LOCAL_BOT_TOKEN = "xoxb-local-demo-bot-token"  # local only
+MAX_RECEIVE_COUNT = 3
+
+
+@dataclass
+class SlackPost:
+    path: str
+    body: dict[str, Any]
+    authorization: str | None
+
+
+@dataclass
+class FakeSlack:
+    """Records response_url posts and Web API calls; answers like Slack does."""
+
+    url: str = ""
+    posts: list[SlackPost] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def response_url(self, name: str) -> str:
+        return f"{self.url}/commands/{name}"
+
+    def take(self) -> list[SlackPost]:
+        with self.lock:
+            taken, self.posts = self.posts, []
+        return taken
+
+
+def _slack_handler(slack: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8", "replace")
+            if "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+                body: dict[str, Any] = {k: v[0] for k, v in parse_qs(raw).items()}
+            else:
+                body = json.loads(raw or "{}")
+            path = urlsplit(self.path).path
+            with slack.lock:
+                slack.posts.append(SlackPost(path, body, self.headers.get("Authorization")))
+            reply: dict[str, Any] = {"ok": True}
+            if path.endswith("/conversations.open"):
+                reply["channel"] = {"id": "D" + str(body.get("users", "U")).upper()[:10]}
+            elif path.endswith("/chat.postMessage"):
+                reply.update(channel=body.get("channel"), ts=f"{len(slack.posts)}.000100")
+            data = json.dumps(reply).encode() if "/api/" in path else b"ok"
+            self.send_response(200)
+            self.send_header(
+                "Content-Type", "application/json" if "/api/" in path else "text/plain"
+            )
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+@contextmanager
+def fake_slack() -> Iterator[FakeSlack]:
+    slack = FakeSlack()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _slack_handler(slack))
+    slack.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, name="fake-slack", daemon=True)
+    thread.start()
+    try:
+        yield slack
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class LocalWorld:
+    emulator: Emulator
+    emulator_url: str
+    moto_url: str
+    slack: FakeSlack
+    env: dict[str, str]
+    project_id: str = DEMO_PROJECT_ID
+
+    def boto3_client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]
+            service, region_name=AWS_REGION, endpoint_url=self.moto_url
+        )
+
+
+def create_aws_resources(endpoint_url: str) -> dict[str, str]:
+    """The template's queues and tables, in moto. Returns the functions' environment for them."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name=AWS_REGION, endpoint_url=endpoint_url)
+    dynamodb = boto3.client("dynamodb", region_name=AWS_REGION, endpoint_url=endpoint_url)
+    dlq = sqs.create_queue(QueueName="commands-dlq.fifo", Attributes={"FifoQueue": "true"})
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])
+    commands = sqs.create_queue(
+        QueueName="commands.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+                    "maxReceiveCount": MAX_RECEIVE_COUNT,
+                }
+            ),
+        },
+    )
+    followup = sqs.create_queue(QueueName="followup", Attributes={"VisibilityTimeout": "360"})
+    for name, key, ttl in (
+        ("state", ["pk", "sk"], "expires_at"),
+        ("idempotency", ["id"], "expiration"),
+    ):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": k, "KeyType": "HASH" if i == 0 else "RANGE"}
+                for i, k in enumerate(key)
+            ],
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in key],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl}
+        )
+    return {
+        "COMMANDS_QUEUE_URL": commands["QueueUrl"],
+        "COMMANDS_DLQ_URL": dlq["QueueUrl"],
+        "FOLLOWUP_QUEUE_URL": followup["QueueUrl"],
+        "STATE_TABLE": "state",
+        "IDEMPOTENCY_TABLE": "idempotency",
+        "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+    }
+
+
+@contextmanager
+def local_world(emulator: Emulator, *, set_environ: bool = True) -> Iterator[LocalWorld]:
+    """Start everything on 127.0.0.1; with `set_environ`, export the functions' environment."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    saved = dict(os.environ)
+    try:
+        with serve_in_thread(emulator) as emulator_url, fake_slack() as slack:
+            env = {
+                "AWS_DEFAULT_REGION": AWS_REGION,
+                "AWS_REGION": AWS_REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_ENDPOINT_URL": moto_url,
+                "MODELARTS_REGION": MODELARTS_REGION,
+                "MODELARTS_PROJECT_ID": DEMO_PROJECT_ID,
+                "MODELARTS_ENDPOINT": emulator_url,
+                "HUAWEICLOUD_SDK_AK": DEMO_ACCESS_KEY,
+                "HUAWEICLOUD_SDK_SK": DEMO_SECRET_KEY,
+                "SLACK_SIGNING_SECRET": LOCAL_SIGNING_SECRET,
+                "SLACK_BOT_TOKEN": LOCAL_BOT_TOKEN,
+                "SLACK_API_URL": f"{slack.url}/api/",
+                "POWERTOOLS_SERVICE_NAME": "nbkeeper-local",
+                "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_DEV": "false",
+            }
+            os.environ.update(env)  # boto3 below needs the fake credentials too
+            env.update(create_aws_resources(moto_url))
+            if set_environ:
+                os.environ.update(env)
+            else:
+                os.environ.clear()
+                os.environ.update(saved)
+            yield LocalWorld(emulator, emulator_url, moto_url, slack, env)
+    finally:
+        if set_environ:
+            os.environ.clear()
+            os.environ.update(saved)
+        moto.stop()

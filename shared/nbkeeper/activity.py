@@ -40,6 +40,7 @@ class Activity:
     connections: int = 0
     source: ActivitySource = "jupyter"
     note: str | None = None  # why Jupyter could not be read, when source == "lease"
+    started: datetime | None = None  # when the Jupyter Server (so the current run) started
 
     @property
     def from_jupyter(self) -> bool:
@@ -101,7 +102,11 @@ def activity_from_replies(
                 busy += 1
             last = _latest(last, parse_jupyter_time(kernel.get("last_activity")))
     return Activity(
-        last_activity=last, kernels=kernel_count, busy_kernels=busy, connections=connections
+        last_activity=last,
+        kernels=kernel_count,
+        busy_kernels=busy,
+        connections=connections,
+        started=parse_jupyter_time(status.get("started")),
     )
 
 

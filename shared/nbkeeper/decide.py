@@ -7,8 +7,8 @@ Rules, in order:
 2. A notebook is *kept* when it is active (a busy kernel, or Jupyter activity within the idle
    threshold), reserved (a reservation not yet ended) or opted out by tag. A kept notebook whose
    lease ends within `renew_before` is prolonged by `extend_by`, capped by the 72 h maximum a
-   single renewal may ask for, the runtime cap, and (when only the reservation keeps it) the end
-   of the reservation. A pending idle/off-hours warning is cleared.
+   single renewal may ask for, the runtime cap (`max_runtime_hours` since the Jupyter Server
+   started), and (when only the reservation keeps it) the end of the reservation. A pending idle/off-hours warning is cleared.
 3. When the runtime cap leaves no room for another hour (ModelArts' minimum lease), the owner is
    warned once (`max_runtime`) and the lease is left to run out: the keeper itself never stops a
    kept notebook.
@@ -172,7 +172,7 @@ def _keep(
         )
 
     want, capped_by = _wanted_extension(reservation, active or opted_out, policy, now)
-    running_since = _running_since(notebook)
+    running_since = _running_since(notebook, activity)
     if policy.max_runtime is not None and running_since is not None:
         room = running_since + policy.max_runtime - now
         if room < timedelta(milliseconds=LEASE_MIN_MS):
@@ -215,8 +215,14 @@ def _wanted_extension(
     return want, ""
 
 
-def _running_since(notebook: Notebook) -> datetime | None:
-    """When the current run began, as far as the API tells: the lease's creation time."""
+def _running_since(notebook: Notebook, activity: ActivityResult) -> datetime | None:
+    """When the current run began: the Jupyter Server's start, else the lease's create_at.
+
+    The lease's create_at is the notebook's creation (ModelArts keeps it across restarts), so it
+    is the conservative fallback: the cap is reached no later than with the true start.
+    """
+    if isinstance(activity, Activity) and activity.from_jupyter and activity.started:
+        return activity.started
     if notebook.lease is not None and notebook.lease.create_at is not None:
         return _from_ms(notebook.lease.create_at)
     return _from_ms(notebook.create_at) if notebook.create_at is not None else None

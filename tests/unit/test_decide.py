@@ -197,6 +197,14 @@ def test_runtime_cap_limits_the_extension() -> None:
     assert "runtime cap 4.5 h" in decision.reason
 
 
+def test_runtime_cap_counts_from_the_jupyter_server_start() -> None:
+    policy = load_policy_text("max_runtime_hours: 4")
+    # Lease created 3 h ago, but the server (re)started 2.5 h ago: 1.5 h of room left.
+    activity = Activity(last_activity=NOW, started=NOW - timedelta(minutes=150))
+    decision = decide(notebook(ends_in=10 * MIN), activity, None, None, policy, NOW)
+    assert decision.extend_ms == 90 * 60_000
+
+
 def test_runtime_cap_reached_warns_once_and_never_stops() -> None:
     policy = load_policy_text("max_runtime_hours: 3.5")
     nb = notebook(ends_in=10 * MIN)
@@ -418,6 +426,12 @@ def situations(draw: st.DrawFn) -> dict[str, Any]:
                 kernels=st.integers(min_value=0, max_value=3),
                 busy_kernels=st.integers(min_value=0, max_value=2),
                 source=st.sampled_from(["jupyter", "jupyter", "lease"]),
+                started=st.one_of(
+                    st.none(),
+                    st.integers(min_value=0, max_value=100 * 60).map(
+                        lambda m: now - timedelta(minutes=m)
+                    ),
+                ),
             ),
         )
     )
@@ -501,11 +515,13 @@ def test_never_prolongs_past_a_cap(case: dict[str, Any], policy: Policy) -> None
     assert decision.new_deadline <= now + timedelta(milliseconds=LEASE_MAX_MS)
     assert nb.lease is not None and nb.lease.create_at is not None
     assert decision.duration_ms == ms(now) - nb.lease.create_at + decision.extend_ms
+    activity = case["activity"]
     if policy.max_runtime is not None:
         started = datetime.fromtimestamp(nb.lease.create_at / 1000, tz=UTC)
+        if isinstance(activity, Activity) and activity.source == "jupyter" and activity.started:
+            started = activity.started
         assert decision.new_deadline <= started + policy.max_runtime + timedelta(milliseconds=1)
     res: Reservation | None = case["reservation"]
-    activity = case["activity"]
     only_reserved = (
         res is not None
         and res.active(now)

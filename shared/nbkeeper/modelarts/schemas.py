@@ -260,6 +260,9 @@ def _check_public_ip(value: str) -> str:
 class EndpointsReq(RequestModel):
     service: EndpointService | None = None
     key_pair_names: list[str] | None = None
+    # The update API documents these spellings for the same two fields.
+    dev_service: EndpointService | None = None
+    ssh_keys: list[str] | None = None
     allowed_access_ips: list[Annotated[str, AfterValidator(_check_public_ip)]] | None = None
 
     @field_validator("allowed_access_ips")
@@ -601,6 +604,8 @@ class FlavorList(ResponseModel):
     size: int | None = None
     total: int | None = None
     flavors: list[Flavor] = Field(default_factory=list)
+    # The SDK's ListFlavorsResponse also carries the flavors under `data`.
+    data: list[Flavor] = Field(default_factory=list)
 
 
 class ErrorBody(ResponseModel):

@@ -1,1 +1,3 @@
 """Shared test fixtures."""
+
+pytest_plugins = ["tests.emulator_fixtures"]

@@ -60,6 +60,12 @@ class FleetSpec:
     keep_tag_fraction: float = 0.05  # notebooks tagged nbkeeper.keep=true (opted out)
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        # Accept plain strings (from JSON, e.g. the /_emulator/fleet route) as keys.
+        self.status_weights = {NotebookStatus(k): v for k, v in self.status_weights.items()}
+        self.activity_weights = {ActivityPattern(k): v for k, v in self.activity_weights.items()}
+        self.projects = tuple(self.projects)
+
 
 def _pick(rng: random.Random, weights: Mapping[T, float]) -> T:
     keys = list(weights)

@@ -1,0 +1,228 @@
+"""The official huaweicloudsdkmodelarts client, unmodified, drives the emulator over real HTTP.
+
+The SDK signs with its own SDK-HMAC-SHA256 signer: this is the independent check that the
+emulator verifies signatures, routes, bodies and error replies the way the service does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkmodelarts.v1 import (
+    CreateNotebookRequest,
+    CreateNotebookTagsRequest,
+    CreateTmsTagsRequest,
+    DeleteNotebookRequest,
+    DeleteNotebookTagsRequest,
+    DeleteTmsTagsRequest,
+    LeaseReq,
+    ListAllNotebooksRequest,
+    ListFlavorsRequest,
+    ListNotebooksRequest,
+    ModelArtsClient,
+    NotebookCreateRequest,
+    NotebookUpdateRequest,
+    RenewLeaseRequest,
+    ShowLeaseRequest,
+    ShowNotebookRequest,
+    ShowNotebookTagsRequest,
+    StartNotebookRequest,
+    StopNotebookRequest,
+    TmsTag,
+    UpdateNotebookRequest,
+    VolumeMountRequest,
+)
+
+from nbkeeper_local.emulator import Emulator, Timings
+from tests.emulator_fixtures import ACCESS_KEY, IMAGE_ID, PROJECT_ID, SECRET_KEY
+
+HOUR_MS = 3_600_000
+T = Timings()
+
+
+@pytest.fixture
+def sdk(emulator_http: str) -> ModelArtsClient:
+    config = HttpConfig.get_default_config()
+    config.ignore_ssl_verification = True
+    config.timeout = (5, 10)
+    return (
+        ModelArtsClient.new_builder()
+        .with_http_config(config)
+        .with_credentials(BasicCredentials(ACCESS_KEY, SECRET_KEY, PROJECT_ID))
+        .with_endpoints([emulator_http])
+        .build()
+    )
+
+
+def refused(call: Callable[[], Any]) -> ClientRequestException:
+    with pytest.raises(ClientRequestException) as caught:
+        call()
+    return caught.value
+
+
+def create(sdk: ModelArtsClient, name: str = "sdk-nb") -> Any:
+    body = NotebookCreateRequest(
+        name=name,
+        image_id=IMAGE_ID,
+        flavor="modelarts.vm.cpu.2u",
+        description="created by the official SDK",
+        volume=VolumeMountRequest(category="EVS", ownership="MANAGED", capacity=5),
+        lease=LeaseReq(duration=2 * HOUR_MS, type="TIMING"),
+    )
+    return sdk.create_notebook(CreateNotebookRequest(body=body))
+
+
+def test_whole_lifecycle(sdk: ModelArtsClient, emulator: Emulator) -> None:
+    created = create(sdk)
+    assert created.status == "CREATING"
+    assert created.url.endswith(f"/{created.id}/lab")
+    emulator.advance(T.create_s)
+
+    listed = sdk.list_notebooks(ListNotebooksRequest(limit=10, offset=0))
+    assert (listed.total, listed.current, [n.id for n in listed.data]) == (1, 0, [created.id])
+    everyone = sdk.list_all_notebooks(ListAllNotebooksRequest(status="RUNNING", name="sdk"))
+    assert [n.id for n in everyone.data] == [created.id]
+
+    shown = sdk.show_notebook(ShowNotebookRequest(id=created.id))
+    assert (shown.status, shown.flavor, shown.token) == (
+        "RUNNING",
+        "modelarts.vm.cpu.2u",
+        created.token,
+    )
+
+    lease = sdk.show_lease(ShowLeaseRequest(id=created.id))
+    assert (lease.duration, lease.type, lease.enable) == (2 * HOUR_MS, "TIMING", True)
+    emulator.advance(600)
+    renewed = sdk.renew_lease(
+        RenewLeaseRequest(id=created.id, body=LeaseReq(duration=3 * HOUR_MS, type="TIMING"))
+    )
+    assert renewed.duration == (T.create_s + 600) * 1000 + 3 * HOUR_MS
+
+    assert sdk.stop_notebook(StopNotebookRequest(id=created.id)).status == "STOPPING"
+    emulator.advance(T.stop_s)
+    updated = sdk.update_notebook(
+        UpdateNotebookRequest(
+            id=created.id,
+            body=NotebookUpdateRequest(name="sdk-renamed", flavor="modelarts.vm.cpu.8u"),
+        )
+    )
+    assert (updated.name, updated.flavor) == ("sdk-renamed", "modelarts.vm.cpu.8u")
+
+    started = sdk.start_notebook(
+        StartNotebookRequest(id=created.id, duration=HOUR_MS, type="TIMING")
+    )
+    assert started.status == "STARTING"
+    emulator.advance(T.start_s)
+    assert sdk.show_notebook(ShowNotebookRequest(id=created.id)).status == "RUNNING"
+
+    sdk.create_notebook_tags(
+        CreateNotebookTagsRequest(
+            resource_id=created.id,
+            body=CreateTmsTagsRequest(
+                tags=[TmsTag(key="owner", value="alice"), TmsTag(key="env", value="dev")]
+            ),
+        )
+    )
+    summary = sdk.show_notebook_tags(ShowNotebookTagsRequest())
+    assert sorted((t.key, t.values) for t in summary.tags) == [
+        ("env", ["dev"]),
+        ("owner", ["alice"]),
+    ]
+    sdk.delete_notebook_tags(
+        DeleteNotebookTagsRequest(
+            resource_id=created.id, body=DeleteTmsTagsRequest(tags=[TmsTag(key="env")])
+        )
+    )
+    assert [t.key for t in sdk.show_notebook(ShowNotebookRequest(id=created.id)).tags] == ["owner"]
+
+    assert sdk.delete_notebook(DeleteNotebookRequest(id=created.id)).status == "DELETING"
+    emulator.advance(T.delete_s)
+    gone = refused(lambda: sdk.show_notebook(ShowNotebookRequest(id=created.id)))
+    assert (gone.status_code, gone.error_code) == (404, "ModelArts.6309")
+    assert gone.request_id
+
+
+def test_flavor_catalogue(sdk: ModelArtsClient) -> None:
+    flavors = sdk.list_flavors(ListFlavorsRequest())
+    assert "modelarts.vm.cpu.2u" in {f.id for f in flavors.flavors}
+
+
+def test_illegal_transitions_raise_the_documented_errors(
+    sdk: ModelArtsClient, emulator: Emulator
+) -> None:
+    notebook_id = create(sdk).id
+    emulator.advance(T.create_s)
+    start_running = refused(lambda: sdk.start_notebook(StartNotebookRequest(id=notebook_id)))
+    update_running = refused(
+        lambda: sdk.update_notebook(
+            UpdateNotebookRequest(id=notebook_id, body=NotebookUpdateRequest(name="x"))
+        )
+    )
+    sdk.stop_notebook(StopNotebookRequest(id=notebook_id))
+    stop_stopping = refused(lambda: sdk.stop_notebook(StopNotebookRequest(id=notebook_id)))
+    emulator.advance(T.stop_s)
+    stop_stopped = refused(lambda: sdk.stop_notebook(StopNotebookRequest(id=notebook_id)))
+    lease_stopped = refused(lambda: sdk.show_lease(ShowLeaseRequest(id=notebook_id)))
+    renew_stopped = refused(
+        lambda: sdk.renew_lease(RenewLeaseRequest(id=notebook_id, body=LeaseReq(duration=HOUR_MS)))
+    )
+    assert [
+        (e.status_code, e.error_code)
+        for e in (
+            start_running,
+            update_running,
+            stop_stopping,
+            stop_stopped,
+            lease_stopped,
+            renew_stopped,
+        )
+    ] == [
+        (400, "ModelArts.6305"),
+        (400, "ModelArts.6347"),
+        (400, "ModelArts.6308"),
+        (400, "ModelArts.6307"),
+        (400, "ModelArts.6327"),
+        (400, "ModelArts.6327"),
+    ]
+
+
+def test_bad_input_is_refused_with_the_service_codes(
+    sdk: ModelArtsClient, emulator: Emulator
+) -> None:
+    notebook_id = create(sdk).id
+    emulator.advance(T.create_s)
+    out_of_range = refused(
+        lambda: sdk.renew_lease(
+            RenewLeaseRequest(id=notebook_id, body=LeaseReq(duration=80 * HOUR_MS))
+        )
+    )
+    bad_chars = refused(
+        lambda: sdk.create_notebook(
+            CreateNotebookRequest(
+                body=NotebookCreateRequest(
+                    name="ok",
+                    image_id=IMAGE_ID,
+                    flavor="modelarts.vm.cpu.2u",
+                    description="<script>",
+                    volume=VolumeMountRequest(category="EVS", ownership="MANAGED"),
+                )
+            )
+        )
+    )
+    assert (out_of_range.error_code, bad_chars.error_code) == ("ModelArts.6349", "ModelArts.6334")
+
+
+def test_wrong_secret_is_rejected_by_signature_check(emulator_http: str) -> None:
+    client = (
+        ModelArtsClient.new_builder()
+        .with_credentials(BasicCredentials(ACCESS_KEY, "not-the-secret", PROJECT_ID))
+        .with_endpoints([emulator_http])
+        .build()
+    )
+    error = refused(lambda: client.list_notebooks(ListNotebooksRequest()))
+    assert (error.status_code, error.error_code) == (401, "APIG.0303")

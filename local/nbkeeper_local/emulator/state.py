@@ -655,7 +655,22 @@ class NotebookStore:
             else:
                 base = self._view(project_id, query, owner, feature)
             predicate = _predicate(query, owner if query.id is not None else None)
-            rows = [r for r in base if predicate(r)] if predicate is not None else base
+            rows = base
+            if predicate is not None:
+                # Filtered results are cached too: a keeper pass pages through the same filter.
+                project = self.project(project_id)
+                key = (
+                    "filtered",
+                    owner,
+                    feature,
+                    query.model_dump_json(exclude={"limit", "offset"}),
+                )
+                cached = project.views.get(key)
+                if cached is not None and cached[0] == project.version and query.id is None:
+                    rows = cached[1]
+                else:
+                    rows = [r for r in base if predicate(r)]
+                    project.views[key] = (project.version, rows)
             return ListResult(rows[offset : offset + limit], len(rows), offset, limit)
 
     def _view(

@@ -1,0 +1,463 @@
+"""One lease keeper pass: list, probe, decide, act, record, report.
+
+`run_pass` receives everything it touches: a ModelArts client per project, the activity prober,
+the state store, the notifier, the policy and `now`. Per project it reads nbkeeper's state in one
+batch, lists RUNNING notebooks (pages fetched concurrently by the client), then handles every
+notebook as its own task: probe (bounded by the prober), `decide`, act (bounded by
+`action_concurrency`, through the client's retries and rate limit). Failures stay with their
+notebook or project; a pass always returns a `PassReport`.
+
+With more projects than `policy.max_projects_per_pass` and an `enqueue` callable, the pass fans
+out instead: one `SweepProjectCommand` per project, which the worker turns into a one-project pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from nbkeeper.activity import ActivityResult, Prober, UnknownActivity
+from nbkeeper.commands import Project, Requester, SweepProjectCommand
+from nbkeeper.decide import Action, Decision, decide
+from nbkeeper.modelarts.errors import ModelArtsError, NotFoundError, WrongStateError
+from nbkeeper.modelarts.schemas import (
+    Lease,
+    ListNotebooksQuery,
+    Notebook,
+    NotebookStatus,
+)
+from nbkeeper.policy import Policy, ProjectRef
+from nbkeeper.store import AuditRecord, PendingWarning, ProjectState, StateStore
+
+logger = logging.getLogger(__name__)
+
+ACTOR = "lease-keeper"
+OWNER_TAG = "nbkeeper.owner"  # written at create by the Slack worker (a Slack user id)
+LIST_PAGE_SIZE = 50  # the SDK documents 10, 20 or 50
+
+
+class KeeperClient(Protocol):
+    """The part of `AsyncModelArtsClient` a pass uses (one client per project)."""
+
+    async def list_notebooks(
+        self, query: ListNotebooksQuery | None = None, all_users: bool = False
+    ) -> list[Notebook]: ...
+
+    async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
+
+    async def stop_notebook(self, notebook_id: str) -> Notebook: ...
+
+
+@dataclass(frozen=True)
+class WarningNotice:
+    """What the owner is told before a stop."""
+
+    project: ProjectRef
+    notebook: Notebook
+    decision: Decision
+    owner: str | None  # Slack user id, when known
+    price_per_hour: float
+    currency: str
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """Where a warning went (stored with the pending warning)."""
+
+    channel: str | None = None
+    message_ts: str | None = None
+
+
+class KeeperNotifier(Protocol):
+    async def warn(self, notice: WarningNotice) -> Delivered:
+        """Tell the owner; raise to report that the warning did not reach anyone."""
+        ...
+
+    async def summary(self, report: PassReport) -> None: ...
+
+
+class NullNotifier:
+    """Notifies nobody (no Slack configured); warnings are still recorded."""
+
+    async def warn(self, notice: WarningNotice) -> Delivered:
+        return Delivered()
+
+    async def summary(self, report: PassReport) -> None:
+        return None
+
+
+Enqueue = Callable[[SweepProjectCommand], None]
+ClientFor = Callable[[ProjectRef], KeeperClient]
+
+
+@dataclass
+class NotebookOutcome:
+    """One notebook's decision and what came of it."""
+
+    project_id: str
+    notebook_id: str
+    name: str | None
+    flavor: str | None
+    owner: str | None
+    decision: Decision
+    outcome: str = "ok"  # ok | dry-run | skipped: ... | failed: ...
+    cost_saved: float = 0.0
+
+    @property
+    def action(self) -> Action:
+        return self.decision.action
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome.startswith("failed")
+
+    @property
+    def acted(self) -> bool:
+        """The action happened (or would have, in a dry run)."""
+        return self.outcome in ("ok", "dry-run")
+
+    def as_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "project_id": self.project_id,
+            "notebook_id": self.notebook_id,
+            "name": self.name,
+            "action": self.decision.action.value,
+            "reason": self.decision.reason,
+            "outcome": self.outcome,
+        }
+        if self.decision.action is Action.PROLONG:
+            row["duration"] = self.decision.duration_ms
+            row["extend_ms"] = self.decision.extend_ms
+        if self.decision.action is Action.WARN:
+            row["warning"] = self.decision.warning_kind
+            row["stop_after"] = _iso(self.decision.stop_after)
+        if self.decision.action is Action.STOP:
+            row["hours_saved"] = round(self.decision.hours_saved, 3)
+            row["cost_saved"] = round(self.cost_saved, 4)
+        return row
+
+
+@dataclass
+class ProjectReport:
+    region: str
+    project_id: str
+    notebooks: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PassReport:
+    """What one pass saw and did."""
+
+    at: datetime
+    dry_run: bool
+    currency: str = "USD"
+    projects: list[ProjectReport] = field(default_factory=list)
+    outcomes: list[NotebookOutcome] = field(default_factory=list)
+    fanned_out: list[ProjectRef] = field(default_factory=list)
+    cleared_warnings: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counter = Counter(
+            o.action.value for o in self.outcomes if o.acted or o.action is Action.NOOP
+        )
+        return {action.value: counter.get(action.value, 0) for action in Action}
+
+    @property
+    def failures(self) -> list[NotebookOutcome]:
+        return [o for o in self.outcomes if o.failed]
+
+    @property
+    def project_errors(self) -> list[ProjectReport]:
+        return [p for p in self.projects if p.error]
+
+    @property
+    def hours_saved(self) -> float:
+        return sum(
+            o.decision.hours_saved for o in self.outcomes if o.action is Action.STOP and o.acted
+        )
+
+    @property
+    def cost_saved(self) -> float:
+        return sum(o.cost_saved for o in self.outcomes if o.action is Action.STOP and o.acted)
+
+    def summary(self) -> dict[str, Any]:
+        """Compact, log- and JSON-friendly figures (no notebook tokens or URLs)."""
+        return {
+            "at": _iso(self.at),
+            "dry_run": self.dry_run,
+            "projects": len(self.projects),
+            "fanned_out": len(self.fanned_out),
+            "notebooks": len(self.outcomes),
+            **self.counts,
+            "warnings_cleared": self.cleared_warnings,
+            "failures": len(self.failures),
+            "project_errors": len(self.project_errors),
+            "hours_saved": round(self.hours_saved, 2),
+            "cost_saved": round(self.cost_saved, 2),
+            "currency": self.currency,
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sweep_command(project: ProjectRef, now: datetime) -> SweepProjectCommand:
+    """The fan-out message for one project; its id is stable per (project, pass time)."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return SweepProjectCommand(
+        command_id=f"sweep.{project.project_id}.{stamp}",
+        requested_at=now,
+        requested_by=Requester(user_id=ACTOR),
+        project=Project(region=project.region, project_id=project.project_id),
+        at=now,
+    )
+
+
+async def run_pass(
+    projects: Sequence[ProjectRef],
+    client_for: ClientFor,
+    prober: Prober,
+    store: StateStore,
+    notifier: KeeperNotifier | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    dry_run: bool | None = None,
+    enqueue: Enqueue | None = None,
+    post_summary: bool = True,
+) -> PassReport:
+    """Run one pass over `projects` at `now` (see the module docstring).
+
+    `dry_run` (default: the policy's) decides and reports without renewing, stopping, warning
+    or writing warnings; audit records are still written, marked dry-run.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    dry = policy.dry_run if dry_run is None else dry_run
+    report = PassReport(at=now, dry_run=dry, currency=policy.currency)
+    notifier = notifier or NullNotifier()
+    if enqueue is not None and len(projects) > policy.max_projects_per_pass:
+        for project in projects:
+            enqueue(sweep_command(project, now))
+            report.fanned_out.append(project)
+        logger.info("fanned out %d projects", len(projects), extra={"projects": len(projects)})
+        return report
+    runner = _Pass(client_for, prober, store, notifier, policy, now, dry, report)
+    await asyncio.gather(*(runner.project(project) for project in projects))
+    if post_summary and (report.outcomes or report.project_errors):
+        try:
+            await notifier.summary(report)
+        except Exception as exc:  # the pass already happened: a failed summary must not undo it
+            logger.warning("pass summary not delivered: %s", type(exc).__name__)
+    return report
+
+
+class _Pass:
+    def __init__(
+        self,
+        client_for: ClientFor,
+        prober: Prober,
+        store: StateStore,
+        notifier: KeeperNotifier,
+        policy: Policy,
+        now: datetime,
+        dry_run: bool,
+        report: PassReport,
+    ) -> None:
+        self.client_for = client_for
+        self.prober = prober
+        self.store = store
+        self.notifier = notifier
+        self.policy = policy
+        self.now = now
+        self.dry_run = dry_run
+        self.report = report
+        self.idle_after = now - policy.idle_threshold
+        self.actions = asyncio.Semaphore(policy.action_concurrency)
+
+    async def project(self, project: ProjectRef) -> None:
+        summary = ProjectReport(region=project.region, project_id=project.project_id)
+        self.report.projects.append(summary)
+        try:
+            state = self.store.load_project(project.project_id, self.now)
+            client = self.client_for(project)
+            query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
+            notebooks = await client.list_notebooks(query, all_users=True)
+        except ModelArtsError as exc:
+            summary.error = f"{exc.kind}: {exc}"
+            logger.error("project %s not swept: %s", project.project_id, summary.error)
+            return
+        summary.notebooks = len(notebooks)
+        audit: list[AuditRecord] = []
+        outcomes = await asyncio.gather(
+            *(self.notebook(project, client, state, nb, audit) for nb in notebooks)
+        )
+        self.report.outcomes.extend(outcomes)
+        if audit:
+            self.store.record_audit(audit)
+
+    async def notebook(
+        self,
+        project: ProjectRef,
+        client: KeeperClient,
+        state: ProjectState,
+        notebook: Notebook,
+        audit: list[AuditRecord],
+    ) -> NotebookOutcome:
+        activity: ActivityResult
+        if notebook.status is NotebookStatus.RUNNING:
+            activity = await self.prober.probe(notebook, self.idle_after)
+        else:  # the list filter should make this rare; never worth a probe
+            activity = UnknownActivity(reason="not running")
+        warning = state.warnings.get(notebook.id)
+        decision = decide(
+            notebook,
+            activity,
+            state.reservations.get(notebook.id),
+            warning,
+            self.policy,
+            self.now,
+        )
+        owner = state.owners.get(notebook.id)
+        outcome = NotebookOutcome(
+            project_id=project.project_id,
+            notebook_id=notebook.id,
+            name=notebook.name,
+            flavor=notebook.flavor,
+            owner=owner.user_id if owner else notebook.tag(OWNER_TAG),
+            decision=decision,
+        )
+        if decision.action is not Action.NOOP:
+            await self._act(project, client, notebook, outcome)
+        if decision.clear_warning and warning is not None and outcome.acted:
+            if not self.dry_run:
+                self.store.delete_warning(project.project_id, notebook.id)
+            self.report.cleared_warnings += 1
+            audit.append(self._audit(notebook, project, "clear-warning", decision.reason, "ok"))
+        if decision.action is not Action.NOOP:
+            audit.append(
+                self._audit(
+                    notebook,
+                    project,
+                    decision.action.value,
+                    decision.reason,
+                    outcome.outcome,
+                    outcome,
+                )
+            )
+        return outcome
+
+    async def _act(
+        self,
+        project: ProjectRef,
+        client: KeeperClient,
+        notebook: Notebook,
+        outcome: NotebookOutcome,
+    ) -> None:
+        decision = outcome.decision
+        price = self.policy.price_per_hour(notebook.flavor)
+        if decision.action is Action.STOP:
+            outcome.cost_saved = decision.hours_saved * price
+        if self.dry_run:
+            outcome.outcome = "dry-run"
+            return
+        try:
+            async with self.actions:
+                if decision.action is Action.PROLONG:
+                    assert decision.extend_ms is not None
+                    await client.renew_lease(notebook.id, decision.extend_ms)
+                elif decision.action is Action.STOP:
+                    await client.stop_notebook(notebook.id)
+                    self.store.delete_warning(project.project_id, notebook.id)
+                elif decision.action is Action.WARN:
+                    await self._warn(project, notebook, outcome, price)
+        except (WrongStateError, NotFoundError) as exc:
+            # Someone else got there first (stopped, deleting): nothing left to do.
+            outcome.outcome = f"skipped: {exc.kind}"
+        except ModelArtsError as exc:
+            outcome.outcome = f"failed: {exc.kind}: {exc}"
+            logger.warning(
+                "%s %s failed: %s",
+                decision.action.value,
+                notebook.id,
+                exc,
+                extra={"error": exc.kind},
+            )
+        except _NotDelivered as exc:
+            outcome.outcome = f"failed: warning not delivered ({exc})"
+
+    async def _warn(
+        self, project: ProjectRef, notebook: Notebook, outcome: NotebookOutcome, price: float
+    ) -> None:
+        decision = outcome.decision
+        assert decision.warning_kind is not None and decision.stop_after is not None
+        notice = WarningNotice(
+            project=project,
+            notebook=notebook,
+            decision=decision,
+            owner=outcome.owner,
+            price_per_hour=price,
+            currency=self.policy.currency,
+        )
+        try:
+            delivered = await self.notifier.warn(notice)
+        except Exception as exc:  # whatever the channel failed with: retry on the next pass
+            # Not recorded: a stop must never follow a warning nobody received.
+            raise _NotDelivered(type(exc).__name__) from exc
+        self.store.put_warning(
+            PendingWarning(
+                project_id=project.project_id,
+                notebook_id=notebook.id,
+                kind=decision.warning_kind,
+                warned_at=self.now,
+                stop_after=decision.stop_after,
+                channel=delivered.channel,
+                message_ts=delivered.message_ts,
+            )
+        )
+
+    def _audit(
+        self,
+        notebook: Notebook,
+        project: ProjectRef,
+        action: str,
+        reason: str,
+        result: str,
+        outcome: NotebookOutcome | None = None,
+    ) -> AuditRecord:
+        detail: dict[str, Any] = {}
+        if outcome is not None:
+            decision = outcome.decision
+            if decision.extend_ms is not None:
+                detail["extend_ms"] = decision.extend_ms
+                detail["duration_ms"] = decision.duration_ms
+            if decision.warning_kind is not None:
+                detail["warning"] = decision.warning_kind
+                detail["stop_after"] = _iso(decision.stop_after)
+            if decision.action is Action.STOP:
+                detail["hours_saved"] = round(decision.hours_saved, 3)
+                detail["cost_saved"] = round(outcome.cost_saved, 4)
+        return AuditRecord(
+            project_id=project.project_id,
+            notebook_id=notebook.id,
+            notebook_name=notebook.name,
+            action=action,
+            reason=reason,
+            at=self.now,
+            actor=ACTOR,
+            dry_run=self.dry_run,
+            outcome=result,
+            detail=detail,
+        )
+
+
+class _NotDelivered(Exception):
+    pass

@@ -1,0 +1,232 @@
+"""The lease keeper's Slack messages (hand-written Block Kit dicts) and its Slack notifier.
+
+- `warning_message`: sent to the owner before a stop, with "Keep Nh more" (`keeper.keep`) and
+  "Stop now" (`keeper.stop`) buttons. Each button's value is compact JSON
+  `{"project_id": ..., "notebook_id": ..., "hours": N}` (hours on keep only); the Slack
+  interactions route (chatops) turns a click into a keep or stop command.
+- `summary_message`: the per-pass summary for `policy.summary_channel`.
+
+Dicts rather than slack_sdk models keep cold starts light; tests validate them against slack_sdk's
+Block models. No notebook token or URL is ever put in a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from nbkeeper.decide import Action
+from nbkeeper.keeper import Delivered, NotebookOutcome, PassReport, WarningNotice
+from nbkeeper.policy import Policy
+from nbkeeper.slack.render import clip, escape
+
+logger = logging.getLogger(__name__)
+
+KEEP_ACTION = "keeper.keep"
+STOP_ACTION = "keeper.stop"
+SECTION_MAX = 3000
+BUTTON_TEXT_MAX = 75
+SUMMARY_LINES = 15
+
+Message = dict[str, Any]
+# chat.postMessage(channel, message) -> message ts (helper: SlackApi.post_message)
+PostMessage = Callable[[str, Message], str | None]
+
+
+def button_value(project_id: str, notebook_id: str, hours: int | None = None) -> str:
+    """Compact JSON carried by a keeper button."""
+    value: dict[str, Any] = {"project_id": project_id, "notebook_id": notebook_id}
+    if hours is not None:
+        value["hours"] = hours
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"{amount:,.2f} {currency}"
+
+
+def _local(moment: datetime, policy: Policy) -> str:
+    return moment.astimezone(policy.zone).strftime("%a %H:%M")
+
+
+def warning_message(notice: WarningNotice, policy: Policy) -> Message:
+    """The owner's warning: what will happen, why, when, and two buttons."""
+    notebook = notice.notebook
+    decision = notice.decision
+    name = escape(notebook.name or notebook.id)
+    stop_at = decision.stop_after
+    when = f"{_local(stop_at, policy)} ({policy.timezone})" if stop_at else "soon"
+    mention = f"<@{notice.owner}> " if notice.owner else ""
+    if decision.warning_kind == "max_runtime":
+        headline = f"{mention}:hourglass: *{name}* reaches its runtime cap and stops at {when}."
+    else:
+        headline = f"{mention}:warning: *{name}* will be stopped at {when}."
+    cost = ""
+    if notice.price_per_hour > 0:
+        cost = f" It costs {_money(notice.price_per_hour, notice.currency)} per hour."
+    body = clip(f"{headline}\n{escape(decision.reason)}.{cost}", SECTION_MAX)
+    elements: list[dict[str, Any]] = []
+    hours = max(1, round(policy.extend_by_hours))
+    if decision.warning_kind != "max_runtime":
+        elements.append(
+            {
+                "type": "button",
+                "action_id": KEEP_ACTION,
+                "text": {"type": "plain_text", "text": f"Keep {hours}h more", "emoji": True},
+                "style": "primary",
+                "value": button_value(notice.project.project_id, notebook.id, hours),
+            }
+        )
+    elements.append(
+        {
+            "type": "button",
+            "action_id": STOP_ACTION,
+            "text": {"type": "plain_text", "text": "Stop now", "emoji": True},
+            "style": "danger",
+            "value": button_value(notice.project.project_id, notebook.id),
+            "confirm": {
+                "title": {"type": "plain_text", "text": "Stop this notebook?"},
+                "text": {
+                    "type": "mrkdwn",
+                    "text": clip(f"*{name}* will be stopped now. Its storage is kept.", 300),
+                },
+                "confirm": {"type": "plain_text", "text": "Stop it"},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+                "style": "danger",
+            },
+        }
+    )
+    fallback = f"{notebook.name or notebook.id} will be stopped at {when}: {decision.reason}"
+    return {
+        "text": clip(fallback, SECTION_MAX),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": body}},
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": clip(
+                            f"Notebook `{notebook.id}` in project `{notice.project.project_id}`"
+                            f" · flavor {escape(notebook.flavor or '?')}",
+                            SECTION_MAX,
+                        ),
+                    }
+                ],
+            },
+            {"type": "actions", "block_id": f"keeper.{notebook.id}"[:255], "elements": elements},
+        ],
+    }
+
+
+def _outcome_line(outcome: NotebookOutcome, currency: str) -> str:
+    name = escape(outcome.name or outcome.notebook_id)
+    decision = outcome.decision
+    verb = {
+        Action.STOP: ":octagonal_sign: stopped",
+        Action.WARN: ":warning: warned",
+        Action.PROLONG: ":arrows_counterclockwise: prolonged",
+        Action.NOOP: "left alone",
+    }[decision.action]
+    extra = ""
+    if decision.action is Action.STOP and outcome.cost_saved > 0:
+        extra = f" (saves {_money(outcome.cost_saved, currency)})"
+    if outcome.failed or outcome.outcome.startswith("skipped"):
+        verb = f":x: {decision.action.value} {outcome.outcome}"
+    return clip(f"• *{name}* {verb}{extra}: {escape(decision.reason)}", 400)
+
+
+def summary_message(report: PassReport, policy: Policy) -> Message:
+    """Counts, hours and cost saved, failures first, then stops and warnings."""
+    counts = report.counts
+    mode = " (dry run: nothing was changed)" if report.dry_run else ""
+    when = _local(report.at, policy)
+    title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
+    figures = (
+        f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "
+        f"*{counts['prolong']}* prolonged, *{counts['warn']}* warned, "
+        f"*{counts['stop']}* stopped, {counts['noop']} left alone."
+    )
+    saved = f"Saved about *{report.hours_saved:,.1f} h* of lease" + (
+        f" (≈ *{_money(report.cost_saved, report.currency)}*)." if report.cost_saved > 0 else "."
+    )
+    if report.fanned_out:
+        figures = f"Fanned out {len(report.fanned_out)} projects to the worker, one message each."
+        saved = ""
+    problems = [
+        f":x: project `{p.project_id}` not swept: {escape(p.error or '')}"
+        for p in report.project_errors
+    ]
+    interesting = [o for o in report.outcomes if o.failed]
+    interesting += [o for o in report.outcomes if not o.failed and o.action is Action.STOP]
+    interesting += [o for o in report.outcomes if not o.failed and o.action is Action.WARN]
+    lines = problems + [_outcome_line(o, report.currency) for o in interesting[:SUMMARY_LINES]]
+    if len(interesting) > SUMMARY_LINES:
+        lines.append(f"…and {len(interesting) - SUMMARY_LINES} more (see the audit log).")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": clip(f"{figures} {saved}".strip(), SECTION_MAX)},
+        },
+    ]
+    if lines:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _join_clipped(lines)}})
+    if report.failures:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"{len(report.failures)} action(s) failed; "
+                        "they are retried on the next pass.",
+                    }
+                ],
+            }
+        )
+    text = (
+        f"{title}: {counts['prolong']} prolonged, {counts['warn']} warned, {counts['stop']} stopped"
+    )
+    return {"text": text, "blocks": blocks}
+
+
+def _join_clipped(lines: list[str]) -> str:
+    out: list[str] = []
+    size = 0
+    for line in lines:
+        if size + len(line) + 1 > SECTION_MAX - 40:
+            out.append(f"…{len(lines) - len(out)} more.")
+            break
+        out.append(line)
+        size += len(line) + 1
+    return "\n".join(out)
+
+
+class SlackKeeperNotifier:
+    """Posts warnings to the owner (a DM: chat.postMessage to the user id) or the fallback
+    channel, and summaries to `summary_channel`, through a synchronous `post` callable (run in a
+    worker thread so probes keep flowing)."""
+
+    def __init__(self, post: PostMessage, policy: Policy) -> None:
+        self._post = post
+        self._policy = policy
+
+    async def warn(self, notice: WarningNotice) -> Delivered:
+        channel = notice.owner or self._policy.warning_channel or self._policy.summary_channel
+        if not channel:
+            # Nobody to tell is a delivery failure: the stop must not follow.
+            raise LookupError("no owner and no warning_channel configured")
+        message = warning_message(notice, self._policy)
+        ts = await asyncio.to_thread(self._post, channel, message)
+        return Delivered(channel=channel, message_ts=ts)
+
+    async def summary(self, report: PassReport) -> None:
+        channel = self._policy.summary_channel
+        if not channel:
+            return
+        await asyncio.to_thread(self._post, channel, summary_message(report, self._policy))

@@ -1,0 +1,361 @@
+"""run_pass against the in-process emulator with the in-memory store and a recording notifier."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from nbkeeper.activity import JupyterProber
+from nbkeeper.commands import SweepProjectCommand
+from nbkeeper.decide import Action
+from nbkeeper.keeper import (
+    Delivered,
+    KeeperClient,
+    PassReport,
+    WarningNotice,
+    run_pass,
+    sweep_command,
+)
+from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
+from nbkeeper.modelarts.schemas import NotebookStatus
+from nbkeeper.policy import Policy, ProjectRef, load_policy_text
+from nbkeeper.store import MemoryStateStore, Owner, PendingWarning, Reservation
+from nbkeeper_local.emulator import ActivityPattern, Emulator
+from tests.emulator_fixtures import EMULATOR_BASE_URL, PROJECT_ID
+
+PROJECT = ProjectRef(region="cn-north-4", project_id=PROJECT_ID)
+POLICY = load_policy_text("prices: {modelarts.vm.cpu.2u: 0.5}\ndefault_price_per_hour: 1.0")
+HOUR = 3600
+
+
+class RecordingNotifier:
+    def __init__(self, fail: bool = False) -> None:
+        self.warnings: list[WarningNotice] = []
+        self.summaries: list[PassReport] = []
+        self.fail = fail
+
+    async def warn(self, notice: WarningNotice) -> Delivered:
+        if self.fail:
+            raise ConnectionError("slack down")
+        self.warnings.append(notice)
+        return Delivered(channel=notice.owner or "#fallback", message_ts="1.0")
+
+    async def summary(self, report: PassReport) -> None:
+        self.summaries.append(report)
+
+
+def create(emulator_api: Any, name: str, hours: int = 2) -> str:
+    reply = emulator_api(
+        "POST",
+        f"/v1/{PROJECT_ID}/notebooks",
+        json={
+            "name": name,
+            "image_id": "e1a07296-22a8-4f05-8bc8-e936c8e54090",
+            "flavor": "modelarts.vm.cpu.2u",
+            "volume": {"category": "EVS", "ownership": "MANAGED", "capacity": 5},
+            "duration": hours * HOUR * 1000,
+        },
+    )
+    assert reply.status_code in (200, 201), reply.text
+    return str(reply.json()["id"])
+
+
+def run(
+    emulator: Emulator,
+    transport: httpx.AsyncBaseTransport,
+    auth: httpx.Auth,
+    store: MemoryStateStore,
+    notifier: RecordingNotifier,
+    policy: Policy = POLICY,
+    **kwargs: Any,
+) -> PassReport:
+    async def go() -> PassReport:
+        # One attempt: a retry would back off in real time, and tests never sleep.
+        client = AsyncModelArtsClient(
+            EMULATOR_BASE_URL,
+            PROJECT_ID,
+            auth,
+            transport=transport,
+            retry=RetryPolicy(max_attempts=1),
+        )
+
+        def client_for(project: ProjectRef) -> KeeperClient:
+            assert project == PROJECT
+            return client
+
+        async with client, httpx.AsyncClient(transport=transport) as http:
+            return await run_pass(
+                [PROJECT],
+                client_for,
+                JupyterProber(http),
+                store,
+                notifier,
+                policy,
+                emulator.now(),
+                **kwargs,
+            )
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def world(
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+    emulator_auth: httpx.Auth,
+) -> dict[str, Any]:
+    ids = {
+        name: create(emulator_api, name, hours=4 if name == "idle" else 2)
+        for name in ("active", "busy", "idle", "reserved", "tagged", "down")
+    }
+    emulator.advance(120)  # CREATING -> RUNNING
+    assert all(emulator.find(i).status is NotebookStatus.RUNNING for i in ids.values())
+    emulator.set_activity(ids["active"], pattern=ActivityPattern.ACTIVE)
+    emulator.set_activity(ids["busy"], pattern=ActivityPattern.BUSY)
+    for name in ("idle", "reserved", "tagged"):
+        emulator.set_activity(ids[name], pattern=ActivityPattern.IDLE, kernels=[])
+    emulator.set_activity(ids["down"], pattern=ActivityPattern.UNREACHABLE)
+    emulator.find(ids["tagged"]).tags["nbkeeper.keep"] = "true"
+    store = MemoryStateStore()
+    store.put_owner(
+        Owner(
+            project_id=PROJECT_ID, notebook_id=ids["idle"], user_id="U1", created_at=emulator.now()
+        )
+    )
+    return {
+        "ids": ids,
+        "store": store,
+        "transport": emulator_transport,
+        "auth": emulator_auth,
+    }
+
+
+def by_name(report: PassReport) -> dict[str, Action]:
+    return {o.name or "": o.action for o in report.outcomes}
+
+
+def test_a_day_of_passes(emulator: Emulator, world: dict[str, Any]) -> None:
+    ids, store = world["ids"], world["store"]
+    notifier = RecordingNotifier()
+
+    def go(**kwargs: Any) -> PassReport:
+        return run(emulator, world["transport"], world["auth"], store, notifier, **kwargs)
+
+    # 09:00 + 2 min: everything just started; the lease has ~2 h. Nobody is idle yet.
+    first = go()
+    assert set(by_name(first).values()) == {Action.NOOP}
+    assert first.summary()["notebooks"] == 6
+
+    # 10:50: 2 h leases end within 20 min: active, busy, tagged and reserved are prolonged;
+    # idle (a 4 h lease) is warned.
+    emulator.advance(timedelta(minutes=108))
+    store.put_reservation(
+        Reservation(
+            project_id=PROJECT_ID,
+            notebook_id=ids["reserved"],
+            until=emulator.now() + timedelta(hours=5),
+            by_user="U2",
+        )
+    )
+    second = go()
+    actions = by_name(second)
+    assert actions["active"] is Action.PROLONG
+    assert actions["busy"] is Action.PROLONG
+    assert actions["tagged"] is Action.PROLONG
+    assert actions["reserved"] is Action.PROLONG
+    assert actions["idle"] is Action.WARN
+    assert actions["down"] is Action.NOOP  # Jupyter unreachable: never warned or stopped
+    assert [n.notebook.id for n in notifier.warnings] == [ids["idle"]]
+    assert notifier.warnings[0].owner == "U1"
+    assert store.warnings[(PROJECT_ID, ids["idle"])].kind == "idle"
+    lease = emulator.find(ids["active"])
+    assert lease.deadline_ms >= int((emulator.now() + timedelta(hours=2)).timestamp() * 1000) - 1000
+
+    # 11:06: the warning's lead time has passed; the idle notebook is stopped.
+    emulator.advance(timedelta(minutes=16))
+    third = go()
+    assert by_name(third)["idle"] is Action.STOP
+    emulator.advance(60)
+    assert emulator.find(ids["idle"]).status is NotebookStatus.STOPPED
+    assert (PROJECT_ID, ids["idle"]) not in store.warnings
+    stop = next(o for o in third.outcomes if o.action is Action.STOP)
+    assert stop.decision.hours_saved > 0
+    assert stop.cost_saved == pytest.approx(stop.decision.hours_saved * 0.5)
+    assert third.summary()["stop"] == 1
+
+    audit = store.list_audit(PROJECT_ID, emulator.now())
+    trail = [(r.notebook_name, r.action, r.outcome) for r in audit]
+    assert ("idle", "warn", "ok") in trail
+    assert ("idle", "stop", "ok") in trail
+    assert ("active", "prolong", "ok") in trail
+    assert all(r.actor == "lease-keeper" and r.reason for r in audit)
+    assert notifier.summaries  # every pass reports
+
+
+def test_dry_run_acts_on_nothing(emulator: Emulator, world: dict[str, Any]) -> None:
+    ids, store = world["ids"], world["store"]
+    emulator.advance(timedelta(minutes=108))
+    notifier = RecordingNotifier()
+    before = emulator.find(ids["active"]).deadline_ms
+    report = run(emulator, world["transport"], world["auth"], store, notifier, dry_run=True)
+    assert by_name(report)["active"] is Action.PROLONG
+    assert by_name(report)["idle"] is Action.WARN
+    assert all(o.outcome in ("ok", "dry-run") for o in report.outcomes)
+    assert emulator.find(ids["active"]).deadline_ms == before
+    assert notifier.warnings == []
+    assert store.warnings == {}
+    assert all(r.dry_run for r in store.audit)
+    assert report.dry_run
+
+
+def test_a_warning_nobody_received_is_not_recorded(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    store = world["store"]
+    emulator.advance(timedelta(minutes=108))
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier(fail=True))
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.outcome == "failed: warning not delivered (ConnectionError)"
+    assert store.warnings == {}
+    # "reserved" has no reservation in this test: idle too, and its warning failed as well.
+    assert report.summary()["failures"] == 2
+    assert report.summary()["warn"] == 0
+
+
+def test_became_active_clears_the_warning(emulator: Emulator, world: dict[str, Any]) -> None:
+    ids, store = world["ids"], world["store"]
+    store.put_warning(
+        PendingWarning(
+            project_id=PROJECT_ID,
+            notebook_id=ids["active"],
+            kind="idle",
+            warned_at=emulator.now() - timedelta(minutes=30),
+            stop_after=emulator.now() - timedelta(minutes=15),
+        )
+    )
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    assert by_name(report)["active"] is Action.NOOP
+    assert (PROJECT_ID, ids["active"]) not in store.warnings
+    assert report.cleared_warnings == 1
+    assert [r.action for r in store.audit] == ["clear-warning"]
+
+
+def test_stop_racing_a_person_is_skipped_not_failed(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    ids, store = world["ids"], world["store"]
+    store.put_warning(
+        PendingWarning(
+            project_id=PROJECT_ID,
+            notebook_id=ids["idle"],
+            kind="idle",
+            warned_at=emulator.now() - timedelta(hours=1),
+            stop_after=emulator.now() - timedelta(minutes=30),
+        )
+    )
+    emulator.advance(timedelta(hours=1, minutes=30))  # idle for long enough
+
+    class StoppedMeanwhile:
+        """The client, but someone stops the notebook just before the keeper does."""
+
+        def __init__(self, inner: KeeperClient) -> None:
+            self.inner = inner
+
+        async def list_notebooks(self, *args: Any, **kwargs: Any) -> Any:
+            return await self.inner.list_notebooks(*args, **kwargs)
+
+        async def renew_lease(self, notebook_id: str, duration_ms: int) -> Any:
+            return await self.inner.renew_lease(notebook_id, duration_ms)
+
+        async def stop_notebook(self, notebook_id: str) -> Any:
+            await self.inner.stop_notebook(notebook_id)
+            return await self.inner.stop_notebook(notebook_id)  # now STOPPING: 6308
+
+    async def go() -> PassReport:
+        client = AsyncModelArtsClient(
+            EMULATOR_BASE_URL,
+            PROJECT_ID,
+            world["auth"],
+            transport=world["transport"],
+            retry=RetryPolicy(max_attempts=1),
+        )
+        async with client, httpx.AsyncClient(transport=world["transport"]) as http:
+            return await run_pass(
+                [PROJECT],
+                lambda p: StoppedMeanwhile(client),
+                JupyterProber(http),
+                store,
+                RecordingNotifier(),
+                POLICY,
+                emulator.now(),
+            )
+
+    report = asyncio.run(go())
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.action is Action.STOP
+    assert idle.outcome == "skipped: wrong state"
+    assert not idle.failed
+
+
+def test_listing_failure_is_reported_per_project(emulator: Emulator, world: dict[str, Any]) -> None:
+    from nbkeeper_local.emulator import FaultKind
+
+    emulator.inject(FaultKind.ERROR_500, count=50, method="GET")
+    report = run(emulator, world["transport"], world["auth"], world["store"], RecordingNotifier())
+    assert report.outcomes == []
+    assert report.project_errors and report.project_errors[0].error
+    assert report.summary()["project_errors"] == 1
+
+
+def test_many_projects_fan_out_one_message_each() -> None:
+    projects = [ProjectRef(region="cn-north-4", project_id=f"p{i}") for i in range(4)]
+    policy = load_policy_text("max_projects_per_pass: 3")
+    sent: list[SweepProjectCommand] = []
+    now = datetime.fromisoformat("2026-11-23T10:00:00+00:00")
+
+    def client_for(project: ProjectRef) -> KeeperClient:
+        raise AssertionError("a fan-out pass lists nothing itself")
+
+    class NoProber:
+        async def probe(self, notebook: Any, idle_after: Any = None) -> Any:
+            raise AssertionError("not probed")
+
+    report = asyncio.run(
+        run_pass(
+            projects,
+            client_for,
+            NoProber(),
+            MemoryStateStore(),
+            None,
+            policy,
+            now,
+            enqueue=sent.append,
+        )
+    )
+    assert [c.project.project_id for c in sent if c.project] == ["p0", "p1", "p2", "p3"]
+    assert all(c.at == now and c.type == "sweep-project" for c in sent)
+    assert len({c.command_id for c in sent}) == 4
+    assert report.fanned_out == projects
+    assert report.outcomes == []
+
+
+def test_sweep_command_ids_are_stable_per_project_and_time() -> None:
+    now = datetime.fromisoformat("2026-11-23T10:00:00+00:00")
+    first = sweep_command(PROJECT, now)
+    assert first.command_id == sweep_command(PROJECT, now).command_id
+    assert first.command_id == f"sweep.{PROJECT_ID}.20261123T100000Z"
+    assert first.command_id != sweep_command(PROJECT, now + timedelta(minutes=5)).command_id
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        asyncio.run(
+            run_pass(
+                [], lambda p: None, None, MemoryStateStore(), None, POLICY, datetime(2026, 1, 1)
+            )  # type: ignore[arg-type]
+        )

@@ -206,7 +206,9 @@ WorkspaceId = Annotated[str, AfterValidator(_check_workspace)]
 class RequestModel(BaseModel):
     """Base for request bodies: unknown fields are an error, so typos fail before sending."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_enum_values=False)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, use_enum_values=False, defer_build=True
+    )
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body the API expects (unset fields omitted)."""
@@ -216,7 +218,7 @@ class RequestModel(BaseModel):
 class ResponseModel(BaseModel):
     """Base for replies: undocumented fields are kept, never an error."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 # ---------------------------------------------------------------- requests

@@ -1,3 +1,3 @@
 """Shared test fixtures."""
 
-pytest_plugins = ["tests.emulator_fixtures"]
+pytest_plugins = ["tests.emulator_fixtures", "tests.functional.slack_world"]

@@ -350,8 +350,11 @@ class Worker:
         then: Literal["report", "delete", "update"] = "report",
         changes: NotebookUpdateRequest | None = None,
     ) -> FollowCommand:
+        # A follow-up that starts a new wait (stop -> update -> start) continues the numbering:
+        # every look needs its own command id, or Idempotency would return the earlier result.
+        attempt = command.attempt if isinstance(command, FollowCommand) else 0
         return FollowCommand(
-            command_id=_follow_id(command.command_id, 0),
+            command_id=_follow_id(command.command_id, attempt),
             requested_at=command.requested_at,
             requested_by=command.requested_by,
             project=command.project,
@@ -362,7 +365,7 @@ class Worker:
             then=then,
             changes=changes,
             hours=getattr(command, "hours", None),
-            attempt=1,
+            attempt=attempt + 1,
             deadline=now + FOLLOW_DEADLINES[origin],
         )
 

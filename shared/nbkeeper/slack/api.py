@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 SLACK_API = "https://slack.com/api/"
 RESPONSE_URL_MAX_POSTS = 5
 RESPONSE_URL_LIFETIME = timedelta(minutes=30)
-ALLOWED_RESPONSE_HOSTS = ("hooks.slack.com",)
+ALLOWED_RESPONSE_PREFIXES = ("https://hooks.slack.com/",)
 DEFAULT_TIMEOUT = httpx.Timeout(5.0)
 
 
@@ -38,11 +38,13 @@ class SlackApiError(Exception):
 
 
 def is_slack_response_url(
-    url: str, allowed_hosts: tuple[str, ...] = ALLOWED_RESPONSE_HOSTS
+    url: str, allowed_prefixes: tuple[str, ...] = ALLOWED_RESPONSE_PREFIXES
 ) -> bool:
     """Only post to Slack's own hooks host: a queue message must not turn us into a proxy."""
     parts = urlsplit(url)
-    return parts.scheme == "https" and (parts.hostname or "") in allowed_hosts
+    if not parts.hostname or "@" in parts.netloc:
+        return False
+    return any(url.startswith(prefix) for prefix in allowed_prefixes)
 
 
 class SlackApi:
@@ -54,12 +56,12 @@ class SlackApi:
         bot_token: str | None,
         *,
         base_url: str = SLACK_API,
-        allowed_hosts: tuple[str, ...] = ALLOWED_RESPONSE_HOSTS,
+        allowed_prefixes: tuple[str, ...] = ALLOWED_RESPONSE_PREFIXES,
     ) -> None:
         self._http = http
         self._token = bot_token
         self._base = base_url
-        self._allowed_hosts = allowed_hosts
+        self._allowed_prefixes = allowed_prefixes
 
     def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         """POST a Web API method as JSON; raise SlackApiError unless Slack says ok."""
@@ -100,7 +102,7 @@ class SlackApi:
 
     def post_response_url(self, url: str, message: Message) -> bool:
         """POST to a response_url; False when Slack refuses (expired, used up) or it is unreachable."""
-        if not is_slack_response_url(url, self._allowed_hosts):
+        if not is_slack_response_url(url, self._allowed_prefixes):
             logger.warning("refusing to post to a response_url outside Slack's hooks host")
             return False
         try:

@@ -1,0 +1,322 @@
+"""A test world for the Slack flow: real handlers, moto (in-process), the emulator, fake Slack.
+
+Signed requests are built from the events/ samples with slack_sdk's signature code; the worker
+is driven by receiving from the moto queues and invoking its real `lambda_handler`.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto import mock_aws
+from slack_sdk.signature import SignatureVerifier
+
+from nbkeeper_local.emulator import Emulator
+from tests.emulator_fixtures import ACCESS_KEY, EMULATOR_BASE_URL, IMAGE_ID, PROJECT_ID, SECRET_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+SECRET = "functional-test-signing-secret"
+BOT_TOKEN = "xoxb-functional-test-token"
+NOW = 1_800_000_000
+ADMIN = "UADMIN"
+MAX_RECEIVES = 3
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test"
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class FakeSlack:
+    """httpx.MockTransport handler recording every post (response_url and Web API)."""
+
+    posts: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
+    refuse_response_urls: bool = False
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content or b"{}")
+        self.posts.append((str(request.url), body, request.headers.get("authorization")))
+        if request.url.path.startswith("/api/"):
+            reply: dict[str, Any] = {"ok": True}
+            if request.url.path.endswith("conversations.open"):
+                reply["channel"] = {"id": "D" + body["users"]}
+            else:
+                reply["ts"] = "1.0"
+            return httpx.Response(200, json=reply)
+        if self.refuse_response_urls:
+            return httpx.Response(404, text="expired_url")
+        return httpx.Response(200, text="ok")
+
+    def texts(self) -> list[str]:
+        return [body.get("text", "") for _, body, _ in self.posts if "text" in body]
+
+    def dms(self) -> list[str]:
+        return [b.get("text", "") for url, b, _ in self.posts if url.endswith("chat.postMessage")]
+
+
+def _load(module: str) -> ModuleType:
+    if module in sys.modules:
+        return importlib.reload(sys.modules[module])
+    return importlib.import_module(module)
+
+
+def load_app(folder: str) -> ModuleType:
+    """Import functions/<folder>/app.py under a unique module name (every handler is app.py)."""
+    name = f"nbkeeper_fn_{folder}"
+    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def sign(event: dict[str, Any], body: bytes, *, timestamp: int = NOW, secret: str = SECRET) -> None:
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    assert signature is not None
+    event["headers"]["x-slack-request-timestamp"] = str(timestamp)
+    event["headers"]["x-slack-signature"] = signature
+
+
+def set_body(event: dict[str, Any], body: bytes) -> None:
+    if event["isBase64Encoded"]:
+        event["body"] = base64.b64encode(body).decode()
+    else:
+        event["body"] = body.decode()
+
+
+class World:
+    def __init__(self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.emulator = emulator
+        self.slack = FakeSlack()
+        self.sqs = boto3.client("sqs")
+        dlq = self.sqs.create_queue(QueueName="commands-dlq.fifo", Attributes={"FifoQueue": "true"})
+        self.dlq_url = dlq["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])
+        redrive = {
+            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
+            "maxReceiveCount": MAX_RECEIVES,
+        }
+        self.queue_url = self.sqs.create_queue(
+            QueueName="commands.fifo",
+            Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+        self.followup_url = self.sqs.create_queue(QueueName="followup")["QueueUrl"]
+        dynamodb = boto3.client("dynamodb")
+        for name, keys in (("state", ["pk", "sk"]), ("idempotency", ["id"])):
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=[
+                    {"AttributeName": k, "KeyType": "HASH" if i == 0 else "RANGE"}
+                    for i, k in enumerate(keys)
+                ],
+                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        env = {
+            "COMMANDS_QUEUE_URL": self.queue_url,
+            "FOLLOWUP_QUEUE_URL": self.followup_url,
+            "STATE_TABLE": "state",
+            "IDEMPOTENCY_TABLE": "idempotency",
+            "MAX_RECEIVE_COUNT": str(MAX_RECEIVES),
+            "MODELARTS_REGION": "ap-southeast-3",
+            "MODELARTS_PROJECT_ID": PROJECT_ID,
+            "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,
+            "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
+            "HUAWEICLOUD_SDK_SK": SECRET_KEY,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_ADMINS": ADMIN,
+            "SLACK_ALLOWED_USERS": "U0001,U0002",
+            "NOTEBOOK_DEFAULT_IMAGE_ID": IMAGE_ID,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "test",
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        self.commands = load_app("slack_commands")
+        self.worker = load_app("notebook_worker")
+
+        async def no_sleep(_: float) -> None:
+            return None
+
+        transport = emulator.asgi_transport()
+        slack_transport = httpx.MockTransport(self.slack)
+        for module in (self.commands, self.worker):
+            module.seams.modelarts_transport = transport
+            module.seams.modelarts_options = {"sleep": no_sleep}
+            module.seams.slack_transport = slack_transport
+        self.commands.seams.clock = lambda: NOW
+        self.worker.seams.max_followup_delay = 0
+        self._trigger = 0
+
+    # ------------------------------------------------------------ Slack side
+
+    def command_event(
+        self, text: str, user: str = "U0001", *, base64_body: bool = True
+    ) -> dict[str, Any]:
+        event = json.loads((EVENTS / "slack_command_help.json").read_text())
+        form = dict(urllib.parse.parse_qsl(base64.b64decode(event["body"]).decode()))
+        self._trigger += 1
+        form.update(
+            text=text,
+            user_id=user,
+            trigger_id=f"{self._trigger}.trigger",
+            response_url=f"https://hooks.slack.com/commands/T0001/{self._trigger}/x",
+        )
+        body = urllib.parse.urlencode(form).encode()
+        event["isBase64Encoded"] = base64_body
+        set_body(event, body)
+        sign(event, body)
+        return event
+
+    def slash(self, text: str, user: str = "U0001") -> dict[str, Any]:
+        """Send a signed slash command; returns the ephemeral reply (JSON)."""
+        response = self.commands.lambda_handler(self.command_event(text, user), FakeLambdaContext())
+        assert response["statusCode"] == 200, response
+        reply: dict[str, Any] = json.loads(response["body"])
+        return reply
+
+    def click(self, message: dict[str, Any], action_id: str, user: str = "U0001") -> int:
+        """Click a button of `message` (as Slack would post it to the interactions route)."""
+        event = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
+        form = dict(urllib.parse.parse_qsl(base64.b64decode(event["body"]).decode()))
+        payload = json.loads(form["payload"])
+        button = next(
+            e
+            for block in message["blocks"]
+            if block["type"] == "actions"
+            for e in block["elements"]
+            if e["action_id"] == action_id
+        )
+        payload["user"]["id"] = user
+        payload["actions"][0].update(action_id=action_id, value=button["value"])
+        return self.interact(payload)
+
+    def interact(self, payload: dict[str, Any]) -> int:
+        event = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        set_body(event, body)
+        sign(event, body)
+        response = self.commands.lambda_handler(event, FakeLambdaContext())
+        status: int = response["statusCode"]
+        return status
+
+    # ------------------------------------------------------------ queue side
+
+    def receive(self, url: str) -> list[dict[str, Any]]:
+        reply = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
+        )
+        return list(reply.get("Messages", []))
+
+    def run_worker(self, url: str | None = None) -> int:
+        """Receive one batch and run the worker on it; failures become visible again."""
+        url = url or self.queue_url
+        messages = self.receive(url)
+        if not messages:
+            return 0
+        arn = "arn:aws:sqs:eu-west-1:123456789012:" + url.rsplit("/", 1)[-1]
+        event = {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": {},
+                    "md5OfBody": m["MD5OfBody"],
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": arn,
+                    "awsRegion": "eu-west-1",
+                }
+                for m in messages
+            ]
+        }
+        result = self.worker.lambda_handler(event, FakeLambdaContext())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] in failed:
+                self.sqs.change_message_visibility(
+                    QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+                )
+            else:
+                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        return len(messages)
+
+    def settle(self, advance_s: float = 600, rounds: int = 10) -> None:
+        """Drain commands, let simulated time pass, drain follow-ups, until both queues are quiet."""
+        for _ in range(rounds):
+            worked = self.run_worker(self.queue_url)
+            self.emulator.advance(advance_s)
+            worked += self.run_worker(self.followup_url)
+            if not worked:
+                return
+
+    def emulator_api_create(self, name: str) -> None:
+        """A notebook made outside nbkeeper (no owner tag), e.g. in the console."""
+        from tests.emulator_fixtures import CREATE_BODY, NOTEBOOKS
+
+        self._emulator_call("POST", NOTEBOOKS, json={**CREATE_BODY, "name": name})
+
+    def _emulator_call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import asyncio
+
+        from nbkeeper.modelarts.auth import Credentials, SignerAuth
+
+        async def go() -> httpx.Response:
+            auth = SignerAuth(Credentials(ACCESS_KEY, SECRET_KEY), PROJECT_ID)
+            async with httpx.AsyncClient(
+                transport=self.emulator.asgi_transport(), base_url=EMULATOR_BASE_URL, auth=auth
+            ) as client:
+                return await client.request(method, path, **kwargs)
+
+        return asyncio.run(go())
+
+    def notebooks(self) -> list[dict[str, Any]]:
+        from tests.emulator_fixtures import NOTEBOOKS
+
+        async def go() -> list[dict[str, Any]]:
+            from nbkeeper.modelarts.auth import Credentials, SignerAuth
+
+            auth = SignerAuth(Credentials(ACCESS_KEY, SECRET_KEY), PROJECT_ID)
+            async with httpx.AsyncClient(
+                transport=self.emulator.asgi_transport(), base_url=EMULATOR_BASE_URL, auth=auth
+            ) as client:
+                reply = await client.get(f"{NOTEBOOKS}/all", params={"limit": 50})
+                data: list[dict[str, Any]] = reply.json()["data"]
+                return data
+
+        import asyncio
+
+        return asyncio.run(go())
+
+
+@pytest.fixture
+def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield World(emulator, monkeypatch)

@@ -264,9 +264,13 @@ def _idle(
     pending = warning if warning is not None and warning.kind in STOP_KINDS else None
     if pending is None:
         stop_after = now + policy.warning_lead
+        stops_at = stop_after
+        lease = notebook.lease
+        if lease is not None and lease.enable is not False and lease.deadline_ms is not None:
+            stops_at = min(stop_after, max(now, _from_ms(lease.deadline_ms)))  # lease ends first
         return Decision(
             Action.WARN,
-            f"{why}: will stop at {local_time(stop_after, policy)} unless used or reserved",
+            f"{why}: will stop at {local_time(stops_at, policy)} unless used or reserved",
             warning_kind=kind,
             stop_after=stop_after,
         )

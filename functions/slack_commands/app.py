@@ -14,6 +14,7 @@ Environment (validated at cold start, errors name the variable):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -21,6 +22,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -159,17 +161,29 @@ def state_table() -> Any:
     return boto3.resource("dynamodb").Table(SETTINGS.state_table)
 
 
+@cache
+def event_loop() -> asyncio.AbstractEventLoop:
+    """One loop per execution environment: the client (and its connections) live on it."""
+    return asyncio.new_event_loop()
+
+
+@cache
+def modelarts_client() -> Any:
+    from nbkeeper.settings import build_client
+
+    return build_client(SETTINGS, transport=seams.modelarts_transport, **seams.modelarts_options)
+
+
+def run_on_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+    return event_loop().run_until_complete(coro)
+
+
 def directory(now: datetime) -> Any:
     from nbkeeper.directory import ModelArtsDirectory
-    from nbkeeper.settings import build_client
     from nbkeeper.store import DynamoStateStore
 
-    def factory() -> Any:
-        return build_client(
-            SETTINGS, transport=seams.modelarts_transport, **seams.modelarts_options
-        )
-
-    return ModelArtsDirectory(factory, DynamoStateStore(state_table()), SETTINGS.project_id, now)
+    store = DynamoStateStore(state_table())
+    return ModelArtsDirectory(modelarts_client(), run_on_loop, store, SETTINGS.project_id, now)
 
 
 def enqueue(command: Command) -> None:

@@ -2,55 +2,61 @@
 
 One ModelArts call per lookup (show by id, or list by name across users) plus one Query for the
 project's owner records. The owner comes from the notebook's `nbkeeper.owner` tag, else from the
-state table. The client is built inside each coroutine (`client_factory`), since an
-`AsyncModelArtsClient` belongs to one event loop and the handler runs one loop per request.
+state table. `run` drives the coroutines on the event loop the client belongs to: the handler
+keeps one loop and one client per execution environment, so warm requests reuse connections.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
+from typing import Any
 
 from nbkeeper.chatops import OWNER_TAG, Found, looks_like_id
-from nbkeeper.modelarts.client import AsyncModelArtsClient, run_sync
+from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.errors import NotFoundError
 from nbkeeper.modelarts.schemas import ListNotebooksQuery, Notebook
 from nbkeeper.store import StateStore
+
+Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
 class ModelArtsDirectory:
     def __init__(
         self,
-        client_factory: Callable[[], AsyncModelArtsClient],
+        client: AsyncModelArtsClient,
+        run: Runner,
         store: StateStore,
         project_id: str,
         now: datetime,
     ) -> None:
-        self._client_factory = client_factory
+        self._client = client
+        self._run = run
         self._store = store
         self._project_id = project_id
         self._now = now
         self._owners: dict[str, str] | None = None
 
     def find(self, target: str) -> list[Found]:
-        return self._with_owners(run_sync(self._find(target)))
+        found: list[Notebook] = self._run(self._find(target))
+        return self._with_owners(found)
 
     def listing(self, *, all_users: bool) -> list[Found]:
-        return self._with_owners(run_sync(self._list(all_users)))
+        listed: list[Notebook] = self._run(self._list(all_users))
+        return self._with_owners(listed)
 
     async def _find(self, target: str) -> list[Notebook]:
-        async with self._client_factory() as client:
-            if looks_like_id(target):
-                try:
-                    return [await client.show_notebook(target)]
-                except NotFoundError:
-                    return []
-            named = await client.list_notebooks(ListNotebooksQuery(name=target), all_users=True)
-            return [notebook for notebook in named if notebook.name == target]
+        if looks_like_id(target):
+            try:
+                return [await self._client.show_notebook(target)]
+            except NotFoundError:
+                return []
+        named = await self._client.list_notebooks(ListNotebooksQuery(name=target), all_users=True)
+        return [notebook for notebook in named if notebook.name == target]
 
     async def _list(self, all_users: bool) -> list[Notebook]:
-        async with self._client_factory() as client:
-            return await client.list_notebooks(all_users=True)
+        # "mine" is filtered by owner afterwards: nbkeeper's notebooks all belong to its IAM user.
+        return await self._client.list_notebooks(all_users=True)
 
     def _with_owners(self, notebooks: list[Notebook]) -> list[Found]:
         if not notebooks:

@@ -1,0 +1,117 @@
+"""`nbkeeper plan` against the emulator served on 127.0.0.1: decisions printed, nothing changed."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbkeeper.modelarts.schemas import NotebookStatus
+from nbkeeper_local.cli import main as cli_main
+from nbkeeper_local.emulator import ActivityPattern, Emulator
+from tests.emulator_fixtures import ACCESS_KEY, PROJECT_ID, SECRET_KEY
+
+
+@pytest.fixture
+def fleet(emulator: Emulator, emulator_http: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    for key, value in {
+        "MODELARTS_REGION": "cn-north-4",
+        "MODELARTS_PROJECT_ID": PROJECT_ID,
+        "MODELARTS_ENDPOINT": emulator_http,
+        "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
+        "HUAWEICLOUD_SDK_SK": SECRET_KEY,
+    }.items():
+        monkeypatch.setenv(key, value)
+    records = emulator.seed_fleet(
+        size=4,
+        status_weights={NotebookStatus.RUNNING: 1.0},
+        activity_weights={ActivityPattern.IDLE: 1.0},
+        keep_tag_fraction=0.0,
+    )
+    ids = [r.id for r in records]
+    emulator.set_activity(ids[0], pattern=ActivityPattern.BUSY)
+    emulator.set_activity(
+        ids[1],
+        pattern=ActivityPattern.IDLE,
+        last_activity=emulator.now() - timedelta(hours=3),
+        kernels=[],
+    )
+    emulator.set_activity(ids[2], pattern=ActivityPattern.UNREACHABLE)
+    # Lease of the busy notebook: ends in 10 minutes.
+    record = emulator.find(ids[0])
+    record.lease_duration = int((emulator.now() + timedelta(minutes=10)).timestamp() * 1000) - (
+        record.create_at
+    )
+    return ids
+
+
+def plan_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[str, Any]]:
+    assert cli_main(["plan", "--json", *args]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [json.loads(line) for line in lines]
+    return {row["notebook_id"]: row for row in rows}
+
+
+def test_json_plan_has_one_object_per_notebook(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = emulator.find(fleet[0]).lease_duration
+    at = emulator.now().isoformat()
+    rows = plan_json(capsys, "--at", at)
+    assert set(rows) == set(fleet)
+    busy, idle, down = rows[fleet[0]], rows[fleet[1]], rows[fleet[2]]
+    assert busy["action"] == "prolong"
+    assert busy["duration"] > busy["extend_ms"] == 2 * 3_600_000
+    assert busy["reason"].startswith("active")
+    assert idle["action"] == "warn"
+    assert "idle" in idle["reason"]
+    assert down["action"] == "noop"
+    assert all({"notebook_id", "action", "reason"} <= set(r) for r in rows.values())
+    # A plan changes nothing.
+    assert emulator.find(fleet[0]).lease_duration == before
+    assert all(emulator.find(i).status is NotebookStatus.RUNNING for i in fleet)
+
+
+def test_at_moves_now_to_off_hours(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evening = emulator.now().replace(hour=21).isoformat()
+    rows = plan_json(capsys, "--at", evening)
+    assert rows[fleet[1]]["warning"] == "off_hours"
+
+
+def test_policy_file_is_used(
+    fleet: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], emulator: Emulator
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("idle_threshold_minutes: 600\nextend_by_hours: 4\n")
+    rows = plan_json(capsys, "--policy", str(policy), "--at", emulator.now().isoformat())
+    assert rows[fleet[1]]["action"] == "noop"  # 3 h idle is not idle under a 10 h threshold
+    assert rows[fleet[0]]["extend_ms"] == 4 * 3_600_000
+
+
+def test_table_output(fleet: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
+    assert "running notebooks at" in out and "nothing was changed" in out
+
+
+def test_bad_policy_and_settings_are_named(
+    fleet: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("extend_by: 3\n")
+    assert cli_main(["plan", "--policy", str(bad)]) == 2
+    assert "extend_by: unknown key" in capsys.readouterr().err
+    assert cli_main(["plan", "--at", "yesterday"]) == 2
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+    monkeypatch.delenv("MODELARTS_PROJECT_ID")
+    assert cli_main(["plan"]) == 2
+    assert "MODELARTS_PROJECT_ID is not set" in capsys.readouterr().err

@@ -127,7 +127,7 @@ class Directory(Protocol):
         """The notebook with this id, or every notebook with exactly this name."""
         ...
 
-    def list(self, *, all_users: bool) -> list[Found]: ...
+    def listing(self, *, all_users: bool) -> list[Found]: ...
 
 
 @dataclass(frozen=True)
@@ -188,7 +188,7 @@ def handle_request(
 
 def _list(request: grammar.ListRequest, inv: Invocation, directory: Directory) -> Outcome:
     everyone = request.scope == "all"
-    rows = directory.list(all_users=everyone)
+    rows = directory.listing(all_users=everyone)
     if not everyone:
         rows = [row for row in rows if row.owner == inv.user_id]
     title = "All notebooks" if everyone else "Your notebooks"

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+
 from nbkeeper.modelarts.auth import Credentials, sign_request
 
 VECTOR_URL = (

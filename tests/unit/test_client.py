@@ -24,6 +24,7 @@ from nbkeeper.modelarts.client import (
     RateLimiter,
     RetryPolicy,
     parse_error_body,
+    parse_retry_after,
     redact,
     run_sync,
 )
@@ -788,3 +789,38 @@ def test_repr_shows_no_credentials() -> None:
     client = make_client(Script(ok()), auth=TokenAuth("iam-secret-token"))
     assert "iam-secret-token" not in repr(client)
     assert PROJECT in repr(client)
+
+
+RETRY_NOW = datetime(2015, 10, 21, 7, 27, 50, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 10.0),  # IMF-fixdate, the preferred form
+        ("Wednesday, 21-Oct-15 07:28:00 GMT", 10.0),  # obsolete RFC 850 form
+        ("Wed Oct 21 07:28:00 2015", 10.0),  # obsolete asctime form (GMT by definition)
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),  # already past: retry now
+        ("  7 ", 7.0),
+        ("Wed, 32 Oct 2015 07:28:00 GMT", None),
+        ("soon", None),
+        ("-3", None),
+        ("", None),
+    ],
+)
+def test_parse_retry_after_accepts_http_dates(value: str, expected: float | None) -> None:
+    assert parse_retry_after(value, now=RETRY_NOW) == expected
+
+
+def test_429_retry_after_http_date_counts_from_the_reply_date() -> None:
+    clock = FakeClock()
+    throttled = error(
+        429,
+        "APIG.0308",
+        "throttled",
+        **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT", "Date": "Wed, 21 Oct 2015 07:27:55 GMT"},
+    )
+    script = Script(throttled, ok(notebook_json()))
+    notebook = run(make_client(script, clock).show_notebook("nb-1"))
+    assert notebook.id == "nb-1"
+    assert clock.sleeps == [5.0]

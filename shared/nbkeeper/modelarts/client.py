@@ -4,10 +4,11 @@ One `AsyncModelArtsClient` per event loop. Every method takes and returns the py
 `nbkeeper.modelarts.schemas` and raises the typed errors of `nbkeeper.modelarts.errors`.
 
 Retries: 429/502/503/504, connection errors and timeouts, with exponential backoff and full
-jitter, honouring `Retry-After` (seconds), bounded by attempts and by a total time budget. A create
-(the one non-idempotent call) is retried only when the request provably did not reach the service
-(connection refused, connect timeout) or the service refused it before processing (429, 503);
-otherwise `AmbiguousCreateError` is raised and the caller must look the notebook up by name.
+jitter, honouring `Retry-After` (seconds or an HTTP date), bounded by attempts and by a total time
+budget. A create (the one non-idempotent call) is retried only when the request provably did not
+reach the service (connection refused, connect timeout) or the service refused it before
+processing (429, 503); otherwise `AmbiguousCreateError` is raised and the caller must look the
+notebook up by name.
 
 Listing: `offset` is sent as a record offset (`offset = k * limit`). The docs also describe the
 reply's `current` as a page number, so the loop does not trust the arithmetic alone: it stops on an
@@ -25,6 +26,8 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -202,15 +205,39 @@ def _find_error(data: Mapping[str, Any], depth: int) -> tuple[str | None, str] |
     return None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """`Retry-After` in seconds; HTTP dates are not honoured (no wall clock here)."""
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """`Retry-After` as seconds to wait, or None when absent or unreadable.
+
+    Accepts both RFC 7231 forms: delay-seconds, or an HTTP date (IMF-fixdate, and the obsolete
+    RFC 850 and asctime forms), counted from `now` (epoch seconds; the wall clock when None). A
+    date already past means 0 seconds.
+    """
     if not value:
         return None
+    text = value.strip()
     try:
-        seconds = float(value.strip())
+        seconds = float(text)
     except ValueError:
-        return None
+        return _seconds_until(text, time.time() if now is None else now)
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _http_date(text: str | None) -> float | None:
+    """An HTTP date as epoch seconds (a date without a zone is GMT, as RFC 7231 says)."""
+    if not text:
+        return None
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _seconds_until(text: str, now: float) -> float | None:
+    when = _http_date(text)
+    return None if when is None else max(when - now, 0.0)
 
 
 class AsyncModelArtsClient:
@@ -672,5 +699,9 @@ def _error_from(response: httpx.Response, request_id: str | None) -> ModelArtsEr
         code,
         message,
         request_id,
-        parse_retry_after(response.headers.get("Retry-After")),
+        # An HTTP-date Retry-After is counted from the reply's own Date when it has one, so a
+        # skewed local clock does not stretch or skip the wait.
+        parse_retry_after(
+            response.headers.get("Retry-After"), _http_date(response.headers.get("Date"))
+        ),
     )

@@ -103,6 +103,7 @@ class Seams:
     modelarts_options: dict[str, Any] = field(default_factory=dict)
     slack_transport: Any = None
     max_followup_delay: int = 900  # SQS's maximum; tests set 0 (moto delays in real time)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # the demo's sim time
 
 
 seams = Seams()
@@ -180,7 +181,7 @@ class SqsFollowUps:
 def _execute(command: dict[str, Any]) -> dict[str, Any]:
     """Run one command (the dict form is what Idempotency hashes and stores)."""
     parsed = COMMAND_ADAPTER.validate_python(command)
-    now = datetime.now(UTC)
+    now = seams.now()
 
     async def run() -> dict[str, Any]:
         async with build_client(
@@ -235,7 +236,7 @@ def last_receive(record: SQSRecord, reason: str) -> None:
     if requester is None:
         logger.error("poison message without a readable author; see the DLQ")
         return
-    now = datetime.now(UTC)
+    now = seams.now()
     message = render.done(
         f"Your nbkeeper request failed after {receives} attempts: {reason} "
         "It was set aside for an admin (dead-letter queue); nothing more will happen.",

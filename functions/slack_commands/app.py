@@ -264,7 +264,7 @@ def slash_command() -> Response[str]:
     form = verified_form()
     if form is None:
         return unauthorized()
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(seams.clock(), UTC)
     user_id = form.get("user_id", "")
     if not user_id:
         return reply(render.problem("Slack did not say who you are; nothing was done."))
@@ -299,7 +299,7 @@ def interaction() -> Response[str]:
         user_id = str(payload["user"]["id"])
     except (ValueError, KeyError, IndexError, TypeError):
         return Response(status_code=400, content_type="text/plain", body="unreadable payload")
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(seams.clock(), UTC)
     response_url = payload.get("response_url")
     container = payload.get("container") or {}
     click = f"{container.get('message_ts')}|{user_id}|{action.get('value')}"

@@ -1,99 +1,392 @@
-"""`make demo`: the nbkeeper story, end to end, on loopback (emulator + moto + fake Slack).
+"""`make demo`: a working day of nbkeeper, end to end, on loopback (emulator + moto + fake Slack).
 
-Everything goes through the real code: the shared client signs real requests to the emulator
-served over HTTP, and the chapters that involve Lambda call the real handlers with events shaped
-like API Gateway's, SQS's and EventBridge Scheduler's.
+Everything goes through the real code. Slash commands are signed like Slack signs them and sent
+to the real webhook handler; queued commands are received from the moto SQS server and handed to
+the real worker handler; every five simulated minutes the real lease keeper handler runs with an
+EventBridge Scheduler event. ModelArts is the emulator served over HTTP, with simulated time.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
+import io
+import json
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from nbkeeper.modelarts.auth import Credentials, SignerAuth
-from nbkeeper.modelarts.client import AsyncModelArtsClient
-from nbkeeper.modelarts.schemas import HOUR_MS, NotebookCreateRequest, NotebookStatus
+import yaml
+
 from nbkeeper_local.emulator.clock import SimClock
-from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
-from nbkeeper_local.harness import LocalWorld, local_world
+from nbkeeper_local.emulator.core import Emulator
+from nbkeeper_local.emulator.jupyter import ActivityPattern
+from nbkeeper_local.harness import (
+    FakeLambdaContext,
+    LocalWorld,
+    interaction_event,
+    load_function,
+    local_world,
+    receive_batch,
+    slash_command_event,
+)
 
-MONDAY_MORNING = datetime(2026, 11, 23, 8, 50, tzinfo=UTC)
-DEMO_IMAGE = "e1a07296-22a8-4f05-8bc8-e936c8e54090"
+DAY = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
+START = DAY.replace(hour=8, minute=45)
+END = DAY.replace(hour=21, minute=5)
+PASS_EVERY = timedelta(minutes=5)
+ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
+NAMES = {ALICE: "alice", BOB: "bob", CAROL: "carol (admin)"}
+PRICES = {
+    "modelarts.vm.cpu.2u": 0.35,
+    "modelarts.vm.cpu.8u": 1.4,
+    "modelarts.vm.gpu.t4": 2.9,
+}
+DEMO_POLICY = {
+    "timezone": "UTC",
+    "prices": PRICES,
+    "default_price_per_hour": 0.5,
+    "currency": "USD",
+    "summary_channel": "C0NOTEBOOKS",
+    "warning_channel": "C0NOTEBOOKS",
+    "admins": [CAROL],
+}
 
 
 @dataclass
 class Timeline:
-    """Prints one line per event with the simulated time, and counts what happened."""
+    """One line per event, stamped with simulated time; counts for the summary."""
 
     clock: SimClock
     started: float = field(default_factory=time.monotonic)
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    hours_saved: float = 0.0
+    cost_saved: float = 0.0
 
-    def say(self, text: str) -> None:
-        print(f"  {self.clock.now():%a %H:%M}  {text}", flush=True)
+    def say(self, text: str, indent: int = 0) -> None:
+        print(f"  {self.clock.now():%H:%M}  {'    ' * indent}{text}", flush=True)
 
     def chapter(self, title: str) -> None:
         print(f"\n== {title}", flush=True)
 
-    def count(self, what: str, n: int = 1) -> None:
-        self.counts[what] = self.counts.get(what, 0) + n
 
+class Story:
+    """The world plus the three real handlers, and the moves a person or a schedule makes."""
 
-async def lifecycle_chapter(world: LocalWorld, timeline: Timeline) -> None:
-    """The shared ModelArts client against the emulator: create, follow, prolong, stop."""
-    timeline.chapter("ModelArts through the shared client (signed requests to the emulator)")
-    auth = SignerAuth(Credentials(DEMO_ACCESS_KEY, DEMO_SECRET_KEY))
-    async with AsyncModelArtsClient(world.emulator_url, world.project_id, auth) as client:
-        created = await client.create_notebook(
-            NotebookCreateRequest.model_validate(
-                {
-                    "name": "alice-experiment",
-                    "flavor": "modelarts.vm.cpu.2u",
-                    "image_id": DEMO_IMAGE,
-                    "volume": {"category": "EVS", "ownership": "MANAGED", "capacity": 50},
-                    "lease": {"duration": 2 * HOUR_MS, "type": "TIMING"},
-                }
-            )
+    def __init__(self, world: LocalWorld, timeline: Timeline) -> None:
+        self.world = world
+        self.emulator = world.emulator
+        self.timeline = timeline
+        self.commands = load_function("slack_commands")
+        self.worker = load_function("notebook_worker")
+        self.keeper = load_function("lease_keeper")
+        # Simulated time everywhere: Slack signs with it, the webhook and worker read it, and
+        # follow-ups are due at once while the emulator's clock moves instead.
+        self.worker.seams.max_followup_delay = 0
+        self.worker.seams.now = self.emulator.now
+        self.commands.seams.clock = lambda: int(self.emulator.now().timestamp())
+        self.sqs = world.boto3_client("sqs")
+        self.ids: dict[str, str] = {}
+        self.triggers = 0
+        self.seen_audit: set[tuple[str, str, str]] = set()
+        self.last_warning: dict[str, dict[str, Any]] = {}
+        self.fleet_actions: Counter[str] = Counter()
+        self.channel_posts = 0
+        self.clicked_stop = False
+        self.gone_home = False
+
+    def invoke(self, module: ModuleType, event: dict[str, Any], name: str) -> Any:
+        """Call a handler as Lambda would; its JSON logs and EMF metrics go to a buffer, since
+        the timeline tells the story (`make serve` shows the logs)."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            return module.lambda_handler(event, FakeLambdaContext(name))
+
+    # ------------------------------------------------------------------ Slack side
+
+    def slash(self, user: str, text: str) -> dict[str, Any]:
+        """A signed `/nb` command through the webhook; prints and returns the ephemeral ack."""
+        self.triggers += 1
+        response_url = self.world.slack.response_url(f"T0DEMO/{self.triggers}/demo")
+        event = slash_command_event(text, user, response_url, at=self.emulator.now().timestamp())
+        self.timeline.say(f"{NAMES[user]}: /nb {text}")
+        response = self.invoke(self.commands, event, "slack-commands")
+        reply: dict[str, Any] = json.loads(response.get("body") or "{}")
+        self.timeline.say(f"ack {response['statusCode']}: {_first_line(reply)}", indent=1)
+        self.drain()
+        return reply
+
+    def click(self, user: str, message: dict[str, Any], action_id: str) -> None:
+        """Press a button of a message, as Slack posts it to the interactions route."""
+        button = next(
+            element
+            for block in message.get("blocks", [])
+            if block.get("type") == "actions"
+            for element in block["elements"]
+            if element.get("action_id") == action_id
         )
-        timeline.count("notebooks created")
-        timeline.say(f"created {created.name} ({created.id}): {created.status.value}")
-        notebook = created
-        for _ in range(20):  # bounded: the emulator settles CREATING within a few minutes
-            if notebook.status is not NotebookStatus.CREATING:
+        self.triggers += 1
+        response_url = self.world.slack.response_url(f"T0DEMO/{self.triggers}/click")
+        event = interaction_event(
+            user, action_id, button["value"], response_url, at=self.emulator.now().timestamp()
+        )
+        self.timeline.say(f"{NAMES[user]} clicks [{button['text']['text']}]")
+        response = self.invoke(self.commands, event, "slack-commands")
+        self.timeline.say(f"ack {response['statusCode']}", indent=1)
+        self.drain()
+
+    def show_slack(self) -> None:
+        """Print what reached the story's people; count what went to the team channel."""
+        for post in self.world.slack.take():
+            body = post.body
+            if post.path.endswith("/conversations.open"):
+                continue
+            channel = str(body.get("channel", ""))
+            if any(b.get("type") == "actions" for b in body.get("blocks", [])):
+                self.last_warning[channel] = body
+            text = _first_line(body)
+            if post.path.startswith("/commands/"):
+                self.timeline.say(f"slack reply: {text}", indent=1)
+            elif channel in NAMES or channel.startswith("D"):
+                who = NAMES.get(channel, channel)
+                self.timeline.say(f"slack DM to {who}: {text}", indent=1)
+            else:
+                self.channel_posts += 1
+
+    # ------------------------------------------------------------------ queue side
+
+    def drain(self, rounds: int = 40) -> None:
+        """Run the worker over both queues until they are quiet; time moves 30 s a round."""
+        env = self.world.env
+        for _ in range(rounds):
+            worked = 0
+            for url in (env["COMMANDS_QUEUE_URL"], env["FOLLOWUP_QUEUE_URL"]):
+                event, messages = receive_batch(self.sqs, url)
+                if not messages:
+                    continue
+                worked += len(messages)
+                result = self.invoke(self.worker, event, "notebook-worker")
+                failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+                for message in messages:
+                    if message["MessageId"] not in failed:
+                        self.sqs.delete_message(
+                            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+                        )
+            self.show_slack()
+            if not worked:
+                return
+            self.emulator.advance(timedelta(seconds=30))
+
+    # ------------------------------------------------------------------ schedule side
+
+    def keeper_pass(self) -> dict[str, Any]:
+        now = self.emulator.now()
+        event = {"source": "nbkeeper.schedule", "time": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        summary: dict[str, Any] = self.invoke(self.keeper, event, "lease-keeper")
+        self.timeline.counts.update(
+            {k: int(summary.get(k, 0)) for k in ("prolong", "warn", "stop")}
+        )
+        self.timeline.hours_saved += float(summary.get("hours_saved", 0))
+        self.timeline.cost_saved += float(summary.get("cost_saved", 0))
+        self.show_audit(now)
+        self.show_slack()
+        self.drain()
+        return summary
+
+    def show_audit(self, now: datetime) -> None:
+        from nbkeeper.store import DynamoStateStore
+
+        table = self.world.boto3_resource("dynamodb").Table(self.world.env["STATE_TABLE"])
+        records = DynamoStateStore(table).list_audit(self.world.project_id, now)
+        fleet: Counter[str] = Counter()
+        story_names = set(self.ids)
+        for record in records:
+            key = (record.notebook_id, record.action, record.at.isoformat())
+            if key in self.seen_audit or record.action == "noop":
+                continue
+            self.seen_audit.add(key)
+            if record.notebook_name in story_names:
+                self.timeline.say(
+                    f"keeper: {record.action} {record.notebook_name}: {record.reason}", indent=1
+                )
+            else:
+                fleet[record.action] += 1
+        self.fleet_actions.update(fleet)
+
+    def report_fleet(self, until: datetime) -> None:
+        """One line per simulated hour for the seeded fleet's actions and channel posts."""
+        if self.fleet_actions or self.channel_posts:
+            parts = [f"{n} {action}" for action, n in sorted(self.fleet_actions.items())]
+            parts.append(f"{self.channel_posts} posts to #notebooks (warnings, pass summaries)")
+            print(f"  {until:%H:%M}  · hour so far, rest of the fleet: {', '.join(parts)}")
+        self.fleet_actions.clear()
+        self.channel_posts = 0
+
+    def react_to_warning(self) -> None:
+        """Bob, warned in the evening, presses [Stop now] instead of waiting."""
+        warning = self.last_warning.get(BOB)
+        if warning and self.gone_home and not self.clicked_stop:
+            self.clicked_stop = True
+            self.click(BOB, warning, "keeper.stop")
+
+    # ------------------------------------------------------------------ people at work
+
+    def set_activity(self, name: str, pattern: ActivityPattern) -> None:
+        self.emulator.set_activity(
+            self.ids[name], pattern=pattern, last_activity=self.emulator.now()
+        )
+        self.timeline.say(f"({name} is now {pattern.value})")
+
+    def learn_ids(self) -> None:
+        for record in self.emulator.store.projects[self.world.project_id].records.values():
+            if record.name in {"alice-train", "bob-etl"}:
+                self.ids[record.name] = record.id
+
+
+def _first_line(message: dict[str, Any]) -> str:
+    text = str(message.get("text") or "")
+    if not text:
+        for block in message.get("blocks", []):
+            text = str(block.get("text", {}).get("text", "")) if block.get("text") else ""
+            if text:
                 break
-            world.emulator.advance(timedelta(seconds=30))
-            notebook = await client.show_notebook(created.id)
-        timeline.say(f"{notebook.name} is {notebook.status.value}; url {notebook.url}")
-        fleet = [nb async for nb in client.iter_notebooks(all_users=True)]
-        running = sum(nb.status is NotebookStatus.RUNNING for nb in fleet)
-        timeline.say(f"list (all users): {len(fleet)} notebooks in the project, {running} running")
-        lease = await client.renew_lease(created.id, 3 * HOUR_MS)
-        if lease is not None and lease.deadline_ms is not None:
-            deadline = datetime.fromtimestamp(lease.deadline_ms / 1000, tz=UTC)
-            timeline.say(f"lease prolonged: auto-stop now at {deadline:%H:%M}")
-            timeline.count("leases prolonged")
-        stopped = await client.stop_notebook(created.id)
-        timeline.say(f"stop requested: {stopped.status.value}")
-        timeline.count("notebooks stopped")
+    line = text.strip().splitlines()[0] if text.strip() else "(empty)"
+    return line if len(line) <= 110 else line[:107] + "..."
+
+
+Scripted = Callable[[Story], None]
+
+
+def script() -> dict[datetime, Scripted]:
+    """What people do, and when (UTC)."""
+
+    def at(hour: int, minute: int) -> datetime:
+        return DAY.replace(hour=hour, minute=minute)
+
+    def morning(s: Story) -> None:
+        s.timeline.chapter("Morning: two notebooks created from Slack")
+        s.slash(ALICE, "create alice-train flavor=modelarts.vm.gpu.t4 hours=2")
+        s.slash(BOB, "create bob-etl hours=1")
+        s.learn_ids()
+        s.set_activity("alice-train", ActivityPattern.BUSY)
+        s.set_activity("bob-etl", ActivityPattern.ACTIVE)
+        s.slash(BOB, "list mine")
+
+    def not_yours(s: Story) -> None:
+        s.timeline.chapter("Permissions: bob tries to stop alice's notebook")
+        s.slash(BOB, "stop alice-train")
+
+    def lunch(s: Story) -> None:
+        s.timeline.chapter("Lunch: bob's notebook goes idle")
+        s.set_activity("bob-etl", ActivityPattern.IDLE)
+
+    def back(s: Story) -> None:
+        s.timeline.chapter("After lunch: bob starts his notebook again")
+        s.slash(BOB, "start bob-etl hours=2")
+        s.set_activity("bob-etl", ActivityPattern.ACTIVE)
+
+    def reserve(s: Story) -> None:
+        s.timeline.chapter("Late afternoon: alice reserves her training run for the evening")
+        s.slash(ALICE, "keep alice-train until 23:00")
+
+    def going_home(s: Story) -> None:
+        s.timeline.chapter(
+            "Evening: alice's training ends (reserved); bob leaves his notebook open"
+        )
+        s.set_activity("alice-train", ActivityPattern.IDLE)
+        s.set_activity("bob-etl", ActivityPattern.IDLE)
+        s.last_warning.pop(BOB, None)
+        s.gone_home = True
+
+    def evening(s: Story) -> None:
+        s.timeline.chapter("After working hours (20:00): warnings, a button, stops")
+
+    def reserved(s: Story) -> None:
+        s.slash(ALICE, "status alice-train")
+
+    def cleanup(s: Story) -> None:
+        s.timeline.chapter("Clean-up: bob deletes his notebook (with confirmation)")
+        reply = s.slash(BOB, "delete bob-etl")
+        s.click(BOB, reply, "nbkeeper.confirm")
+        s.slash(CAROL, "list all")
+
+    return {
+        at(8, 50): morning,
+        at(11, 30): not_yours,
+        at(12, 0): lunch,
+        at(13, 40): back,
+        at(17, 0): reserve,
+        at(19, 30): going_home,
+        at(19, 58): evening,
+        at(20, 50): reserved,
+        at(21, 0): cleanup,
+    }
+
+
+@contextmanager
+def demo_policy() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="nbkeeper-demo-") as folder:
+        shipped = Path(__file__).resolve().parents[2] / "functions" / "lease_keeper" / "policy.yaml"
+        policy = yaml.safe_load(shipped.read_text()) | DEMO_POLICY
+        path = Path(folder) / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy))
+        yield path
 
 
 def run(fleet: int) -> int:
-    clock = SimClock.stepped(MONDAY_MORNING)
+    clock = SimClock.stepped(START)
     emulator = Emulator(clock=clock)
     if fleet:
         emulator.seed_fleet(size=fleet)
     timeline = Timeline(clock)
-    print("nbkeeper demo: ModelArts emulator, moto and a fake Slack on 127.0.0.1")
-    with local_world(emulator) as world:
-        print(f"  emulator {world.emulator_url}   moto {world.moto_url}   slack {world.slack.url}")
-        asyncio.run(lifecycle_chapter(world, timeline))
+    events = script()
+    print("nbkeeper demo: a Monday, in simulated time, through the real handlers")
+    with (
+        demo_policy() as policy_path,
+        local_world(
+            emulator,
+            extra_env={
+                "POLICY_PATH": str(policy_path),
+                "SLACK_ADMINS": CAROL,
+                "NBKEEPER_TIMEZONE": "UTC",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+            },
+        ) as world,
+    ):
+        print(f"  emulator {world.emulator_url} · moto {world.moto_url} · slack {world.slack.url}")
+        print(f"  fleet: {fleet} seeded notebooks besides the story's; keeper every 5 min")
+        story = Story(world, timeline)
+        now = START
+        next_hour = START.replace(minute=0) + timedelta(hours=1)
+        while now <= END:
+            for moment in sorted(m for m in events if m <= now):
+                events.pop(moment)(story)
+            if now >= next_hour:
+                story.report_fleet(now)
+                next_hour += timedelta(hours=1)
+            if now.minute % 5 == 0:
+                story.keeper_pass()
+                story.react_to_warning()
+                timeline.counts["passes"] += 1
+            now += PASS_EVERY if now.minute % 5 == 0 else timedelta(minutes=5 - now.minute % 5)
+            emulator.clock.set(now)
+        counts = emulator.store.counts().get(world.project_id, {})
     print("\n== Summary")
-    for what, n in sorted(timeline.counts.items()):
-        print(f"  {what}: {n}")
+    states = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
+    print(f"  notebooks in the project at {END:%H:%M}: {sum(counts.values())} ({states})")
+    print(f"  keeper passes: {timeline.counts['passes']}")
+    print(
+        f"  actions: {timeline.counts['prolong']} prolonged, {timeline.counts['warn']} warned, "
+        f"{timeline.counts['stop']} stopped by the keeper"
+    )
+    print(f"  saved: {timeline.hours_saved:.1f} notebook-hours, {timeline.cost_saved:.2f} USD")
     print(f"  wall time: {time.monotonic() - timeline.started:.1f} s")
     return 0
 
@@ -101,7 +394,7 @@ def run(fleet: int) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nbkeeper demo", description=__doc__)
     parser.add_argument(
-        "--fleet", type=int, default=12, help="notebooks to seed besides the story's"
+        "--fleet", type=int, default=24, help="notebooks seeded besides the story's"
     )
     args = parser.parse_args(argv)
     return run(args.fleet)

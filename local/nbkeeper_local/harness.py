@@ -7,17 +7,26 @@ see only environment variables, exactly as in Lambda.
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import json
 import logging
 import os
+import sys
 import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from nbkeeper.slack.verify import compute_signature
+from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
 from nbkeeper_local.emulator.server import serve_in_thread
@@ -27,6 +36,9 @@ MODELARTS_REGION = "ap-southeast-3"
 LOCAL_SIGNING_SECRET = "local-demo-signing-secret"  # local only; never a real Slack secret
 LOCAL_BOT_TOKEN = "xoxb-local-demo-bot-token"  # local only
 MAX_RECEIVE_COUNT = 3
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+FUNCTIONS = ROOT / "functions"
 
 
 @dataclass
@@ -108,6 +120,13 @@ class LocalWorld:
     env: dict[str, str]
     project_id: str = DEMO_PROJECT_ID
 
+    def boto3_resource(self, service: str) -> Any:
+        import boto3
+
+        return boto3.resource(  # type: ignore[call-overload]
+            service, region_name=AWS_REGION, endpoint_url=self.moto_url
+        )
+
     def boto3_client(self, service: str) -> Any:
         import boto3
 
@@ -165,7 +184,9 @@ def create_aws_resources(endpoint_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def local_world(emulator: Emulator, *, set_environ: bool = True) -> Iterator[LocalWorld]:
+def local_world(
+    emulator: Emulator, *, set_environ: bool = True, extra_env: dict[str, str] | None = None
+) -> Iterator[LocalWorld]:
     """Start everything on 127.0.0.1; with `set_environ`, export the functions' environment."""
     from moto.server import ThreadedMotoServer
 
@@ -195,6 +216,8 @@ def local_world(emulator: Emulator, *, set_environ: bool = True) -> Iterator[Loc
                 "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_DEV": "false",
+                "NOTEBOOK_DEFAULT_IMAGE_ID": DEFAULT_IMAGE_ID,
+                **(extra_env or {}),
             }
             os.environ.update(env)  # boto3 below needs the fake credentials too
             env.update(create_aws_resources(moto_url))
@@ -209,3 +232,134 @@ def local_world(emulator: Emulator, *, set_environ: bool = True) -> Iterator[Loc
             os.environ.clear()
             os.environ.update(saved)
         moto.stop()
+
+
+# ---------------------------------------------------------------------- Lambda side
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools reads from a Lambda context."""
+
+    function_name: str = "nbkeeper-local"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = "local-request"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{AWS_REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def load_function(folder: str) -> ModuleType:
+    """Import functions/<folder>/app.py (every handler is app.py) under a unique name, with the
+    current environment, as a Lambda cold start would."""
+    name = f"nbkeeper_function_{folder}"
+    spec = importlib.util.spec_from_file_location(name, FUNCTIONS / folder / "app.py")
+    if spec is None or spec.loader is None:
+        raise ImportError(f"functions/{folder}/app.py not found")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _signed(
+    event: dict[str, Any], body: bytes, secret: str, at: float | None = None
+) -> dict[str, Any]:
+    timestamp = str(int(time.time() if at is None else at))
+    event["isBase64Encoded"] = True
+    event["body"] = base64.b64encode(body).decode()
+    event["headers"]["x-slack-request-timestamp"] = timestamp
+    event["headers"]["x-slack-signature"] = compute_signature(secret, timestamp, body)
+    return event
+
+
+def slash_command_event(
+    text: str,
+    user_id: str,
+    response_url: str,
+    *,
+    secret: str = LOCAL_SIGNING_SECRET,
+    team_id: str = "T0DEMO",
+    channel_id: str = "C0NOTEBOOKS",
+    at: float | None = None,
+) -> dict[str, Any]:
+    """An API Gateway (HTTP API, payload 2.0) event for `/nb <text>`, signed like Slack signs."""
+    event: dict[str, Any] = json.loads((EVENTS / "slack_command_help.json").read_text())
+    form = {
+        "token": "deprecated",
+        "team_id": team_id,
+        "team_domain": "demo",
+        "channel_id": channel_id,
+        "channel_name": "notebooks",
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "command": "/nb",
+        "text": text,
+        "response_url": response_url,
+        "trigger_id": f"{time.time_ns()}.trigger",
+        "api_app_id": "A0DEMO",
+    }
+    return _signed(event, urllib.parse.urlencode(form).encode(), secret, at)
+
+
+def interaction_event(
+    user_id: str,
+    action_id: str,
+    value: str,
+    response_url: str,
+    *,
+    secret: str = LOCAL_SIGNING_SECRET,
+    team_id: str = "T0DEMO",
+    at: float | None = None,
+) -> dict[str, Any]:
+    """A signed `block_actions` interaction: `user_id` pressed the button `action_id`."""
+    event: dict[str, Any] = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": user_id.lower(), "team_id": team_id},
+        "team": {"id": team_id, "domain": "demo"},
+        "api_app_id": "A0DEMO",
+        "trigger_id": f"{time.time_ns()}.trigger",
+        "container": {"type": "message", "channel_id": "C0NOTEBOOKS", "is_ephemeral": True},
+        "channel": {"id": "C0NOTEBOOKS", "name": "notebooks"},
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": action_id,
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+    return _signed(event, body, secret, at)
+
+
+def receive_batch(sqs: Any, queue_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Receive up to 10 messages and shape them as the SQS event Lambda would deliver."""
+    reply = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
+    )
+    messages: list[dict[str, Any]] = list(reply.get("Messages", []))
+    arn = f"arn:aws:sqs:{AWS_REGION}:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    records = [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": AWS_REGION,
+        }
+        for m in messages
+    ]
+    return {"Records": records}, messages

@@ -13,25 +13,22 @@ import contextlib
 import io
 import json
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-import yaml
 
 from nbkeeper_local.emulator.clock import SimClock
 from nbkeeper_local.emulator.core import Emulator
 from nbkeeper_local.emulator.jupyter import ActivityPattern
 from nbkeeper_local.harness import (
+    DEMO_ADMIN,
     FakeLambdaContext,
     LocalWorld,
+    demo_policy,
     interaction_event,
     load_function,
     local_world,
@@ -43,22 +40,8 @@ DAY = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
 START = DAY.replace(hour=8, minute=45)
 END = DAY.replace(hour=21, minute=5)
 PASS_EVERY = timedelta(minutes=5)
-ALICE, BOB, CAROL = "U0ALICE", "U0BOB", "U0CAROL"
+ALICE, BOB, CAROL = "U0ALICE", "U0BOB", DEMO_ADMIN
 NAMES = {ALICE: "alice", BOB: "bob", CAROL: "carol (admin)"}
-PRICES = {
-    "modelarts.vm.cpu.2u": 0.35,
-    "modelarts.vm.cpu.8u": 1.4,
-    "modelarts.vm.gpu.t4": 2.9,
-}
-DEMO_POLICY = {
-    "timezone": "UTC",
-    "prices": PRICES,
-    "default_price_per_hour": 0.5,
-    "currency": "USD",
-    "summary_channel": "C0NOTEBOOKS",
-    "warning_channel": "C0NOTEBOOKS",
-    "admins": [CAROL],
-}
 
 
 @dataclass
@@ -328,16 +311,6 @@ def script() -> dict[datetime, Scripted]:
         at(20, 50): reserved,
         at(21, 0): cleanup,
     }
-
-
-@contextmanager
-def demo_policy() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="nbkeeper-demo-") as folder:
-        shipped = Path(__file__).resolve().parents[2] / "functions" / "lease_keeper" / "policy.yaml"
-        policy = yaml.safe_load(shipped.read_text()) | DEMO_POLICY
-        path = Path(folder) / "policy.yaml"
-        path.write_text(yaml.safe_dump(policy))
-        yield path
 
 
 def run(fleet: int) -> int:

@@ -25,6 +25,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
+
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
@@ -36,6 +38,21 @@ MODELARTS_REGION = "ap-southeast-3"
 LOCAL_SIGNING_SECRET = "local-demo-signing-secret"  # local only; never a real Slack secret
 LOCAL_BOT_TOKEN = "xoxb-local-demo-bot-token"  # local only
 MAX_RECEIVE_COUNT = 3
+DEMO_ADMIN = "U0CAROL"
+PRICES = {
+    "modelarts.vm.cpu.2u": 0.35,
+    "modelarts.vm.cpu.8u": 1.4,
+    "modelarts.vm.gpu.t4": 2.9,
+}
+DEMO_POLICY = {
+    "timezone": "UTC",
+    "prices": PRICES,
+    "default_price_per_hour": 0.5,
+    "currency": "USD",
+    "summary_channel": "C0NOTEBOOKS",
+    "warning_channel": "C0NOTEBOOKS",
+    "admins": [DEMO_ADMIN],
+}
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 FUNCTIONS = ROOT / "functions"
@@ -195,6 +212,8 @@ def local_world(
     moto.start()
     host, port = moto.get_host_and_port()
     moto_url = f"http://{host}:{port}"
+    # moto's backends live in the process: start from empty even if an earlier world ran here.
+    httpx.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
     saved = dict(os.environ)
     try:
         with serve_in_thread(emulator) as emulator_url, fake_slack() as slack:
@@ -363,3 +382,17 @@ def receive_batch(sqs: Any, queue_url: str) -> tuple[dict[str, Any], list[dict[s
         for m in messages
     ]
     return {"Records": records}, messages
+
+
+@contextmanager
+def demo_policy() -> Iterator[Path]:
+    """The shipped keeper policy with demo prices, channels and admin, as a temporary file."""
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="nbkeeper-policy-") as folder:
+        policy = yaml.safe_load((FUNCTIONS / "lease_keeper" / "policy.yaml").read_text())
+        path = Path(folder) / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy | DEMO_POLICY))
+        yield path

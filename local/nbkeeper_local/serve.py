@@ -1,0 +1,268 @@
+"""`make serve`: the Slack routes on 127.0.0.1, through the real webhook handler.
+
+POST /slack/commands and /slack/interactions become API Gateway (HTTP API, payload 2.0) events
+for `functions/slack_commands`; a background loop hands queued commands to the real worker; the
+lease keeper runs every `--keeper-every` seconds. ModelArts is the emulator, AWS is a moto server,
+and Slack's Web API is a fake that prints what it is sent. Point a real Slack app at it through a
+tunnel, or paste the printed curl commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import json
+import sys
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+from nbkeeper.slack.verify import compute_signature
+from nbkeeper_local.emulator.core import Emulator
+from nbkeeper_local.emulator.server import is_loopback
+from nbkeeper_local.harness import (
+    DEMO_ADMIN,
+    LOCAL_SIGNING_SECRET,
+    FakeLambdaContext,
+    LocalWorld,
+    demo_policy,
+    load_function,
+    local_world,
+    receive_batch,
+)
+
+ROUTES = ("/slack/commands", "/slack/interactions")
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Runtime:
+    """The loaded handlers; one lock, since a Lambda execution environment runs one at a time."""
+
+    world: LocalWorld
+    commands: ModuleType
+    worker: ModuleType
+    keeper: ModuleType
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    quiet: bool = False
+
+    def invoke(self, module: ModuleType, event: dict[str, Any], name: str) -> Any:
+        with self.lock:
+            if not self.quiet:
+                return module.lambda_handler(event, FakeLambdaContext(name))
+            with contextlib.redirect_stdout(io.StringIO()):
+                return module.lambda_handler(event, FakeLambdaContext(name))
+
+    def drain_queues(self) -> int:
+        """One worker round over both queues (what the SQS event sources would deliver)."""
+        sqs = self.world.boto3_client("sqs")
+        handled = 0
+        for key in ("COMMANDS_QUEUE_URL", "FOLLOWUP_QUEUE_URL"):
+            url = self.world.env[key]
+            event, messages = receive_batch(sqs, url)
+            if not messages:
+                continue
+            handled += len(messages)
+            result = self.invoke(self.worker, event, "notebook-worker")
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return handled
+
+    def keeper_pass(self) -> dict[str, Any]:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        summary: dict[str, Any] = self.invoke(
+            self.keeper, {"source": "nbkeeper.serve", "time": now}, "lease-keeper"
+        )
+        return summary
+
+
+def api_gateway_event(path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """What API Gateway's HTTP API sends Lambda for a form POST (base64 body, lowercase headers)."""
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": f"POST {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {k.lower(): v for k, v in headers.items()},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": "POST",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("User-Agent", ""),
+            },
+            "requestId": f"local-{time.time_ns()}",
+            "routeKey": f"POST {path}",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
+    class SlackRoutes(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            print(f"  http {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+
+        def do_POST(self) -> None:
+            path = urllib.parse.urlsplit(self.path).path
+            if path not in ROUTES:
+                self._reply(404, {"error": f"no route {path}; use {' or '.join(ROUTES)}"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._reply(413, {"error": "request body too large"})
+                return
+            body = self.rfile.read(length)
+            event = api_gateway_event(path, dict(self.headers.items()), body)
+            response = runtime.invoke(runtime.commands, event, "slack-commands")
+            raw = response.get("body") or ""
+            data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+            self.send_response(int(response.get("statusCode", 500)))
+            for name, value in (response.get("headers") or {}).items():
+                self.send_header(name, str(value))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return SlackRoutes
+
+
+def curl_examples(base_url: str, response_url: str, secret: str = LOCAL_SIGNING_SECRET) -> str:
+    """Ready-to-paste curl commands: signed now (valid 5 minutes), and a form that re-signs."""
+    lines = ["Signed requests, valid for 5 minutes (Slack's window):", ""]
+    for user, text in (("U0ALICE", "help"), ("U0ALICE", "create alice-exp"), ("U0ALICE", "list")):
+        form = urllib.parse.urlencode(
+            {
+                "team_id": "T0DEMO",
+                "channel_id": "C0NOTEBOOKS",
+                "user_id": user,
+                "command": "/nb",
+                "text": text,
+                "response_url": response_url,
+            }
+        )
+        timestamp = str(int(time.time()))
+        signature = compute_signature(secret, timestamp, form.encode())
+        lines.append(
+            f"curl -s {base_url}/slack/commands -H 'X-Slack-Request-Timestamp: {timestamp}' "
+            f"-H 'X-Slack-Signature: {signature}' --data '{form}'; echo"
+        )
+    lines += [
+        "",
+        "Any command, signed at the moment you run it (needs openssl):",
+        "",
+        f"SECRET='{secret}'  # the local signing secret (never a real one)",
+        "body='team_id=T0DEMO&channel_id=C0NOTEBOOKS&user_id=U0ALICE&command=%2Fnb"
+        f"&response_url={urllib.parse.quote(response_url, safe='')}&text=status+alice-exp'",
+        'ts=$(date +%s); sig="v0=$(printf \'v0:%s:%s\' "$ts" "$body" '
+        '| openssl dgst -sha256 -hmac "$SECRET" | sed \'s/^.* //\')"',
+        f'curl -s {base_url}/slack/commands -H "X-Slack-Request-Timestamp: $ts" '
+        '-H "X-Slack-Signature: $sig" --data "$body"; echo',
+    ]
+    return "\n".join(lines)
+
+
+@contextlib.contextmanager
+def serving(
+    emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False
+) -> Iterator[tuple[str, Runtime]]:
+    """Start the world and the HTTP server; yields (base URL, runtime)."""
+    if not is_loopback(host):
+        raise ValueError(f"refusing to serve on non-loopback address {host}")
+    with (
+        demo_policy() as policy_path,
+        local_world(
+            emulator, extra_env={"POLICY_PATH": str(policy_path), "SLACK_ADMINS": DEMO_ADMIN}
+        ) as world,
+    ):
+        runtime = Runtime(
+            world,
+            load_function("slack_commands"),
+            load_function("notebook_worker"),
+            load_function("lease_keeper"),
+            quiet=quiet,
+        )
+        runtime.worker.seams.max_followup_delay = 5
+        server = ThreadingHTTPServer((host, port), make_handler(runtime))
+        thread = threading.Thread(target=server.serve_forever, name="slack-routes", daemon=True)
+        thread.start()
+        try:
+            yield f"http://{host}:{server.server_address[1]}", runtime
+        finally:
+            server.shutdown()
+            server.server_close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="nbkeeper serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--fleet", type=int, default=12, help="notebooks to seed in the emulator")
+    parser.add_argument(
+        "--keeper-every", type=float, default=300, help="seconds between lease keeper passes"
+    )
+    parser.add_argument(
+        "--for-seconds", type=float, default=0, help="stop after this long (0: run until Ctrl-C)"
+    )
+    args = parser.parse_args(argv)
+
+    emulator = Emulator()
+    if args.fleet:
+        emulator.seed_fleet(size=args.fleet)
+    with serving(emulator, args.host, args.port) as (base_url, runtime):
+        world = runtime.world
+        print(f"nbkeeper serve: Slack routes at {base_url}{ROUTES[0]} and {base_url}{ROUTES[1]}")
+        print(
+            f"  emulator {world.emulator_url} · moto {world.moto_url} · fake Slack {world.slack.url}"
+        )
+        print("  signing secret: the local one below; results and DMs are printed here\n")
+        print(curl_examples(base_url, world.slack.response_url("T0DEMO/1/local")))
+        print("\nCtrl-C to stop.\n", flush=True)
+        started = time.monotonic()
+        next_pass = started
+        try:
+            while not args.for_seconds or time.monotonic() - started < args.for_seconds:
+                if time.monotonic() >= next_pass:
+                    summary = runtime.keeper_pass()
+                    print(f"  keeper pass: {json.dumps(summary)}", flush=True)
+                    next_pass = time.monotonic() + args.keeper_every
+                runtime.drain_queues()
+                for post in world.slack.take():
+                    if not post.path.endswith("/conversations.open"):
+                        text = str(post.body.get("text", ""))[:200]
+                        print(f"  slack {post.path}: {text}", flush=True)
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            print("\nstopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

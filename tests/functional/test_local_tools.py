@@ -1,0 +1,99 @@
+"""`make serve` and `make demo`, exercised the way a person uses them (loopback only)."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import httpx
+import pytest
+
+from nbkeeper.slack.verify import compute_signature
+from nbkeeper_local import demo
+from nbkeeper_local.emulator.clock import SimClock
+from nbkeeper_local.emulator.core import Emulator
+from nbkeeper_local.harness import LOCAL_SIGNING_SECRET
+from nbkeeper_local.serve import curl_examples, serving
+
+
+def _form(text: str, response_url: str) -> bytes:
+    return urllib.parse.urlencode(
+        {
+            "team_id": "T0DEMO",
+            "channel_id": "C0NOTEBOOKS",
+            "user_id": "U0ALICE",
+            "command": "/nb",
+            "text": text,
+            "response_url": response_url,
+        }
+    ).encode()
+
+
+def _signed_headers(body: bytes, secret: str = LOCAL_SIGNING_SECRET) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": compute_signature(secret, timestamp, body),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def test_serve_routes_a_signed_command_through_the_handler_to_the_worker() -> None:
+    emulator = Emulator(clock=SimClock.stepped())
+    with serving(emulator, quiet=True) as (base_url, runtime):
+        runtime.worker.seams.max_followup_delay = 0  # moto would wait in real time
+        response_url = runtime.world.slack.response_url("T0DEMO/1/test")
+        body = _form("create served-nb", response_url)
+        ack = httpx.post(f"{base_url}/slack/commands", content=body, headers=_signed_headers(body))
+        assert ack.status_code == 200
+        assert "Queued" in ack.json()["text"]
+
+        posts = []
+        for _ in range(20):  # bounded: create settles within a few simulated minutes
+            runtime.drain_queues()
+            emulator.advance(30)
+            posts += [p for p in runtime.world.slack.take() if p.path.startswith("/commands/")]
+            if posts:
+                break
+        assert "served-nb* is ready" in posts[0].body["text"]
+
+
+def test_serve_refuses_a_bad_signature_and_unknown_routes() -> None:
+    with serving(Emulator(clock=SimClock.stepped()), quiet=True) as (base_url, _):
+        body = _form("list", "http://127.0.0.1:1/commands/x")
+        forged = httpx.post(
+            f"{base_url}/slack/commands", content=body, headers=_signed_headers(body, "wrong")
+        )
+        missing = httpx.post(f"{base_url}/slack/elsewhere", content=body)
+    assert forged.status_code == 401
+    assert missing.status_code == 404
+
+
+def test_printed_curl_examples_carry_valid_signatures() -> None:
+    text = curl_examples("http://127.0.0.1:8787", "http://127.0.0.1:9/commands/x")
+    line = next(row for row in text.splitlines() if row.startswith("curl -s") and "help" in row)
+    timestamp = line.split("X-Slack-Request-Timestamp: ")[1].split("'")[0]
+    signature = line.split("X-Slack-Signature: ")[1].split("'")[0]
+    body = line.split("--data '")[1].split("'")[0].encode()
+    assert compute_signature(LOCAL_SIGNING_SECRET, timestamp, body) == signature
+
+
+def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
+    assert demo.run(fleet=6) == 0
+    out = capsys.readouterr().out
+    # Slack -> queue -> worker -> emulator, and the result back to the person.
+    assert "alice-train* is ready" in out
+    assert "belongs to <@U0ALICE>" in out  # bob may not stop alice's notebook
+    # The keeper: prolongs work, warns then stops the idle lunch notebook.
+    assert "keeper: prolong alice-train" in out
+    assert "keeper: warn bob-etl: idle" in out
+    assert "keeper: stop bob-etl: idle" in out
+    # Evening: an off-hours warning with buttons; bob presses [Stop now].
+    assert "outside working hours" in out
+    assert "bob clicks [Stop now]" in out
+    # The reserved notebook is never stopped by the keeper.
+    assert "keeper: stop alice-train" not in out
+    assert "keeper: warn alice-train" not in out
+    # Delete with confirmation.
+    assert "Deleted *bob-etl*" in out
+    assert "== Summary" in out

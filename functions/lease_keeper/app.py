@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-from nbkeeper.activity import JupyterProber
+from nbkeeper.activity import JupyterProber, probe_limits
 from nbkeeper.commands import SweepProjectCommand, encode_command, message_group_id
 from nbkeeper.keeper import KeeperClient, KeeperNotifier, NullNotifier, PassReport, run_pass
 from nbkeeper.modelarts.client import run_sync
@@ -214,7 +214,7 @@ async def run(policy: Policy, now: datetime, dry_run: bool | None) -> PassReport
         http = await stack.enter_async_context(
             httpx.AsyncClient(
                 transport=seams.jupyter_transport,
-                limits=httpx.Limits(max_connections=policy.probe_concurrency),
+                limits=probe_limits(policy.probe_concurrency),
             )
         )
         try:

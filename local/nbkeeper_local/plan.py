@@ -19,7 +19,7 @@ from typing import TextIO
 
 import httpx
 
-from nbkeeper.activity import JupyterProber
+from nbkeeper.activity import JupyterProber, probe_limits
 from nbkeeper.decide import Action
 from nbkeeper.keeper import KeeperClient, NotebookOutcome, PassReport, run_pass
 from nbkeeper.modelarts.client import AsyncModelArtsClient
@@ -88,9 +88,7 @@ async def plan(settings: ModelArtsSettings, policy: Policy, now: datetime) -> Pa
         return clients[project]
 
     try:
-        async with httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=policy.probe_concurrency)
-        ) as http:
+        async with httpx.AsyncClient(limits=probe_limits(policy.probe_concurrency)) as http:
             prober = JupyterProber(
                 http, concurrency=policy.probe_concurrency, timeout=policy.probe_timeout_seconds
             )

@@ -2,8 +2,8 @@
 
 `run_pass` receives everything it touches: a ModelArts client per project, the activity prober,
 the state store, the notifier, the policy and `now`. Per project it reads nbkeeper's state in one
-batch, lists RUNNING notebooks (pages fetched concurrently by the client), then handles every
-notebook as its own task: probe (bounded by the prober), `decide`, act (bounded by
+batch, lists RUNNING notebooks (pages fetched concurrently by the client) and handles every
+notebook as its own task as soon as its page arrives: probe (bounded by the prober), `decide`, act (bounded by
 `action_concurrency`, through the client's retries and rate limit). Failures stay with their
 notebook or project; a pass always returns a `PassReport`.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -44,9 +44,9 @@ LIST_PAGE_SIZE = 50  # the SDK documents 10, 20 or 50
 class KeeperClient(Protocol):
     """The part of `AsyncModelArtsClient` a pass uses (one client per project)."""
 
-    async def list_notebooks(
+    def iter_notebooks(
         self, query: ListNotebooksQuery | None = None, all_users: bool = False
-    ) -> list[Notebook]: ...
+    ) -> AsyncIterator[Notebook]: ...
 
     async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
 
@@ -286,21 +286,23 @@ class _Pass:
     async def project(self, project: ProjectRef) -> None:
         summary = ProjectReport(region=project.region, project_id=project.project_id)
         self.report.projects.append(summary)
+        audit: list[AuditRecord] = []
+        tasks: list[asyncio.Task[NotebookOutcome]] = []
         try:
             state = self.store.load_project(project.project_id, self.now)
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
-            notebooks = await client.list_notebooks(query, all_users=True)
+            # Each notebook is probed and decided as soon as its page arrives.
+            async for notebook in client.iter_notebooks(query, all_users=True):
+                tasks.append(
+                    asyncio.create_task(self.notebook(project, client, state, notebook, audit))
+                )
         except ModelArtsError as exc:
+            # The notebooks already listed are still handled; the rest wait for the next pass.
             summary.error = f"{exc.kind}: {exc}"
-            logger.error("project %s not swept: %s", project.project_id, summary.error)
-            return
-        summary.notebooks = len(notebooks)
-        audit: list[AuditRecord] = []
-        outcomes = await asyncio.gather(
-            *(self.notebook(project, client, state, nb, audit) for nb in notebooks)
-        )
-        self.report.outcomes.extend(outcomes)
+            logger.error("project %s not fully swept: %s", project.project_id, summary.error)
+        summary.notebooks = len(tasks)
+        self.report.outcomes.extend(await asyncio.gather(*tasks))
         if audit:
             self.store.record_audit(audit)
 

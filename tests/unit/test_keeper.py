@@ -266,8 +266,8 @@ def test_stop_racing_a_person_is_skipped_not_failed(
         def __init__(self, inner: KeeperClient) -> None:
             self.inner = inner
 
-        async def list_notebooks(self, *args: Any, **kwargs: Any) -> Any:
-            return await self.inner.list_notebooks(*args, **kwargs)
+        def iter_notebooks(self, *args: Any, **kwargs: Any) -> Any:
+            return self.inner.iter_notebooks(*args, **kwargs)
 
         async def renew_lease(self, notebook_id: str, duration_ms: int) -> Any:
             return await self.inner.renew_lease(notebook_id, duration_ms)

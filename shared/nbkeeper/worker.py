@@ -13,7 +13,8 @@ step, or schedules the next look, until a deadline.
 
 Errors: permanent ModelArts refusals (not found, wrong state, invalid, quota, forbidden) are
 reported to the person and the message succeeds; transient ones (throttled, server, transport,
-after the client's own retries) are raised, so SQS delivers the message again.
+after the client's own retries, and a create that may or may not have happened) are raised, so
+SQS delivers the message again.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ from nbkeeper.store import Owner, Reservation, StateStore
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError)
+# Raised so that SQS delivers the command again. An ambiguous create is among them: the next
+# delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
+TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError, AmbiguousCreateError)
 FAILED_STATES = frozenset(
     {
         NotebookStatus.CREATE_FAILED,
@@ -84,6 +87,8 @@ FOLLOW_DEADLINES: Mapping[FollowOrigin, timedelta] = {
 }
 FIRST_DELAY_SECONDS = 15
 MAX_DELAY_SECONDS = 120  # SQS allows up to 900
+# How far ModelArts' clock may lag ours when deciding that an untagged notebook is this create's.
+CREATE_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class NotebookApi(Protocol):
@@ -199,8 +204,8 @@ class Worker:
             try:
                 existing = await self.client.create_notebook(command.to_request())
             except AmbiguousCreateError:
-                # Look again: if it is there, it was ours; if not, raise so SQS retries.
-                existing = await self._created_by(command, any_untagged=True)
+                # Look again: made since the command was requested, it is ours; if not, SQS retries.
+                existing = await self._created_by(command)
                 if existing is None:
                     raise
         await self.client.add_tags(
@@ -231,18 +236,28 @@ class Worker:
         )
         return await self._check(follow, existing, now)
 
-    async def _created_by(
-        self, command: CreateCommand, any_untagged: bool = False
-    ) -> Notebook | None:
-        """A notebook this command already created (tagged with its id), if any."""
+    async def _created_by(self, command: CreateCommand) -> Notebook | None:
+        """A notebook this command already created, if any.
+
+        Tagged with the command id; or untagged but made since the command was requested: an
+        earlier delivery (or an ambiguous create) made it and failed before tagging it. An older
+        untagged namesake is someone else's notebook and is never adopted.
+        """
+        since_ms = int((command.requested_at - CREATE_CLOCK_SKEW).timestamp() * 1000)
         named = await self.client.list_notebooks(ListNotebooksQuery(name=command.name))
+        untagged: Notebook | None = None
         for notebook in named:
             if notebook.name != command.name:
                 continue
             tag = notebook.tag(COMMAND_TAG)
-            if tag == command.command_id or (any_untagged and tag is None):
+            if tag == command.command_id:
                 return notebook
-        return None
+            created_ms = notebook.create_at or (
+                notebook.lease.create_at if notebook.lease else None
+            )
+            if tag is None and created_ms is not None and created_ms >= since_ms:
+                untagged = untagged or notebook
+        return untagged
 
     # ------------------------------------------------------------ delete, update
 

@@ -6,9 +6,15 @@ author is told (a DM or their response_url), so nobody waits for a result that w
 Powertools Idempotency (DynamoDB, IDEMPOTENCY_TABLE) keys each execution on `command_id`, so a
 redelivered message never creates a second notebook or repeats an action.
 
+The lease keeper's fan-out (`sweep-project`) runs here as a one-project keeper pass at the
+command's `at`, built exactly as the keeper builds its own (nbkeeper.keeper_runtime) and under the
+same policy: the file shipped in the layer with the SSM overlay. The policy is read at the first
+sweep, not at cold start, so a bad overlay fails sweeps only, never people's commands.
+
 Environment: COMMANDS_QUEUE_URL, FOLLOWUP_QUEUE_URL, STATE_TABLE, IDEMPOTENCY_TABLE,
 MAX_RECEIVE_COUNT (the queues' redrive maxReceiveCount), MODELARTS_* / HUAWEICLOUD_*,
-SLACK_BOT_TOKEN (local) or SLACK_SECRET (Secrets Manager JSON with "bot_token"), SLACK_API_URL.
+SLACK_BOT_TOKEN (local) or SLACK_SECRET (Secrets Manager JSON with "bot_token"), SLACK_API_URL;
+for sweeps: POLICY_PATH, POLICY_PARAMETER, MODELARTS_RATE_LIMIT, MODELARTS_MAX_CONCURRENCY.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr, model_validator
+from pydantic import model_validator
 
 from nbkeeper.chatops import explain_error
 from nbkeeper.commands import (
@@ -44,16 +50,26 @@ from nbkeeper.commands import (
     CommandBase,
     FollowCommand,
     Requester,
+    SweepProjectCommand,
     encode_command,
     parse_command,
     peek_requester,
 )
+from nbkeeper.keeper_runtime import (
+    SLACK_API_URL,
+    PassSettings,
+    PolicySource,
+    keeper_notifier,
+    run_keeper_pass,
+    slack_bot_token,
+    sweep_target,
+)
 from nbkeeper.modelarts.client import run_sync
-from nbkeeper.settings import ModelArtsSettings, build_client, env, load_settings
+from nbkeeper.settings import build_client, env, load_settings
 from nbkeeper.slack import render
 from nbkeeper.slack.api import ALLOWED_RESPONSE_PREFIXES, DynamoLedger, Notifier, SlackApi
 from nbkeeper.store import DynamoStateStore
-from nbkeeper.worker import Worker
+from nbkeeper.worker import Result, Worker
 
 logger = Logger()
 # A batch in which every record failed is still a partial response (all ids listed), not an
@@ -61,32 +77,26 @@ logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-class WorkerSettings(ModelArtsSettings):
+class WorkerSettings(PassSettings):
     commands_queue_url: str = env("COMMANDS_QUEUE_URL", "set it to the commands FIFO queue URL")
     followup_queue_url: str = env(
         "FOLLOWUP_QUEUE_URL", "set it to the standard follow-up queue URL"
     )
-    state_table: str = env("STATE_TABLE", "set it to the state DynamoDB table name")
     idempotency_table: str = env("IDEMPOTENCY_TABLE", "set it to the idempotency table name")
     max_receive_count: int = env(
         "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=3, ge=1, le=1000
     )
-    bot_token: SecretStr | None = env("SLACK_BOT_TOKEN", "bot token (local runs)", default=None)
-    slack_secret: str | None = env(
-        "SLACK_SECRET", 'Secrets Manager secret holding {"bot_token": ...}', default=None
-    )
-    slack_api_url: str = env(
-        "SLACK_API_URL", "Slack Web API base URL", default="https://slack.com/api/"
-    )
 
+    # Replaces PassSettings' check: the worker reports every result, so it needs a token.
     @model_validator(mode="after")
-    def _one_token_source(self) -> WorkerSettings:
+    def _at_most_one_slack_token_source(self) -> WorkerSettings:
         if (self.bot_token is None) == (self.slack_secret is None):
             raise ValueError("set exactly one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
         return self
 
 
 SETTINGS = load_settings(WorkerSettings, os.environ)
+POLICY = PolicySource(SETTINGS.policy_path, SETTINGS.policy_parameter)  # read at the first sweep
 persistence = DynamoDBPersistenceLayer(table_name=SETTINGS.idempotency_table)
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="command_id",
@@ -101,6 +111,7 @@ class Seams:
 
     modelarts_transport: Any = None
     modelarts_options: dict[str, Any] = field(default_factory=dict)
+    jupyter_transport: Any = None  # sweeps probe notebooks' Jupyter servers
     slack_transport: Any = None
     max_followup_delay: int = 900  # SQS's maximum; tests set 0 (moto delays in real time)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # the demo's sim time
@@ -118,12 +129,9 @@ class PoisonMessageError(Exception):
 
 @cache
 def bot_token() -> str:
-    if SETTINGS.bot_token is not None:
-        return SETTINGS.bot_token.get_secret_value()
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    assert SETTINGS.slack_secret is not None
-    return str(get_secret(SETTINGS.slack_secret, transform="json", max_age=300)["bot_token"])
+    token = slack_bot_token(SETTINGS)
+    assert token is not None  # WorkerSettings requires a token source
+    return token
 
 
 @cache
@@ -143,7 +151,7 @@ def state_table() -> Any:
 @cache
 def notifier() -> Notifier:
     prefixes: tuple[str, ...] = ALLOWED_RESPONSE_PREFIXES
-    if SETTINGS.slack_api_url != "https://slack.com/api/":  # local fake Slack
+    if SETTINGS.slack_api_url != SLACK_API_URL:  # local fake Slack
         prefixes = (*prefixes, SETTINGS.slack_api_url.removesuffix("api/"))
     http = httpx.Client(transport=seams.slack_transport)
     api = SlackApi(http, bot_token(), base_url=SETTINGS.slack_api_url, allowed_prefixes=prefixes)
@@ -164,6 +172,35 @@ def tell(requester: Requester, issued_at: datetime, message: render.Message, now
         now=now,
         already_used=requester.response_url_posts,
     )
+
+
+async def sweep(command: SweepProjectCommand, now: datetime) -> Result:
+    """The keeper's fan-out: one keeper pass over the command's project at its `at`."""
+    policy = POLICY.current()
+    report = await run_keeper_pass(
+        SETTINGS,
+        os.environ,
+        [sweep_target(command, SETTINGS)],
+        policy,
+        command.at,
+        store=DynamoStateStore(state_table()),
+        notifier=keeper_notifier(
+            policy, bot_token(), SETTINGS.slack_api_url, seams.slack_transport
+        ),
+        dry_run=command.dry_run,
+        modelarts_transport=seams.modelarts_transport,
+        modelarts_options=seams.modelarts_options,
+        jupyter_transport=seams.jupyter_transport,
+    )
+    summary = report.summary()
+    logger.info("lease keeper sweep", extra={"summary": summary})
+    project = sweep_target(command, SETTINGS).project_id
+    errors = "; ".join(p.error or "" for p in report.project_errors)
+    if errors:
+        # Not raised: the next scheduled pass sweeps the project again, at its own time.
+        return Result("failed", None, f"project {project}: {errors}")
+    counts = ", ".join(f"{summary[key]} {key}" for key in ("prolong", "warn", "stop"))
+    return Result("done", None, f"project {project}: {summary['notebooks']} notebooks, {counts}")
 
 
 class SqsFollowUps:
@@ -193,6 +230,7 @@ def _execute(command: dict[str, Any]) -> dict[str, Any]:
                 followups=SqsFollowUps(),
                 reporter=SlackReporter(),
                 default_project_id=SETTINGS.project_id,
+                sweeper=sweep,
             )
             return (await worker.execute(parsed, now)).as_dict()
 
@@ -232,6 +270,9 @@ def last_receive(record: SQSRecord, reason: str) -> None:
     logger.warning("record failed", extra={"receive": receives, "reason": reason})
     if receives < SETTINGS.max_receive_count:
         return
+    if _peek(record.body, "type") == "sweep-project":
+        logger.error("lease keeper sweep failed on its last receive; see the DLQ")
+        return  # nobody asked: the keeper sent it, and its next pass sweeps again
     requester = peek_requester(record.body)
     if requester is None:
         logger.error("poison message without a readable author; see the DLQ")

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
@@ -392,7 +393,7 @@ def demo_policy() -> Iterator[Path]:
     import yaml
 
     with tempfile.TemporaryDirectory(prefix="nbkeeper-policy-") as folder:
-        policy = yaml.safe_load((FUNCTIONS / "lease_keeper" / "policy.yaml").read_text())
+        policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
         path = Path(folder) / "policy.yaml"
         path.write_text(yaml.safe_dump(policy | DEMO_POLICY))
         yield path

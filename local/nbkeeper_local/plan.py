@@ -14,7 +14,6 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -22,13 +21,14 @@ import httpx
 from nbkeeper.activity import JupyterProber, probe_limits
 from nbkeeper.decide import Action
 from nbkeeper.keeper import KeeperClient, NotebookOutcome, PassReport, run_pass
+from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.policy import Policy, PolicyError, ProjectRef, load_policy_file, load_policy_text
 from nbkeeper.settings import ModelArtsSettings, SettingsError, build_client, load_settings
 from nbkeeper.store import MemoryStateStore
 
-SHIPPED_POLICY = Path(__file__).resolve().parents[2] / "functions" / "lease_keeper" / "policy.yaml"
+SHIPPED_POLICY = DEFAULT_POLICY_PATH
 DEFAULT_RATE_LIMIT = 20.0
 
 
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--policy",
         metavar="FILE",
-        help="policy YAML (default: the one shipped with the lease_keeper function)",
+        help="policy YAML (default: the one shipped in the layer, shared/nbkeeper/policy.yaml)",
     )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per notebook instead of a table"

@@ -148,10 +148,13 @@ class FollowCommand(NotebookCommand):
 
 
 class SweepProjectCommand(CommandBase):
-    """Lease keeper fan-out: run one pass over one project at `at`."""
+    """Lease keeper fan-out: run one pass over one project at `at` (no further fan-out).
+
+    `dry_run: true` makes the pass a dry run; absent, the worker's policy decides."""
 
     type: Literal["sweep-project"] = "sweep-project"
     at: datetime
+    dry_run: bool | None = None
 
 
 Command = Annotated[

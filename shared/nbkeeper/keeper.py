@@ -209,15 +209,20 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def sweep_command(project: ProjectRef, now: datetime) -> SweepProjectCommand:
-    """The fan-out message for one project; its id is stable per (project, pass time)."""
+def sweep_command(project: ProjectRef, now: datetime, dry_run: bool = False) -> SweepProjectCommand:
+    """The fan-out message for one project; its id is stable per (project, pass time, dry run).
+
+    A dry pass fans out dry sweeps; otherwise the worker's policy (the same file and overlay)
+    decides, so a sweep can only be drier than the pass that sent it, never less dry.
+    """
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     return SweepProjectCommand(
-        command_id=f"sweep.{project.project_id}.{stamp}",
+        command_id=f"sweep.{project.project_id}.{stamp}" + (".dry" if dry_run else ""),
         requested_at=now,
         requested_by=Requester(user_id=ACTOR),
         project=Project(region=project.region, project_id=project.project_id),
         at=now,
+        dry_run=True if dry_run else None,
     )
 
 
@@ -246,7 +251,7 @@ async def run_pass(
     notifier = notifier or NullNotifier()
     if enqueue is not None and len(projects) > policy.max_projects_per_pass:
         for project in projects:
-            enqueue(sweep_command(project, now))
+            enqueue(sweep_command(project, now, dry))
             report.fanned_out.append(project)
         logger.info("fanned out %d projects", len(projects), extra={"projects": len(projects)})
         return report

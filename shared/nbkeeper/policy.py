@@ -1,8 +1,8 @@
 """The lease keeper's policy: what counts as idle, when people work, how far to prolong.
 
-A YAML file ships with the function (functions/lease_keeper/policy.yaml); an SSM parameter may
-hold a YAML overlay that is merged over it key by key, so an operator can flip `dry_run` or add a
-holiday without a deploy. Everything is validated by pydantic once, at cold start; a mistake
+A YAML file ships in the shared layer (shared/nbkeeper/policy.yaml, read by the lease keeper and
+by the worker's fan-out sweeps); an SSM parameter may hold a YAML overlay that is merged over it
+key by key, so an operator can flip `dry_run` or add a holiday without a deploy. Everything is validated by pydantic once, at cold start; a mistake
 raises `PolicyError` naming the key (`working_hours.mon: ...`). docs/lease-keeper.md lists every
 key with its default.
 

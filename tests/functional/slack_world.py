@@ -105,6 +105,27 @@ def set_body(event: dict[str, Any], body: bytes) -> None:
         event["body"] = body.decode()
 
 
+def sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Received SQS messages shaped as the event Lambda's SQS event source delivers."""
+    arn = "arn:aws:sqs:eu-west-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": "eu-west-1",
+            }
+            for m in messages
+        ]
+    }
+
+
 class World:
     def __init__(self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
         self.emulator = emulator
@@ -162,6 +183,7 @@ class World:
 
         transport = emulator.asgi_transport()
         slack_transport = httpx.MockTransport(self.slack)
+        self.worker.seams.jupyter_transport = transport  # sweep-project probes notebooks
         for module in (self.commands, self.worker):
             module.seams.modelarts_transport = transport
             module.seams.modelarts_options = {"sleep": no_sleep}
@@ -236,24 +258,7 @@ class World:
         messages = self.receive(url)
         if not messages:
             return 0
-        arn = "arn:aws:sqs:eu-west-1:123456789012:" + url.rsplit("/", 1)[-1]
-        event = {
-            "Records": [
-                {
-                    "messageId": m["MessageId"],
-                    "receiptHandle": m["ReceiptHandle"],
-                    "body": m["Body"],
-                    "attributes": m.get("Attributes", {}),
-                    "messageAttributes": {},
-                    "md5OfBody": m["MD5OfBody"],
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": arn,
-                    "awsRegion": "eu-west-1",
-                }
-                for m in messages
-            ]
-        }
-        result = self.worker.lambda_handler(event, FakeLambdaContext())
+        result = self.worker.lambda_handler(sqs_event(url, messages), FakeLambdaContext())
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         for m in messages:
             if m["MessageId"] in failed:

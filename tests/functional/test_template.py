@@ -6,8 +6,10 @@ import copy
 import importlib.util
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -136,34 +138,74 @@ def _create_parameters(transformed: dict[str, Any]) -> None:
             )
 
 
+@contextmanager
+def _deployed(
+    source: dict[str, Any],
+    transformed: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> Iterator[tuple[ModuleType, str]]:
+    """Function `name`'s handler module, imported under its deployed environment (moto holds the
+    stack's SSM parameters); yields it with the handler's attribute name."""
+    globals_ = source["Globals"]["Function"]
+    properties = source["Resources"][name]["Properties"]
+    handler = properties.get("Handler", globals_["Handler"])
+    module_name, _, attribute = handler.rpartition(".")
+    path = ROOT / properties["CodeUri"] / f"{module_name}.py"
+    assert path.is_file(), f"{name}: {path} does not exist"
+    with monkeypatch.context() as env, mock_aws():
+        env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        for variable, value in _deployed_environment(transformed, name).items():
+            env.setenv(variable, value)
+        _create_parameters(transformed)
+        spec = importlib.util.spec_from_file_location(f"_template_check_{name}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+            yield module, attribute
+        finally:
+            sys.modules.pop(spec.name, None)
+
+
 def test_every_handler_resolves_to_a_callable_under_its_deployed_environment(
     source: dict[str, Any], transformed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each handler imports (so its settings model accepts the template's environment at cold
     start) and exposes a callable. Secrets are named, not read, at import."""
-    globals_ = source["Globals"]["Function"]
-    for name, resource in _functions(source).items():
-        properties = resource["Properties"]
-        handler = properties.get("Handler", globals_["Handler"])
-        module_name, _, attribute = handler.rpartition(".")
-        path = ROOT / properties["CodeUri"] / f"{module_name}.py"
-        assert path.is_file(), f"{name}: {path} does not exist"
-        with monkeypatch.context() as env, mock_aws():
-            env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-            env.setenv("AWS_ACCESS_KEY_ID", "testing")
-            env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-            for variable, value in _deployed_environment(transformed, name).items():
-                env.setenv(variable, value)
-            _create_parameters(transformed)
-            spec = importlib.util.spec_from_file_location(f"_template_check_{name}", path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            try:
-                spec.loader.exec_module(module)
-            finally:
-                sys.modules.pop(spec.name, None)
-        assert callable(getattr(module, attribute, None)), f"{name}: {handler} is not callable"
+    for name in _functions(source):
+        with _deployed(source, transformed, monkeypatch, name) as (module, attribute):
+            assert callable(getattr(module, attribute, None)), f"{name}: {attribute} not callable"
+
+
+@pytest.mark.parametrize("function", ["LeaseKeeperFunction", "NotebookWorkerFunction"])
+def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
+    function: str,
+    source: dict[str, Any],
+    transformed: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's fan-out sweeps decide under the keeper's policy: the file shipped in the
+    layer plus the stack's SSM overlay, which each function may read."""
+    from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
+
+    environment = _deployed_environment(transformed, function)
+    assert environment["POLICY_PARAMETER"] == "/nbkeeper/policy"
+    assert "POLICY_PATH" not in environment  # the default: the file in the layer
+    with _deployed(source, transformed, monkeypatch, function) as (module, _):
+        assert module.SETTINGS.policy_path == str(DEFAULT_POLICY_PATH)
+        assert module.POLICY.current().idle_threshold_minutes > 0
+    role = transformed["Resources"][f"{function}Role"]["Properties"]
+    ssm_reads = [
+        statement
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if "ssm:GetParameter" in statement["Action"]
+    ]
+    assert ssm_reads, f"{function} may not read the policy parameter"
 
 
 def _reference(value: Any) -> str | None:

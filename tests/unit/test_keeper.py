@@ -352,6 +352,13 @@ def test_sweep_command_ids_are_stable_per_project_and_time() -> None:
     assert first.command_id != sweep_command(PROJECT, now + timedelta(minutes=5)).command_id
 
 
+def test_a_dry_pass_fans_out_dry_sweeps() -> None:
+    now = datetime.fromisoformat("2026-11-23T10:00:00+00:00")
+    dry, real = sweep_command(PROJECT, now, dry_run=True), sweep_command(PROJECT, now)
+    assert dry.dry_run is True and real.dry_run is None  # absent: the worker's policy decides
+    assert dry.command_id == f"{real.command_id}.dry"  # Idempotency keeps them apart
+
+
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         asyncio.run(

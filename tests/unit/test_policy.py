@@ -18,7 +18,7 @@ from nbkeeper.policy import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "functions" / "lease_keeper" / "policy.yaml"
+SHIPPED = ROOT / "shared" / "nbkeeper" / "policy.yaml"
 
 
 def test_defaults_match_the_issue() -> None:

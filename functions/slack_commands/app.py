@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, ValidationError, model_validator
 
 from nbkeeper.chatops import (
     Access,
@@ -49,6 +49,7 @@ from nbkeeper.commands import Command, Project, encode_command, message_group_id
 from nbkeeper.modelarts.errors import ModelArtsError
 from nbkeeper.settings import ModelArtsSettings, env, load_settings
 from nbkeeper.slack import grammar, render
+from nbkeeper.slack.interaction import BlockActions
 from nbkeeper.slack.verify import SignatureError, verify_request
 
 logger = Logger()
@@ -233,6 +234,13 @@ def verified_form() -> dict[str, str] | None:
     return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
+def _shape_error(exc: ValidationError) -> str:
+    """Where the payload went wrong, without echoing its values (they may hold tokens)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'payload'}: {e['type']}" for e in exc.errors()
+    )
+
+
 def unauthorized() -> Response[str]:
     return Response(status_code=401, content_type="text/plain", body="")
 
@@ -294,25 +302,24 @@ def interaction() -> Response[str]:
     if form is None:
         return unauthorized()
     try:
-        payload = json.loads(form.get("payload", ""))
-        action = payload["actions"][0]
-        user_id = str(payload["user"]["id"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        payload = BlockActions.model_validate_json(form.get("payload", ""))
+    except ValidationError as exc:
+        logger.warning("unreadable interaction payload", extra={"reason": _shape_error(exc)})
         return Response(status_code=400, content_type="text/plain", body="unreadable payload")
     now = datetime.fromtimestamp(seams.clock(), UTC)
-    response_url = payload.get("response_url")
-    container = payload.get("container") or {}
-    click = f"{container.get('message_ts')}|{user_id}|{action.get('value')}"
+    response_url = payload.response_url
+    action = payload.action
+    click = f"{payload.message_ts}|{payload.user.id}|{action.value}"
     inv = Invocation(
-        user_id=user_id,
-        team_id=(payload.get("team") or {}).get("id") or payload["user"].get("team_id"),
-        channel_id=(payload.get("channel") or {}).get("id") or container.get("channel_id"),
+        user_id=payload.user.id,
+        team_id=payload.team_id,
+        channel_id=payload.channel_id,
         response_url=response_url,
         command_id="ia." + hashlib.sha256(click.encode()).hexdigest()[:32],
         now=now,
         response_url_posts=1 if response_url else 0,
     )
-    button = ButtonAction(str(action.get("action_id", "")), str(action.get("value", "")))
+    button = ButtonAction(action.action_id, action.value)
     try:
         outcome = handle_action(button, inv, CHAT_CONFIG, directory(now))
     except ModelArtsError as exc:

@@ -81,9 +81,11 @@ class SlackApi:
                 method, f"ratelimited (retry after {reply.headers.get('Retry-After', '?')} s)"
             )
         try:
-            data: dict[str, Any] = reply.json()
+            data = reply.json()
         except ValueError:
             raise SlackApiError(method, f"HTTP {reply.status_code}") from None
+        if not isinstance(data, dict):
+            raise SlackApiError(method, f"HTTP {reply.status_code}, reply is not a JSON object")
         if not data.get("ok"):
             raise SlackApiError(method, str(data.get("error", f"HTTP {reply.status_code}")))
         return data
@@ -91,7 +93,10 @@ class SlackApi:
     def open_dm(self, user_id: str) -> str:
         """The DM channel id with `user_id` (conversations.open)."""
         data = self.call("conversations.open", {"users": user_id})
-        return str(data["channel"]["id"])
+        channel = data.get("channel")
+        if not isinstance(channel, dict) or not channel.get("id"):
+            raise SlackApiError("conversations.open", "reply has no channel id")
+        return str(channel["id"])
 
     def post_message(self, channel: str, message: Message) -> str | None:
         """chat.postMessage; returns the message `ts`."""

@@ -62,3 +62,11 @@ def test_transport_failure_names_the_error_type_not_the_token() -> None:
     with pytest.raises(SlackApiError) as caught:
         api(down).post_message("C1", {"text": "hi"})
     assert str(caught.value) == "Slack chat.postMessage failed: ConnectError"
+
+
+def test_httpx_request_log_masks_the_response_url(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="httpx")
+    assert api(lambda request: httpx.Response(200)).post_response_url(RESPONSE_URL, {"text": "x"})
+    [line] = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert "https://hooks.slack.com/commands/***" in line
+    assert "secret-part" not in line and "T1" not in line

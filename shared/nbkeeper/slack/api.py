@@ -28,6 +28,30 @@ ALLOWED_RESPONSE_PREFIXES = ("https://hooks.slack.com/",)
 DEFAULT_TIMEOUT = httpx.Timeout(5.0)
 
 
+class _MaskResponseUrls(logging.Filter):
+    """httpx logs every request URL at INFO; a response_url is a bearer credential.
+
+    Keeps the host and the first path segment (`/commands/`, `/actions/`) for debugging.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, httpx.URL) and is_slack_response_url(str(arg)) for arg in record.args
+        ):
+            record.args = tuple(_masked(arg) for arg in record.args)
+        return True
+
+
+def _masked(arg: object) -> object:
+    if not isinstance(arg, httpx.URL) or not is_slack_response_url(str(arg)):
+        return arg
+    first = arg.path.strip("/").split("/", 1)[0]
+    return f"{arg.scheme}://{arg.host}/{first}/***"
+
+
+logging.getLogger("httpx").addFilter(_MaskResponseUrls())
+
+
 class SlackApiError(Exception):
     """A Slack call failed; `error` is Slack's error code (never a token or URL)."""
 

@@ -86,6 +86,24 @@ def test_wrong_secret_is_401_apig_0303_echoing_the_canonical_request(send: Send)
     assert response.headers["X-Request-Id"]
 
 
+def test_signature_echo_masks_the_security_token_and_authorization(send: Send) -> None:
+    token = "temporary-security-token-value"
+    signature = "5" * 64
+    response = send(
+        None,
+        headers={
+            "X-Sdk-Date": SERVER_NOW.strftime("%Y%m%dT%H%M%SZ"),
+            "X-Security-Token": token,
+            "Authorization": f"SDK-HMAC-SHA256 Access={ACCESS_KEY}, "
+            f"SignedHeaders=authorization;x-sdk-date;x-security-token, Signature={signature}",
+        },
+    )
+    message = response.json()["error_msg"]
+    assert response.json()["error_code"] == "APIG.0303"
+    assert "|authorization:***|x-sdk-date:" in message and "|x-security-token:***|" in message
+    assert token not in message and signature not in message
+
+
 def test_tampered_body_fails_the_signature(send: Send) -> None:
     request_body = b'{"duration": 3600000}'
     response = send(

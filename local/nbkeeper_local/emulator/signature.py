@@ -20,6 +20,8 @@ from nbkeeper.modelarts.auth import (
 from .state import ApiError, Identity
 
 MAX_SKEW_S = 15 * 60
+CREDENTIAL_HEADERS = frozenset({"authorization", "x-security-token", "x-auth-token"})
+ECHO_MASK = "***"
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,26 @@ def verify(
         raise unauthorized(
             "APIG.0303",
             "Incorrect app authentication information: verify aksk signature fail, error: "
-            f"Signature not matched. canonical request: {canonical.replace(chr(10), '|')}",
+            f"Signature not matched. canonical request: {_echo(request, parsed.signed_headers)}",
         )
     return identity
+
+
+def _echo(request: SignedRequest, signed_headers: list[str]) -> str:
+    """The canonical request as the gateway echoes it, `|` for newlines, credentials masked.
+
+    The real gateway echoes signed header values verbatim, so a signed X-Security-Token comes
+    back in the error (the client redacts it). Error bodies end up in logs, so this emulator
+    masks credential headers: the echo still shows which headers were signed and how.
+    """
+    masked = {
+        name: ECHO_MASK if name.lower() in CREDENTIAL_HEADERS else value
+        for name, value in request.headers.items()
+    }
+    canonical = canonical_request(
+        request.method, request.path, request.query_pairs, masked, signed_headers, request.body
+    )
+    return canonical.replace("\n", "|")
 
 
 def _check_date(value: str | None, now: datetime, max_skew_s: int) -> None:

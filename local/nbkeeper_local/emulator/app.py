@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nbkeeper.modelarts.schemas import (
+    ILLEGAL_CHARACTERS,
     LeaseReq,
     LeaseType,
     ListNotebooksQuery,
@@ -96,7 +97,7 @@ def validation_error(exc: pydantic.ValidationError) -> ApiError:
         return bad_request("6335", message)
     if first["type"] == "extra_forbidden":
         return bad_request("0104", message)
-    if first["loc"] and first["loc"][0] in ("name", "description") and "contain" in first["msg"]:
+    if first["type"] == ILLEGAL_CHARACTERS:
         return bad_request("6334", message)
     return bad_request("6336", message)
 

@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 HOUR_MS = 3_600_000
 LEASE_MIN_MS = HOUR_MS
@@ -136,6 +137,16 @@ class SortDir(CaseInsensitiveEnum):
 # ---------------------------------------------------------------- field validators
 
 
+ILLEGAL_CHARACTERS = "illegal_characters"
+
+
+def _illegal_characters(rule: str, bad: list[str]) -> PydanticCustomError:
+    """A name or description with forbidden characters: its own error type (ModelArts.6334)."""
+    return PydanticCustomError(
+        ILLEGAL_CHARACTERS, "{rule}; remove {bad}", {"rule": rule, "bad": repr("".join(bad))}
+    )
+
+
 def _check_name(value: str) -> str:
     if not value:
         raise ValueError("name must not be empty")
@@ -143,9 +154,7 @@ def _check_name(value: str) -> str:
         raise ValueError(f"name is {len(value)} characters long; use at most {NAME_MAX}")
     if not re.match(NAME_PATTERN, value):
         bad = sorted({c for c in value if not re.match(NAME_PATTERN, c)})
-        raise ValueError(
-            f"name may contain only letters, digits, '-' and '_'; remove {''.join(bad)!r}"
-        )
+        raise _illegal_characters("name may contain only letters, digits, '-' and '_'", bad)
     return value
 
 
@@ -157,8 +166,8 @@ def _description_checker(forbidden: set[str]) -> AfterValidator:
             )
         bad = sorted({c for c in value if c in forbidden})
         if bad:
-            raise ValueError(
-                f"description must not contain {' '.join(sorted(forbidden))}; remove {''.join(bad)!r}"
+            raise _illegal_characters(
+                f"description must not contain {' '.join(sorted(forbidden))}", bad
             )
         return value
 

@@ -96,6 +96,24 @@ def test_control_routes_report_bad_input(emulator: Emulator) -> None:
     assert (missing, bad) == (404, 400)
 
 
+def test_control_routes_name_missing_or_malformed_fields(emulator: Emulator) -> None:
+    [(_, fleet)] = control(emulator, ("POST", "/_emulator/fleet", {"size": 1}))
+    first = fleet["ids"][0]
+    replies = control(
+        emulator,
+        ("POST", f"/_emulator/notebooks/{first}/status", {}),
+        ("POST", "/_emulator/faults", {"script": [{"count": 1}]}),
+        ("POST", "/_emulator/faults", {"script": ["throttle"]}),
+        ("POST", f"/_emulator/notebooks/{first}/activity", {"kernels": ["k1"]}),
+    )
+    assert replies == [
+        (400, {"error": "status is required"}),
+        (400, {"error": "kind is required"}),
+        (400, {"error": "script must be a list of objects"}),
+        (400, {"error": "kernels must be a list of objects"}),
+    ]
+
+
 @pytest.mark.parametrize(
     ("host", "expected"),
     [

@@ -419,6 +419,19 @@ async def _json(request: Request) -> JSON:
     return data
 
 
+def _required(data: JSON, name: str) -> Any:
+    """A field the control call needs; missing is bad input (400), not an unknown notebook (404)."""
+    if name not in data:
+        raise ValueError(f"{name} is required")
+    return data[name]
+
+
+def _objects(value: Any, name: str) -> list[JSON]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"{name} must be a list of objects")
+    return value
+
+
 def _moment(value: Any) -> int:
     if isinstance(value, int | float):
         return int(value)
@@ -465,9 +478,9 @@ class Control:
         if "rate" in data:
             kinds = tuple(FaultKind(k) for k in data.get("kinds", ())) or None
             self.emu.set_fault_rate(float(data["rate"]), kinds, data.get("seed"))
-        for rule in data.get("script", []):
+        for rule in _objects(data.get("script", []), "script"):
             self.emu.inject(
-                FaultKind(rule["kind"]),
+                FaultKind(_required(rule, "kind")),
                 int(rule.get("count", 1)),
                 method=rule.get("method"),
                 path=rule.get("path"),
@@ -508,14 +521,14 @@ class Control:
             notebook_id,
             pattern=ActivityPattern(data["pattern"]) if "pattern" in data else None,
             last_activity_ms=_moment(data["last_activity"]) if "last_activity" in data else None,
-            kernels=data.get("kernels"),
+            kernels=_objects(data["kernels"], "kernels") if "kernels" in data else None,
         )
         return JSONResponse(jupyter_state.status_view(self.emu.clock.now_ms()))
 
     async def status(self, request: Request) -> Response:
         data = await _json(request)
         notebook_id = str(request.path_params["notebook_id"])
-        self.emu.force_status(notebook_id, NotebookStatus(data["status"]))
+        self.emu.force_status(notebook_id, NotebookStatus(_required(data, "status")))
         return JSONResponse({"id": notebook_id, "status": self.emu.find(notebook_id).status.value})
 
 

@@ -14,6 +14,7 @@ from tests.emulator_fixtures import (
     CREATE_BODY,
     EMULATOR_START,
     NOTEBOOKS,
+    PROJECT_ID,
     ApiCaller,
 )
 
@@ -312,3 +313,14 @@ def test_state_does_not_depend_on_when_anyone_looked(steps: list[tuple[int, bool
         final = store.get("p", record.id)
         outcomes.append((final.status, final.update_at, final.lease_duration))
     assert outcomes[0] == outcomes[1]
+
+
+def test_name_lookups_do_not_grow_the_list_cache_without_bound(emulator: Emulator) -> None:
+    from nbkeeper.modelarts.schemas import ListNotebooksQuery
+
+    limit = 64  # the emulator's cap on cached list views
+    store = emulator.store
+    for index in range(3 * limit):
+        store.list_notebooks(PROJECT_ID, ListNotebooksQuery(name=f"nb-{index}"), None)
+        store.list_notebooks(PROJECT_ID, ListNotebooksQuery(id=f"id-{index}", name="x"), None)
+    assert len(store.project(PROJECT_ID).views) <= limit

@@ -38,6 +38,7 @@ from .jupyter import ActivityPattern, JupyterState
 S = NotebookStatus
 DEFAULT_LIMIT = 10
 SORT_KEYS = ("create_at", "name", "status", "flavor", "update_at")
+MAX_CACHED_VIEWS = 64
 
 
 class ApiError(Exception):
@@ -656,7 +657,9 @@ class NotebookStore:
                 base = self._view(project_id, query, owner, feature)
             predicate = _predicate(query, owner if query.id is not None else None)
             rows = base
-            if predicate is not None:
+            if predicate is not None and query.id is not None:
+                rows = [r for r in base if predicate(r)]  # at most one row: nothing to cache
+            elif predicate is not None:
                 # Filtered results are cached too: a keeper pass pages through the same filter.
                 project = self.project(project_id)
                 key = (
@@ -666,12 +669,19 @@ class NotebookStore:
                     query.model_dump_json(exclude={"limit", "offset"}),
                 )
                 cached = project.views.get(key)
-                if cached is not None and cached[0] == project.version and query.id is None:
+                if cached is not None and cached[0] == project.version:
                     rows = cached[1]
                 else:
                     rows = [r for r in base if predicate(r)]
-                    project.views[key] = (project.version, rows)
+                    self._remember(project, key, rows)
             return ListResult(rows[offset : offset + limit], len(rows), offset, limit)
+
+    @staticmethod
+    def _remember(project: Project, key: tuple[Any, ...], rows: list[NotebookRecord]) -> None:
+        """Cache a view; every name lookup is its own key, so the cache is bounded."""
+        if len(project.views) >= MAX_CACHED_VIEWS:
+            project.views.clear()
+        project.views[key] = (project.version, rows)
 
     def _view(
         self,
@@ -696,9 +706,7 @@ class NotebookStore:
             and (owner is None or r.user.user_id == owner)
         ]
         rows.sort(key=lambda r: (*(_sort_value(r, k) for k in keys), r.seq), reverse=descending)
-        if len(project.views) > 64:
-            project.views.clear()
-        project.views[cache_key] = (project.version, rows)
+        self._remember(project, cache_key, rows)
         return rows
 
     # ------------------------------------------------------------ control (tests, demo)

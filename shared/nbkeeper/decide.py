@@ -5,7 +5,8 @@ Rules, in order:
 1. Only RUNNING notebooks are considered. Transient states (and any other) are left alone, and
    nothing is ever started or deleted.
 2. A notebook is *kept* when it is active (a busy kernel, or Jupyter activity within the idle
-   threshold), reserved (a reservation not yet ended) or opted out by tag. A kept notebook whose
+   threshold that applies now: `idle_threshold_minutes` in working hours, the shorter
+   `off_hours_idle_minutes` outside them and on holidays), reserved (a reservation not yet ended) or opted out by tag. A kept notebook whose
    lease ends within `renew_before` is prolonged by `extend_by`, capped by the 72 h maximum a
    single renewal may ask for, the runtime cap (`max_runtime_hours` since the Jupyter Server
    started), and (when only the reservation keeps it) the end of the reservation. A pending idle/off-hours warning is cleared.
@@ -82,13 +83,15 @@ def local_time(moment: datetime, policy: Policy) -> str:
 
 
 def is_active(activity: ActivityResult, policy: Policy, now: datetime) -> bool:
-    """A busy kernel, or activity within the idle threshold (lease fallback included)."""
+    """A busy kernel, or activity within the idle threshold that applies at `now` (the shorter
+    off-hours one outside working hours and on holidays; lease fallback included)."""
     if isinstance(activity, UnknownActivity):
         return False
     if activity.busy_kernels > 0:
         return True
     return (
-        activity.last_activity is not None and now - activity.last_activity < policy.idle_threshold
+        activity.last_activity is not None
+        and now - activity.last_activity < policy.idle_threshold_at(now)
     )
 
 

@@ -285,7 +285,9 @@ class _Pass:
         self.now = now
         self.dry_run = dry_run
         self.report = report
-        self.idle_after = now - policy.idle_threshold
+        # Kernels are asked for whenever activity is older than the threshold that applies
+        # now (shorter off hours), so a busy kernel behind quiet activity is always seen.
+        self.idle_after = now - policy.idle_threshold_at(now)
         self.actions = asyncio.Semaphore(policy.action_concurrency)
 
     async def project(self, project: ProjectRef) -> None:

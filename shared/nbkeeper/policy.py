@@ -136,6 +136,7 @@ class Policy(BaseModel):
     )
     holidays: list[date] = Field(default_factory=list)
     idle_threshold_minutes: PositiveMinutes = 60
+    off_hours_idle_minutes: PositiveMinutes = 15
     warning_lead_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15
     renew_before_minutes: PositiveMinutes = 20
     extend_by_hours: Annotated[float, Field(ge=1, le=72)] = 2
@@ -197,6 +198,15 @@ class Policy(BaseModel):
     @property
     def idle_threshold(self) -> timedelta:
         return timedelta(minutes=self.idle_threshold_minutes)
+
+    @property
+    def off_hours_idle(self) -> timedelta:
+        return timedelta(minutes=self.off_hours_idle_minutes)
+
+    def idle_threshold_at(self, moment: datetime) -> timedelta:
+        """The idle threshold that applies at `moment`: `idle_threshold_minutes` in working
+        hours, `off_hours_idle_minutes` outside them and on holidays."""
+        return self.idle_threshold if self.is_working_time(moment) else self.off_hours_idle
 
     @property
     def warning_lead(self) -> timedelta:

@@ -88,9 +88,13 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert "keeper: prolong alice-train" in out
     assert "keeper: warn bob-etl: idle" in out
     assert "keeper: stop bob-etl: idle" in out
-    # Evening: an off-hours warning with buttons; bob presses [Stop now].
-    assert "outside working hours" in out
-    assert "bob clicks [Stop now]" in out
+    # Evening: bob left at 19:30; at 20:00 the 15 min off-hours threshold applies, so he is
+    # warned then (quiet 30 min), with buttons, and presses [Stop now].
+    assert (
+        "20:00      keeper: warn bob-etl: outside working hours and idle (last activity 30 min"
+        in out
+    )
+    assert "20:00  bob clicks [Stop now]" in out
     # The reserved notebook is never stopped by the keeper.
     assert "keeper: stop alice-train" not in out
     assert "keeper: warn alice-train" not in out

@@ -282,6 +282,78 @@ def test_off_hours_but_active_is_kept() -> None:
     assert decision.action is Action.PROLONG
 
 
+def at_local(text: str, zone: str = "UTC") -> datetime:
+    """A local wall-clock time (ISO, no offset) in `zone`, as a UTC datetime."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [
+        ("UTC", "2026-11-23"),
+        ("Europe/Berlin", "2026-11-23"),  # CET: 20:00 local = 19:00 UTC
+        ("Europe/Berlin", "2026-07-06"),  # CEST: 20:00 local = 18:00 UTC
+        ("Europe/Berlin", "2026-03-30"),  # the Monday after the spring change
+        ("America/New_York", "2026-11-02"),  # the Monday after the autumn change
+    ],
+)
+def test_idle_30_min_is_kept_at_1959_and_warned_at_2000_local(zone: str, day: str) -> None:
+    """Left at 19:30: kept until working hours end, then the 15 min off-hours threshold."""
+    policy = load_policy_text(f"timezone: {zone}")
+    before, after = at_local(f"{day}T19:59", zone), at_local(f"{day}T20:00", zone)
+    kept = decide(notebook(), Activity(last_activity=before - 29 * MIN), None, None, policy, before)
+    warned = decide(notebook(), Activity(last_activity=after - 30 * MIN), None, None, policy, after)
+    assert kept.action is not Action.WARN and kept.reason.startswith("active")
+    assert warned.action is Action.WARN and warned.warning_kind == "off_hours"
+    assert warned.reason.startswith("outside working hours and idle (last activity 30 min ago)")
+
+
+def test_off_hours_idle_threshold_boundary() -> None:
+    night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+    just_active = decide(
+        notebook(), Activity(last_activity=night - 14 * MIN), None, None, POLICY, night
+    )
+    just_idle = decide(
+        notebook(), Activity(last_activity=night - 15 * MIN), None, None, POLICY, night
+    )
+    assert just_active.action is not Action.WARN
+    assert just_idle.action is Action.WARN and just_idle.warning_kind == "off_hours"
+
+
+def test_off_hours_idle_minutes_is_configurable() -> None:
+    policy = load_policy_text("off_hours_idle_minutes: 45")
+    night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+    activity = Activity(last_activity=night - 30 * MIN)
+    assert decide(notebook(), activity, None, None, policy, night).action is not Action.WARN
+    assert decide(notebook(), activity, None, None, POLICY, night).action is Action.WARN
+
+
+def test_busy_kernel_off_hours_is_kept_however_old_the_activity() -> None:
+    night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
+    decision = decide(notebook(), BUSY, None, None, POLICY, night)
+    assert decision.action is not Action.WARN
+    assert "1 busy kernel" in decision.reason
+
+
+def test_holiday_uses_the_off_hours_threshold() -> None:
+    policy = load_policy_text("holidays: [2026-11-23]")
+    decision = decide(notebook(), idle_for(20 * MIN), None, None, policy, NOW)
+    assert decision.action is Action.WARN
+    assert decision.reason.startswith("a holiday and idle (last activity 20 min ago)")
+
+
+def test_off_hours_warning_is_cleared_when_working_hours_begin() -> None:
+    """Warned at 07:50 (quiet 20 min, off hours); at 08:05 the 60 min threshold applies again."""
+    morning = datetime(2026, 11, 23, 8, 5, tzinfo=UTC)
+    pending = warning("off_hours", warned_at=morning - 15 * MIN)
+    activity = Activity(last_activity=morning - 35 * MIN)
+    decision = decide(notebook(), activity, None, pending, POLICY, morning)
+    assert decision.action is not Action.STOP
+    assert decision.clear_warning
+
+
 def test_holiday_idle_is_warned_as_off_hours() -> None:
     policy = load_policy_text("holidays: [2026-11-23]")
     decision = decide(notebook(), IDLE, None, None, policy, NOW)
@@ -383,6 +455,7 @@ def policies(draw: st.DrawFn) -> Policy:
         {
             "timezone": draw(st.sampled_from(TIMEZONES)),
             "idle_threshold_minutes": draw(st.integers(min_value=1, max_value=240)),
+            "off_hours_idle_minutes": draw(st.integers(min_value=1, max_value=240)),
             "warning_lead_minutes": draw(st.integers(min_value=0, max_value=60)),
             "renew_before_minutes": renew_before,
             "extend_by_hours": extend,
@@ -410,30 +483,32 @@ def situations(draw: st.DrawFn) -> dict[str, Any]:
             )
         )
     )
-    status = draw(st.one_of(st.just("RUNNING"), st.sampled_from([s.value for s in NotebookStatus])))
-    tags = draw(st.sampled_from([{}, {"nbkeeper.keep": "true"}, {"other": "x"}]))
-    activity: ActivityResult = draw(
+    # Mostly running and readable: a stop needs many things at once (running, readable, idle,
+    # unreserved, a due warning), and the properties are about those cases.
+    status = draw(
         st.one_of(
-            st.builds(UnknownActivity, reason=st.just("unreadable")),
-            st.builds(
-                Activity,
-                last_activity=st.one_of(
-                    st.none(),
-                    st.integers(min_value=0, max_value=48 * 60).map(
-                        lambda m: now - timedelta(minutes=m)
-                    ),
-                ),
-                kernels=st.integers(min_value=0, max_value=3),
-                busy_kernels=st.integers(min_value=0, max_value=2),
-                source=st.sampled_from(["jupyter", "jupyter", "lease"]),
-                started=st.one_of(
-                    st.none(),
-                    st.integers(min_value=0, max_value=100 * 60).map(
-                        lambda m: now - timedelta(minutes=m)
-                    ),
-                ),
-            ),
+            st.just("RUNNING"),
+            st.just("RUNNING"),
+            st.sampled_from([s.value for s in NotebookStatus]),
         )
+    )
+    tags = draw(st.sampled_from([{}, {"nbkeeper.keep": "true"}, {"other": "x"}]))
+    known = st.builds(
+        Activity,
+        last_activity=st.one_of(
+            st.none(),
+            st.integers(min_value=0, max_value=48 * 60).map(lambda m: now - timedelta(minutes=m)),
+        ),
+        kernels=st.integers(min_value=0, max_value=3),
+        busy_kernels=st.integers(min_value=0, max_value=2),
+        source=st.sampled_from(["jupyter", "jupyter", "lease"]),
+        started=st.one_of(
+            st.none(),
+            st.integers(min_value=0, max_value=100 * 60).map(lambda m: now - timedelta(minutes=m)),
+        ),
+    )
+    activity: ActivityResult = draw(
+        st.one_of(st.builds(UnknownActivity, reason=st.just("unreadable")), known, known)
     )
     res = draw(
         st.one_of(
@@ -471,18 +546,30 @@ def situations(draw: st.DrawFn) -> dict[str, Any]:
     return {"notebook": nb, "activity": activity, "reservation": res, "warning": warn, "now": now}
 
 
+def _threshold(policy: Policy, now: datetime) -> timedelta:
+    """The idle threshold that applies at `now`, from the policy's own fields."""
+    if policy.is_working_time(now):
+        return timedelta(minutes=policy.idle_threshold_minutes)
+    return timedelta(minutes=policy.off_hours_idle_minutes)
+
+
+def _active(activity: ActivityResult, policy: Policy, now: datetime) -> bool:
+    """Active by the applicable threshold: a busy kernel, or recent enough activity."""
+    return isinstance(activity, Activity) and (
+        activity.busy_kernels > 0
+        or (
+            activity.last_activity is not None
+            and now - activity.last_activity < _threshold(policy, now)
+        )
+    )
+
+
 def _protected(case: dict[str, Any], policy: Policy) -> bool:
     nb: Notebook = case["notebook"]
     activity: ActivityResult = case["activity"]
     now: datetime = case["now"]
     res: Reservation | None = case["reservation"]
-    active = isinstance(activity, Activity) and (
-        activity.busy_kernels > 0
-        or (
-            activity.last_activity is not None
-            and now - activity.last_activity < policy.idle_threshold
-        )
-    )
+    active = _active(activity, policy, now)
     return (
         active
         or (res is not None and res.active(now))
@@ -500,6 +587,17 @@ def test_never_stops_a_protected_notebook(case: dict[str, Any], policy: Policy) 
     if _protected(case, policy):
         assert decision.action is not Action.STOP, decision.reason
         assert decision.warning_kind != "idle" and decision.warning_kind != "off_hours"
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=situations(), policy=policies(), other=st.integers(min_value=1, max_value=240))
+def test_the_off_hours_threshold_never_changes_a_working_hours_decision(
+    case: dict[str, Any], policy: Policy, other: int
+) -> None:
+    if not policy.is_working_time(case["now"]):
+        return
+    changed = policy.model_copy(update={"off_hours_idle_minutes": other})
+    assert decide(policy=changed, **case) == decide(policy=policy, **case)
 
 
 @settings(max_examples=400, deadline=None)
@@ -526,16 +624,7 @@ def test_never_prolongs_past_a_cap(case: dict[str, Any], policy: Policy) -> None
         res is not None
         and res.active(now)
         and nb.tag("nbkeeper.keep") != "true"
-        and not (
-            isinstance(activity, Activity)
-            and (
-                activity.busy_kernels > 0
-                or (
-                    activity.last_activity is not None
-                    and now - activity.last_activity < policy.idle_threshold
-                )
-            )
-        )
+        and not _active(activity, policy, now)
     )
     if only_reserved:
         assert res is not None
@@ -570,4 +659,4 @@ def test_the_generated_situations_reach_every_action() -> None:
         seen.add(decide(policy=policy, **case).action)
 
     collect()
-    assert seen == set(Action)
+    assert seen == set(Action), f"never reached: {set(Action) - seen}"

@@ -366,3 +366,31 @@ def test_naive_now_is_refused() -> None:
                 [], lambda p: None, None, MemoryStateStore(), None, POLICY, datetime(2026, 1, 1)
             )  # type: ignore[arg-type]
         )
+
+
+def test_off_hours_probes_kernels_against_the_shorter_threshold(
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+    emulator_auth: httpx.Auth,
+) -> None:
+    """Off hours, a notebook quiet for 30 min (past the 15 min off-hours threshold) but with a
+    busy kernel is kept: the prober asks for kernels whenever activity is older than the
+    threshold that applies now, not the working-hours one."""
+    notebook_id = create(emulator_api, "night-run")
+    emulator.advance(120)
+    now_ms = int(emulator.now().timestamp() * 1000)
+    emulator.set_activity(
+        notebook_id,
+        pattern=ActivityPattern.IDLE,
+        last_activity=emulator.now(),
+        kernels=[{"execution_state": "busy", "last_activity_ms": now_ms}],
+    )
+    emulator.advance(30 * 60)
+    holiday = load_policy_text(f"holidays: [{emulator.now().date().isoformat()}]")
+    notifier = RecordingNotifier()
+    report = run(emulator, emulator_transport, emulator_auth, MemoryStateStore(), notifier, holiday)
+    [outcome] = report.outcomes
+    assert outcome.action is not Action.WARN, outcome.decision.reason
+    assert "busy kernel" in outcome.decision.reason
+    assert notifier.warnings == []

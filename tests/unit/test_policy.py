@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ def test_defaults_match_the_issue() -> None:
     policy = load_policy_text("")
     assert policy.timezone == "UTC"
     assert policy.idle_threshold_minutes == 60
+    assert policy.off_hours_idle_minutes == 15
     assert policy.warning_lead_minutes == 15
     assert policy.renew_before_minutes == 20
     assert policy.extend_by_hours == 2
@@ -178,6 +179,26 @@ BERLIN = load_policy_text("timezone: Europe/Berlin\nholidays: [2026-12-24]")
 )
 def test_working_time_follows_the_local_wall_clock(moment: datetime, working: bool) -> None:
     assert BERLIN.is_working_time(moment) is working
+
+
+@pytest.mark.parametrize(
+    ("moment", "minutes"),
+    [
+        (datetime(2026, 11, 23, 18, 59, tzinfo=UTC), 60),  # Mon 19:59 CET
+        (datetime(2026, 11, 23, 19, 0, tzinfo=UTC), 15),  # Mon 20:00 CET
+        (datetime(2026, 6, 15, 17, 59, tzinfo=UTC), 60),  # Mon 19:59 CEST
+        (datetime(2026, 6, 15, 18, 0, tzinfo=UTC), 15),  # Mon 20:00 CEST
+        (datetime(2026, 11, 28, 12, 0, tzinfo=UTC), 15),  # Saturday
+        (datetime(2026, 12, 24, 12, 0, tzinfo=UTC), 15),  # holiday
+    ],
+)
+def test_idle_threshold_at_is_shorter_off_hours(moment: datetime, minutes: int) -> None:
+    assert BERLIN.idle_threshold_at(moment) == timedelta(minutes=minutes)
+
+
+def test_off_hours_idle_minutes_must_be_positive() -> None:
+    with pytest.raises(PolicyError, match="off_hours_idle_minutes"):
+        load_policy_text("off_hours_idle_minutes: 0")
 
 
 def test_holiday_uses_the_local_date() -> None:

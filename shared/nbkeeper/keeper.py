@@ -31,7 +31,7 @@ from nbkeeper.modelarts.schemas import (
     Notebook,
     NotebookStatus,
 )
-from nbkeeper.policy import Policy, ProjectRef
+from nbkeeper.policy import Policy, ProjectRef, SummaryMode
 from nbkeeper.store import AuditRecord, PendingWarning, ProjectState, StateStore
 
 logger = logging.getLogger(__name__)
@@ -205,6 +205,23 @@ class PassReport:
         }
 
 
+def summary_worth_posting(report: PassReport, mode: SummaryMode) -> bool:
+    """Whether the pass summary goes to Slack: `actions` (default) when the pass warned, stopped
+    or failed (an action or a whole project), `always` after any pass that saw a notebook or an
+    error, `never` not at all. A pass that only prolonged or left things alone is quiet."""
+    if mode == "never":
+        return False
+    if mode == "always":
+        return bool(report.outcomes or report.project_errors)
+    counts = report.counts
+    return bool(
+        counts[Action.WARN.value]
+        or counts[Action.STOP.value]
+        or report.failures
+        or report.project_errors
+    )
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -257,7 +274,7 @@ async def run_pass(
         return report
     runner = _Pass(client_for, prober, store, notifier, policy, now, dry, report)
     await asyncio.gather(*(runner.project(project) for project in projects))
-    if post_summary and (report.outcomes or report.project_errors):
+    if post_summary and summary_worth_posting(report, policy.summary):
         try:
             await notifier.summary(report)
         except Exception as exc:  # the pass already happened: a failed summary must not undo it

@@ -37,6 +37,9 @@ WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 MINUTES_PER_DAY = 24 * 60
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 OFF_WORDS = frozenset({"off", "none", "closed", ""})
+# When a pass posts its summary to `summary_channel`: only when it warned, stopped or failed
+# (`actions`), after every pass that saw a notebook or an error (`always`), or not at all.
+SummaryMode = Literal["actions", "always", "never"]
 
 
 class PolicyError(ValueError):
@@ -148,6 +151,7 @@ class Policy(BaseModel):
     opt_out_tag: OptOutTag = Field(default_factory=OptOutTag)
     admins: list[str] = Field(default_factory=list)
     summary_channel: str | None = None
+    summary: SummaryMode = "actions"
     warning_channel: str | None = None
     max_projects_per_pass: Annotated[int, Field(ge=1, le=1000)] = 10
     probe_concurrency: Annotated[int, Field(ge=1, le=1000)] = 100

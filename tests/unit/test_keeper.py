@@ -11,13 +11,16 @@ import pytest
 
 from nbkeeper.activity import JupyterProber
 from nbkeeper.commands import SweepProjectCommand
-from nbkeeper.decide import Action
+from nbkeeper.decide import Action, Decision
 from nbkeeper.keeper import (
     Delivered,
     KeeperClient,
+    NotebookOutcome,
     PassReport,
+    ProjectReport,
     WarningNotice,
     run_pass,
+    summary_worth_posting,
     sweep_command,
 )
 from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
@@ -194,7 +197,8 @@ def test_a_day_of_passes(emulator: Emulator, world: dict[str, Any]) -> None:
     assert ("idle", "stop", "ok") in trail
     assert ("active", "prolong", "ok") in trail
     assert all(r.actor == "lease-keeper" and r.reason for r in audit)
-    assert notifier.summaries  # every pass reports
+    # Summaries (default `summary: actions`): the quiet first pass posts none.
+    assert [s.at for s in notifier.summaries] == [second.at, third.at]
 
 
 def test_dry_run_acts_on_nothing(emulator: Emulator, world: dict[str, Any]) -> None:
@@ -394,3 +398,59 @@ def test_off_hours_probes_kernels_against_the_shorter_threshold(
     assert outcome.action is not Action.WARN, outcome.decision.reason
     assert "busy kernel" in outcome.decision.reason
     assert notifier.warnings == []
+
+
+def _report(*actions: tuple[Action, str], project_error: bool = False) -> PassReport:
+    report = PassReport(at=datetime.fromisoformat("2026-11-23T10:00:00+00:00"), dry_run=False)
+    report.projects.append(
+        ProjectReport("cn-north-4", PROJECT_ID, error="server: 503" if project_error else None)
+    )
+    for index, (action, outcome) in enumerate(actions):
+        report.outcomes.append(
+            NotebookOutcome(
+                PROJECT_ID, f"nb{index}", None, None, None, Decision(action, "why"), outcome
+            )
+        )
+    return report
+
+
+QUIET = _report((Action.NOOP, "ok"), (Action.PROLONG, "ok"))
+WARNED = _report((Action.PROLONG, "ok"), (Action.WARN, "ok"))
+STOPPED = _report((Action.STOP, "dry-run"))
+FAILED_PROLONG = _report((Action.PROLONG, "failed: server: 503"))
+RACED_STOP = _report((Action.STOP, "skipped: wrong_state"))
+PROJECT_DOWN = _report(project_error=True)
+EMPTY = _report()
+
+
+@pytest.mark.parametrize(
+    ("report", "actions", "always"),
+    [
+        (QUIET, False, True),  # "0 warned, 0 stopped": no longer posted by default
+        (WARNED, True, True),
+        (STOPPED, True, True),  # a dry-run stop counts: the summary says it was a dry run
+        (FAILED_PROLONG, True, True),
+        (RACED_STOP, False, True),  # someone stopped it first: nothing happened, nothing failed
+        (PROJECT_DOWN, True, True),
+        (EMPTY, False, False),
+    ],
+)
+def test_when_a_summary_is_worth_posting(report: PassReport, actions: bool, always: bool) -> None:
+    assert summary_worth_posting(report, "actions") is actions
+    assert summary_worth_posting(report, "always") is always
+    assert summary_worth_posting(report, "never") is False
+
+
+@pytest.mark.parametrize(("mode", "posted"), [("actions", 1), ("always", 2), ("never", 0)])
+def test_summary_mode_decides_which_passes_post(
+    mode: str, posted: int, emulator: Emulator, world: dict[str, Any]
+) -> None:
+    """A quiet pass (nobody idle yet) and a pass that warns, under each mode."""
+    notifier = RecordingNotifier()
+    policy = POLICY.model_copy(update={"summary": mode})
+    store = world["store"]
+    run(emulator, world["transport"], world["auth"], store, notifier, policy)
+    emulator.advance(timedelta(minutes=108))  # the idle notebooks are warned
+    run(emulator, world["transport"], world["auth"], store, notifier, policy)
+    assert notifier.warnings
+    assert len(notifier.summaries) == posted

@@ -26,6 +26,7 @@ def test_defaults_match_the_issue() -> None:
     assert policy.timezone == "UTC"
     assert policy.idle_threshold_minutes == 60
     assert policy.off_hours_idle_minutes == 15
+    assert policy.summary == "actions"
     assert policy.warning_lead_minutes == 15
     assert policy.renew_before_minutes == 20
     assert policy.extend_by_hours == 2
@@ -89,6 +90,7 @@ summary_channel: "#ops"
         ("opt_out_tag: {key: ''}", "opt_out_tag.key:"),
         ("holidays: [tomorrow]", "holidays.0:"),
         ("prices: {gpu: -1}", "prices.gpu: Input should be greater than or equal to 0"),
+        ("summary: sometimes", "summary: Input should be 'actions', 'always' or 'never'"),
         ("- a list", "the policy must be a mapping"),
         ("a: [unclosed", "not valid YAML"),
     ],

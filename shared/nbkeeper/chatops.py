@@ -48,8 +48,6 @@ from nbkeeper.slack.render import Message
 ActionCommand = (
     DeleteCommand | StopCommand | StartCommand | ProlongCommand | KeepCommand | UpdateCommand
 )
-OWNER_TAG = "nbkeeper.owner"
-COMMAND_TAG = "nbkeeper.command"
 KEEPER_KEEP_ACTION = "keeper.keep"
 KEEPER_STOP_ACTION = "keeper.stop"
 

@@ -12,11 +12,12 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from nbkeeper.chatops import OWNER_TAG, Found, looks_like_id
+from nbkeeper.chatops import Found, looks_like_id
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.errors import NotFoundError
 from nbkeeper.modelarts.schemas import ListNotebooksQuery, Notebook
 from nbkeeper.store import StateStore
+from nbkeeper.tags import OWNER_TAG
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 

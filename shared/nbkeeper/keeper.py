@@ -33,11 +33,11 @@ from nbkeeper.modelarts.schemas import (
 )
 from nbkeeper.policy import Policy, ProjectRef, SummaryMode
 from nbkeeper.store import AuditRecord, PendingWarning, ProjectState, StateStore
+from nbkeeper.tags import OWNER_TAG
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "lease-keeper"
-OWNER_TAG = "nbkeeper.owner"  # written at create by the Slack worker (a Slack user id)
 LIST_PAGE_SIZE = 50  # the SDK documents 10, 20 or 50
 
 

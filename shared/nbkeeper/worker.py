@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from nbkeeper.chatops import COMMAND_TAG, OWNER_TAG, explain_error
+from nbkeeper.chatops import explain_error
 from nbkeeper.commands import (
     Command,
     CommandBase,
@@ -63,6 +63,7 @@ from nbkeeper.modelarts.schemas import (
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 from nbkeeper.store import Owner, Reservation, StateStore
+from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.emulator import FaultKind
 from tests.functional.slack_world import ADMIN, BOT_TOKEN, NOW, SECRET, World, sign
 
@@ -34,7 +35,7 @@ def test_create_queues_then_reports_ready_with_owner_recorded(world: World) -> N
     assert notebook["status"] == "RUNNING"
     assert notebook["volume"]["capacity"] == 10
     tags = {t["key"]: t.get("value") for t in notebook.get("tags") or []}
-    assert tags["nbkeeper.owner"] == "U0001"
+    assert tags[OWNER_TAG] == "U0001"
     assert "is ready" in last_text(world)
     url, _, auth = world.slack.posts[-1]
     assert url.startswith("https://hooks.slack.com/commands/") and auth is None

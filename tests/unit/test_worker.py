@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from nbkeeper.chatops import COMMAND_TAG
 from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Requester
 from nbkeeper.modelarts.client import NO_RETRY
 from nbkeeper.modelarts.errors import AmbiguousCreateError, ThrottledError
 from nbkeeper.slack.render import Message
 from nbkeeper.store import MemoryStateStore
+from nbkeeper.tags import COMMAND_TAG
 from nbkeeper.worker import Result, Worker
 from nbkeeper_local.emulator import Emulator
 from nbkeeper_local.emulator.faults import FaultKind

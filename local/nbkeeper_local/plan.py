@@ -2,8 +2,13 @@
 
 Lists and probes the notebooks of the configured endpoint (MODELARTS_* / HUAWEICLOUD_SDK_*
 environment, as the functions read it), decides with the policy, and prints the decisions without
-renewing, stopping or warning anything. nbkeeper's own state (reservations, pending warnings) lives
-in DynamoDB and is not read, so a plan shows warnings where a pass might already stop.
+renewing, stopping or warning anything.
+
+nbkeeper's own state (reservations, pending warnings, owners) lives in DynamoDB. By default it is
+not read, and the output says so: a plan then shows `warn` where a real pass would `stop` (the
+warning was already sent) and knows no reservations. `--state-table NAME` reads it with boto3 and
+the ambient AWS configuration (profile, region), read-only: one Query per project
+(`load_project`); nothing is written (the dry run's audit records stay in memory).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
@@ -26,7 +32,15 @@ from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.policy import Policy, PolicyError, ProjectRef, load_policy_file, load_policy_text
 from nbkeeper.settings import ModelArtsSettings, SettingsError, build_client, load_settings
-from nbkeeper.store import MemoryStateStore
+from nbkeeper.store import (
+    AuditRecord,
+    MemoryStateStore,
+    Owner,
+    PendingWarning,
+    ProjectState,
+    Reservation,
+    StateStore,
+)
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
 DEFAULT_RATE_LIMIT = 20.0
@@ -51,7 +65,59 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per notebook instead of a table"
     )
+    parser.add_argument(
+        "--state-table",
+        metavar="NAME",
+        help="read reservations and pending warnings from this DynamoDB table (boto3, ambient "
+        "AWS configuration; read-only). Without it they are unknown.",
+    )
     return parser
+
+
+class ReadOnlyState:
+    """A StateStore that reads projects from `source` and never writes to it: everything a
+    dry-run pass writes (its audit records) goes to an in-memory scratch store."""
+
+    def __init__(self, source: StateStore) -> None:
+        self._source = source
+        self._scratch = MemoryStateStore()
+
+    def load_project(self, project_id: str, now: datetime) -> ProjectState:
+        return self._source.load_project(project_id, now)
+
+    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
+        return self._scratch.get_owner(project_id, notebook_id)
+
+    def put_owner(self, owner: Owner) -> None:
+        self._scratch.put_owner(owner)
+
+    def put_reservation(self, reservation: Reservation) -> None:
+        self._scratch.put_reservation(reservation)
+
+    def delete_reservation(self, project_id: str, notebook_id: str) -> None:
+        self._scratch.delete_reservation(project_id, notebook_id)
+
+    def put_warning(self, warning: PendingWarning) -> None:
+        self._scratch.put_warning(warning)
+
+    def delete_warning(self, project_id: str, notebook_id: str) -> None:
+        self._scratch.delete_warning(project_id, notebook_id)
+
+    def record_audit(self, records: Iterable[AuditRecord]) -> None:
+        self._scratch.record_audit(records)
+
+    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]:
+        return self._scratch.list_audit(project_id, day)
+
+
+def dynamo_state(table_name: str) -> StateStore:
+    """The state table through boto3's ambient configuration, wrapped read-only."""
+    import boto3
+
+    from nbkeeper.store import DynamoStateStore
+
+    table: Any = boto3.resource("dynamodb").Table(table_name)
+    return ReadOnlyState(DynamoStateStore(table))
 
 
 def parse_at(text: str | None) -> datetime:
@@ -69,7 +135,9 @@ def load(policy_path: str | None) -> Policy:
     return load_policy_text("", "default policy")
 
 
-async def plan(settings: ModelArtsSettings, policy: Policy, now: datetime) -> PassReport:
+async def plan(
+    settings: ModelArtsSettings, policy: Policy, now: datetime, store: StateStore | None = None
+) -> PassReport:
     projects = policy.projects or [
         ProjectRef(region=settings.region, project_id=settings.project_id)
     ]
@@ -96,7 +164,7 @@ async def plan(settings: ModelArtsSettings, policy: Policy, now: datetime) -> Pa
                 projects,
                 client_for,
                 prober,
-                MemoryStateStore(),
+                store or MemoryStateStore(),
                 None,
                 policy,
                 now,
@@ -108,13 +176,15 @@ async def plan(settings: ModelArtsSettings, policy: Policy, now: datetime) -> Pa
             await client.aclose()
 
 
-def row(outcome: NotebookOutcome) -> dict[str, object]:
+def row(outcome: NotebookOutcome, state_read: bool = False) -> dict[str, object]:
     data: dict[str, object] = {
         "notebook_id": outcome.notebook_id,
         "name": outcome.name,
         "project_id": outcome.project_id,
         "action": outcome.action.value,
         "reason": outcome.decision.reason,
+        # False: reservations and pending warnings were not read; `warn` may really be `stop`.
+        "state_read": state_read,
     }
     if outcome.action is Action.PROLONG:
         data["duration"] = outcome.decision.duration_ms
@@ -126,7 +196,17 @@ def row(outcome: NotebookOutcome) -> dict[str, object]:
     return data
 
 
-def print_table(report: PassReport, out: TextIO) -> None:
+def state_note(table: str | None) -> str:
+    if table:
+        return f"nbkeeper state: read from DynamoDB table {table} (reservations, warnings, owners)"
+    return (
+        "nbkeeper state: NOT read (no --state-table): reservations are unknown, and a notebook "
+        "already warned shows `warn` where a real pass would `stop`"
+    )
+
+
+def print_table(report: PassReport, out: TextIO, state_table: str | None = None) -> None:
+    print(state_note(state_table), file=out)
     outcomes = sorted(
         report.outcomes, key=lambda o: (list(Action).index(o.action), o.name or "", o.notebook_id)
     )
@@ -165,12 +245,27 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, PolicyError) as exc:
         print(f"nbkeeper plan: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(plan(settings, policy, now))
+    table: str | None = args.state_table
+    unreadable: tuple[type[Exception], ...] = ()
+    if table:  # botocore only when asked: a plain plan needs no AWS at all
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        unreadable = (BotoCoreError, ClientError)
+    try:
+        store = dynamo_state(table) if table else None
+        report = asyncio.run(plan(settings, policy, now, store))
+    except unreadable as exc:
+        print(
+            f"nbkeeper plan: --state-table {table}: cannot read it ({exc}); check the table "
+            "name, the AWS region and profile, and dynamodb:Query permission",
+            file=sys.stderr,
+        )
+        return 2
     for project in report.project_errors:
         print(f"nbkeeper plan: project {project.project_id}: {project.error}", file=sys.stderr)
     if args.json:
         for outcome in report.outcomes:
-            print(json.dumps(row(outcome), ensure_ascii=False))
+            print(json.dumps(row(outcome, state_read=bool(table)), ensure_ascii=False))
     else:
-        print_table(report, sys.stdout)
+        print_table(report, sys.stdout, table)
     return 1 if report.project_errors else 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from nbkeeper.modelarts.schemas import NotebookStatus
+from nbkeeper.store import DynamoStateStore, PendingWarning, Reservation
 from nbkeeper_local.cli import main as cli_main
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import ACCESS_KEY, PROJECT_ID, SECRET_KEY
@@ -96,8 +100,94 @@ def test_policy_file_is_used(
 def test_table_output(fleet: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["plan"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
+    assert out.splitlines()[0].startswith("nbkeeper state: NOT read (no --state-table)")
+    assert out.splitlines()[1].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
     assert "running notebooks at" in out and "nothing was changed" in out
+
+
+def test_json_says_state_was_not_read(fleet: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    rows = plan_json(capsys)
+    assert {row["state_read"] for row in rows.values()} == {False}
+
+
+@pytest.fixture
+def state_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The state table in moto, reached through boto3's ambient configuration."""
+    for key, value in {
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        yield boto3.resource("dynamodb").create_table(
+            TableName="nbkeeper-state",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+
+def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
+    fleet: list[str],
+    emulator: Emulator,
+    state_table: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    now = emulator.now()
+    store = DynamoStateStore(state_table)
+    store.put_warning(
+        PendingWarning(
+            project_id=PROJECT_ID,
+            notebook_id=fleet[1],
+            kind="idle",
+            warned_at=now - timedelta(minutes=20),
+            stop_after=now - timedelta(minutes=5),
+        )
+    )
+    store.put_reservation(
+        Reservation(
+            project_id=PROJECT_ID,
+            notebook_id=fleet[3],
+            until=now + timedelta(hours=3),
+            by_user="U1",
+        )
+    )
+    items = state_table.scan()["Items"]
+    at = now.isoformat()
+
+    blind = plan_json(capsys, "--at", at)
+    assert blind[fleet[1]]["action"] == "warn"
+    assert not blind[fleet[3]]["reason"].startswith("reserved")
+
+    rows = plan_json(capsys, "--at", at, "--state-table", "nbkeeper-state")
+    assert rows[fleet[1]]["action"] == "stop"
+    assert "warned at" in rows[fleet[1]]["reason"]
+    assert rows[fleet[3]]["reason"].startswith("reserved until")
+    assert {row["state_read"] for row in rows.values()} == {True}
+    # Read-only: the dry run's audit records and warnings are not written to the table.
+    assert state_table.scan()["Items"] == items
+
+    assert cli_main(["plan", "--at", at, "--state-table", "nbkeeper-state"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "nbkeeper state: read from DynamoDB table nbkeeper-state"
+    )
+
+
+def test_an_unreadable_state_table_is_named(
+    fleet: list[str], state_table: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["plan", "--state-table", "no-such-table"]) == 2
+    err = capsys.readouterr().err
+    assert "--state-table no-such-table: cannot read it" in err
+    assert "ResourceNotFoundException" in err
 
 
 def test_bad_policy_and_settings_are_named(

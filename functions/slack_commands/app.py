@@ -47,7 +47,7 @@ from nbkeeper.chatops import (
 )
 from nbkeeper.commands import Command, Project, encode_command, message_group_id
 from nbkeeper.modelarts.errors import ModelArtsError
-from nbkeeper.settings import ModelArtsSettings, env, load_settings
+from nbkeeper.settings import ModelArtsSettings, env, load_settings, secret_field
 from nbkeeper.slack import grammar, render
 from nbkeeper.slack.interaction import BlockActions
 from nbkeeper.slack.verify import SignatureError, verify_request
@@ -141,11 +141,8 @@ seams = Seams()
 def signing_secret() -> str:
     if SETTINGS.signing_secret is not None:
         return SETTINGS.signing_secret.get_secret_value()
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
     assert SETTINGS.slack_secret is not None
-    value = get_secret(SETTINGS.slack_secret, transform="json", max_age=300)
-    return str(value["signing_secret"])
+    return secret_field("SLACK_SECRET", SETTINGS.slack_secret, "signing_secret")
 
 
 @cache

@@ -43,13 +43,12 @@ from nbkeeper.modelarts.schemas import (
     NotebookUpdateRequest,
 )
 from nbkeeper.slack import grammar, render
+from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION
 from nbkeeper.slack.render import Message
 
 ActionCommand = (
     DeleteCommand | StopCommand | StartCommand | ProlongCommand | KeepCommand | UpdateCommand
 )
-KEEPER_KEEP_ACTION = "keeper.keep"
-KEEPER_STOP_ACTION = "keeper.stop"
 
 
 # ---------------------------------------------------------------- configuration and inputs
@@ -433,7 +432,7 @@ def handle_action(
             raise TypeError("button value is not an object")
         if action.action_id == render.CONFIRM_ACTION:
             return _confirmed(value, inv, config)
-        if action.action_id in (KEEPER_KEEP_ACTION, KEEPER_STOP_ACTION):
+        if action.action_id in (KEEP_ACTION, STOP_ACTION):
             return _keeper_button(action.action_id, value, inv, config, directory)
     except (ValueError, TypeError, KeyError):
         return Outcome(render.problem("That button's data is not readable; nothing was done."))
@@ -492,7 +491,7 @@ def _keeper_button(
     )
     project_config = ChatConfig(**{**config.__dict__, "project": project})
     request: grammar.ParsedRequest
-    if action_id == KEEPER_KEEP_ACTION:
+    if action_id == KEEP_ACTION:
         hours = int(value.get("hours", 2))
         request = grammar.KeepRequest(notebook_id, duration=timedelta(hours=max(1, min(hours, 72))))
     else:

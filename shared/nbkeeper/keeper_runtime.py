@@ -36,14 +36,13 @@ from nbkeeper.keeper import (
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.policy import Policy, PolicyError, ProjectRef, load_policy
-from nbkeeper.settings import ModelArtsSettings, build_client, env
+from nbkeeper.settings import ModelArtsSettings, build_client, env, secret_field
 from nbkeeper.store import StateStore
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLICY_PATH = Path(__file__).resolve().with_name("policy.yaml")
 SLACK_API_URL = "https://slack.com/api/"
-SECRET_CACHE_SECONDS = 300
 
 
 class PassSettings(ModelArtsSettings):
@@ -93,10 +92,7 @@ def slack_bot_token(settings: PassSettings) -> str | None:
         return settings.bot_token.get_secret_value()
     if settings.slack_secret is None:
         return None
-    from aws_lambda_powertools.utilities.parameters import get_secret
-
-    secret = get_secret(settings.slack_secret, transform="json", max_age=SECRET_CACHE_SECONDS)
-    return str(secret["bot_token"])
+    return secret_field("SLACK_SECRET", settings.slack_secret, "bot_token")
 
 
 class PolicySource:

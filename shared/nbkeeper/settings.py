@@ -223,6 +223,26 @@ def powertools_secret_loader(name: str) -> Any:
     return get_secret(name, transform="json", max_age=CREDENTIALS_CACHE_SECONDS)
 
 
+def secret_field(variable: str, name: str, field: str, loader: SecretLoader | None = None) -> str:
+    """One string field of the JSON secret `name` (named by env `variable`), or a SettingsError
+    that says which variable, which secret and what it must hold."""
+    try:
+        value = (loader or powertools_secret_loader)(name)
+    except Exception as exc:  # the loader's errors vary (boto, transform); name the variable
+        raise SettingsError(
+            [
+                f"{variable}: cannot read secret {name!r} ({type(exc).__name__}); check its name "
+                "and the function's secretsmanager:GetSecretValue permission"
+            ]
+        ) from exc
+    found = value.get(field) if isinstance(value, Mapping) else None
+    if not isinstance(found, str) or not found:
+        raise SettingsError(
+            [f'{variable}: secret {name!r} must be JSON with a non-empty "{field}" string']
+        )
+    return found
+
+
 def _credentials_from_secret(name: str, loader: SecretLoader | None) -> Credentials:
     from nbkeeper.modelarts.auth import Credentials
 

@@ -235,3 +235,41 @@ def test_importing_settings_loads_no_aws_sdk() -> None:
     command = [sys.executable, "-c", code]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"),
+    [
+        ({"signing_secret": "s3cr3t", "bot_token": "xoxb-1"}, None),
+        ({"bot_token": "xoxb-1"}, 'non-empty "signing_secret"'),
+        ({"signing_secret": ""}, 'non-empty "signing_secret"'),
+        (["not", "an", "object"], 'non-empty "signing_secret"'),
+    ],
+)
+def test_secret_field_names_the_variable_and_what_the_secret_must_hold(
+    secret: Any, expected: str | None
+) -> None:
+    from nbkeeper.settings import SettingsError, secret_field
+
+    def loader(name: str) -> Any:
+        assert name == "nbkeeper/slack"
+        return secret
+
+    if expected is None:
+        assert secret_field("SLACK_SECRET", "nbkeeper/slack", "signing_secret", loader) == "s3cr3t"
+        return
+    with pytest.raises(SettingsError) as raised:
+        secret_field("SLACK_SECRET", "nbkeeper/slack", "signing_secret", loader)
+    assert "SLACK_SECRET" in str(raised.value)
+    assert expected in str(raised.value)
+    assert "xoxb-1" not in str(raised.value)
+
+
+def test_secret_field_when_the_secret_cannot_be_read() -> None:
+    from nbkeeper.settings import SettingsError, secret_field
+
+    def loader(name: str) -> Any:
+        raise RuntimeError("AccessDenied for arn:...")
+
+    with pytest.raises(SettingsError, match="SLACK_SECRET: cannot read secret 'x'"):
+        secret_field("SLACK_SECRET", "x", "bot_token", loader)

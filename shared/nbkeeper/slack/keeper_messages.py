@@ -22,12 +22,11 @@ from typing import Any
 from nbkeeper.decide import Action
 from nbkeeper.keeper import Delivered, NotebookOutcome, PassReport, WarningNotice
 from nbkeeper.policy import Policy
+from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION
 from nbkeeper.slack.render import clip, escape
 
 logger = logging.getLogger(__name__)
 
-KEEP_ACTION = "keeper.keep"
-STOP_ACTION = "keeper.stop"
 SECTION_MAX = 3000
 BUTTON_TEXT_MAX = 75
 SUMMARY_LINES = 15

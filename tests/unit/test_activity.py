@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from nbkeeper.activity import (
     UnknownActivity,
     activity_from_replies,
     parse_jupyter_time,
+    probe_transport,
 )
 from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper_local.emulator import ActivityPattern, Emulator
@@ -262,3 +264,166 @@ def test_against_the_emulator(
     assert emulator.find(idle).jupyter.last_activity_ms == before  # probing is not activity
     down_result = results[down]
     assert isinstance(down_result, Activity) and down_result.source == "lease"
+
+
+# ---------------------------------------------------------------- ProbeTransport over real HTTP
+
+
+class JupyterStub:
+    """A tiny HTTP/1.1 server on 127.0.0.1 answering `/api/status` with keep-alive.
+
+    `hang`: never answer. `drop_reused`: on a connection's second request, close it without a
+    reply (the race where a server drops an idle keep-alive connection as the client reuses it).
+    """
+
+    def __init__(self, *, hang: bool = False, drop_reused: bool = False) -> None:
+        self.hang = hang
+        self.drop_reused = drop_reused
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.in_flight = 0
+        self.peak = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests.append(head)
+                if self.hang or (self.drop_reused and served):
+                    if self.hang:
+                        await asyncio.sleep(3600)
+                    return
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                await asyncio.sleep(0.01)
+                self.in_flight -= 1
+                body = json.dumps({**STATUS, "kernels": 0}).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
+                served += 1
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def stub_notebooks(base: str, count: int) -> list[Notebook]:
+    return [
+        Notebook.model_validate(
+            {"id": f"nb{i}", "status": "RUNNING", "url": f"{base}/p/nb{i}/lab", "token": TOKEN}
+        )
+        for i in range(count)
+    ]
+
+
+def test_probe_transport_keeps_connections_alive_and_bounded() -> None:
+    stub = JupyterStub()
+
+    async def go() -> dict[str, Activity | UnknownActivity]:
+        async with stub as base, probe_transport(3) as transport:
+            prober = JupyterProber(transport, concurrency=10)
+            return await prober.probe_many(stub_notebooks(base, 30), idle_after=NOW)
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, Activity) and r.from_jupyter for r in results.values())
+    assert len(stub.requests) == 30
+    assert stub.connections <= 3 and stub.peak <= 3  # reused, never more than the limit
+    head = stub.requests[0].decode().lower()
+    assert head.startswith("get /p/nb")
+    assert f"authorization: token {TOKEN}".lower() in head
+    assert "token" not in head.split("\r\n", 1)[0]  # never in the URL
+
+
+def test_probe_transport_resends_a_get_when_a_reused_connection_was_closed() -> None:
+    stub = JupyterStub(drop_reused=True)
+
+    async def go() -> dict[str, Activity | UnknownActivity]:
+        async with stub as base, probe_transport(1) as transport:
+            prober = JupyterProber(transport, concurrency=1)
+            return await prober.probe_many(stub_notebooks(base, 3), idle_after=NOW)
+
+    results = asyncio.run(go())
+    assert all(isinstance(r, Activity) for r in results.values())
+    assert stub.connections == 3  # each reuse was dropped, then sent on a new connection
+
+
+def test_probe_transport_timeouts_and_refusals_are_unknown() -> None:
+    stub = JupyterStub(hang=True)
+
+    async def go() -> list[Activity | UnknownActivity]:
+        async with stub as base, probe_transport(2) as transport:
+            prober = JupyterProber(transport, timeout=0.2)
+            hung = await prober.probe(stub_notebooks(base, 1)[0])
+        closed = stub_notebooks(base, 1)[0]  # the stub is gone: nothing listens there now
+        async with probe_transport(2) as transport:
+            refused = await JupyterProber(transport).probe(closed)
+        return [hung, refused]
+
+    hung, refused = asyncio.run(go())
+    assert isinstance(hung, UnknownActivity) and "/p/nb0/api/status timed out" in hung.reason
+    assert isinstance(refused, UnknownActivity) and "ConnectError" in refused.reason
+    assert TOKEN not in hung.reason + refused.reason
+
+
+def test_a_transport_can_be_given_instead_of_a_client() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return jupyter(STATUS, [IDLE_KERNEL])(request)
+
+    result = asyncio.run(JupyterProber(httpx.MockTransport(handle)).probe(notebook()))
+    assert [r.url.path for r in seen] == ["/p/nb1/api/status", "/p/nb1/api/kernels"]
+    assert all(r.headers["authorization"] == f"token {TOKEN}" for r in seen)
+    assert seen[1].url.params["no_track_activity"] == "1"
+    assert isinstance(result, Activity) and result.kernels == 1
+
+
+def test_probe_transport_against_the_emulator_over_http(
+    emulator: Emulator, emulator_http: str, emulator_transport: httpx.AsyncBaseTransport
+) -> None:
+    """Over real HTTP the lean transport reads what an httpx client reads in-process."""
+    records = emulator.seed_fleet(size=12, status_weights={"RUNNING": 1.0})
+    emulator.set_activity(records[0].id, pattern=ActivityPattern.BUSY)
+    emulator.set_activity(records[1].id, pattern=ActivityPattern.UNREACHABLE)
+
+    async def go() -> tuple[dict[str, Activity | UnknownActivity], ...]:
+        from nbkeeper.modelarts.auth import Credentials, SignerAuth
+        from nbkeeper.modelarts.client import AsyncModelArtsClient
+        from tests.emulator_fixtures import ACCESS_KEY, PROJECT_ID, SECRET_KEY
+
+        auth = SignerAuth(Credentials(ACCESS_KEY, SECRET_KEY), PROJECT_ID)
+        async with AsyncModelArtsClient(emulator_http, PROJECT_ID, auth) as client:
+            notebooks = await client.list_notebooks(all_users=True)
+        async with probe_transport(4) as transport:
+            over_http = await JupyterProber(transport).probe_many(notebooks)
+        in_process = [
+            nb.model_copy(update={"url": nb.url.replace(emulator_http, EMULATOR_BASE_URL)})
+            for nb in notebooks
+            if nb.url
+        ]
+        async with httpx.AsyncClient(transport=emulator_transport) as http:
+            reference = await JupyterProber(http).probe_many(in_process)
+        return over_http, reference
+
+    over_http, reference = asyncio.run(go())
+    assert len(over_http) == 12 and over_http == reference
+    busy, down = over_http[records[0].id], over_http[records[1].id]
+    assert isinstance(busy, Activity) and busy.busy_kernels == 1
+    assert not isinstance(down, Activity) or down.source == "lease"

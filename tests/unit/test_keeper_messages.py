@@ -192,3 +192,14 @@ def test_notifier_without_anyone_to_tell_fails_the_warning() -> None:
     with pytest.raises(LookupError):
         asyncio.run(notifier.warn(notice(owner=None)))
     asyncio.run(notifier.summary(report()))  # no summary channel: nothing, no error
+
+
+def test_a_warning_nobody_claims_goes_to_an_admin_when_no_channel_is_set() -> None:
+    posts: list[str] = []
+    notifier = SlackKeeperNotifier(
+        lambda channel, message: posts.append(channel) or "1.0",
+        load_policy_text("admins: [U0ADMIN, U0OTHER]"),
+    )
+    delivered = asyncio.run(notifier.warn(notice(owner=None)))
+    assert posts == ["U0ADMIN"]
+    assert delivered.channel == "U0ADMIN"

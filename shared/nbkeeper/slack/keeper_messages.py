@@ -216,10 +216,18 @@ class SlackKeeperNotifier:
         self._policy = policy
 
     async def warn(self, notice: WarningNotice) -> Delivered:
-        channel = notice.owner or self._policy.warning_channel or self._policy.summary_channel
+        policy = self._policy
+        # The owner first; for a notebook nobody claimed, the team's channels, then an nbkeeper
+        # admin by DM (someone must be able to press the buttons).
+        channel = (
+            notice.owner
+            or policy.warning_channel
+            or policy.summary_channel
+            or (policy.admins[0] if policy.admins else None)
+        )
         if not channel:
             # Nobody to tell is a delivery failure: the stop must not follow.
-            raise LookupError("no owner and no warning_channel configured")
+            raise LookupError("no owner, no warning_channel, summary_channel or admins configured")
         message = warning_message(notice, self._policy)
         ts = await asyncio.to_thread(self._post, channel, message)
         return Delivered(channel=channel, message_ts=ts)

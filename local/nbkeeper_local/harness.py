@@ -153,8 +153,9 @@ class LocalWorld:
         )
 
 
-def create_aws_resources(endpoint_url: str) -> dict[str, str]:
-    """The template's queues and tables, in moto. Returns the functions' environment for them."""
+def create_aws_resources(endpoint_url: str | None = None) -> dict[str, str]:
+    """The template's queues and tables, in moto (a server at `endpoint_url`, or in-process under
+    `mock_aws` when None). Returns the functions' environment for them."""
     import boto3
 
     sqs = boto3.client("sqs", region_name=AWS_REGION, endpoint_url=endpoint_url)

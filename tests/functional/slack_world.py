@@ -24,6 +24,7 @@ from moto import mock_aws
 from slack_sdk.signature import SignatureVerifier
 
 from nbkeeper_local.emulator import Emulator
+from nbkeeper_local.harness import MAX_RECEIVE_COUNT, create_aws_resources
 from tests.emulator_fixtures import ACCESS_KEY, EMULATOR_BASE_URL, IMAGE_ID, PROJECT_ID, SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ SECRET = "functional-test-signing-secret"
 BOT_TOKEN = "xoxb-functional-test-token"
 NOW = 1_800_000_000
 ADMIN = "UADMIN"
-MAX_RECEIVES = 3
+MAX_RECEIVES = MAX_RECEIVE_COUNT
 
 
 @dataclass
@@ -131,35 +132,12 @@ class World:
         self.emulator = emulator
         self.slack = FakeSlack()
         self.sqs = boto3.client("sqs")
-        dlq = self.sqs.create_queue(QueueName="commands-dlq.fifo", Attributes={"FifoQueue": "true"})
-        self.dlq_url = dlq["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])
-        redrive = {
-            "deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"],
-            "maxReceiveCount": MAX_RECEIVES,
-        }
-        self.queue_url = self.sqs.create_queue(
-            QueueName="commands.fifo",
-            Attributes={"FifoQueue": "true", "RedrivePolicy": json.dumps(redrive)},
-        )["QueueUrl"]
-        self.followup_url = self.sqs.create_queue(QueueName="followup")["QueueUrl"]
-        dynamodb = boto3.client("dynamodb")
-        for name, keys in (("state", ["pk", "sk"]), ("idempotency", ["id"])):
-            dynamodb.create_table(
-                TableName=name,
-                KeySchema=[
-                    {"AttributeName": k, "KeyType": "HASH" if i == 0 else "RANGE"}
-                    for i, k in enumerate(keys)
-                ],
-                AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
-                BillingMode="PAY_PER_REQUEST",
-            )
+        resources = create_aws_resources()  # the template's queues and tables, in moto
+        self.dlq_url = resources["COMMANDS_DLQ_URL"]
+        self.queue_url = resources["COMMANDS_QUEUE_URL"]
+        self.followup_url = resources["FOLLOWUP_QUEUE_URL"]
         env = {
-            "COMMANDS_QUEUE_URL": self.queue_url,
-            "FOLLOWUP_QUEUE_URL": self.followup_url,
-            "STATE_TABLE": "state",
-            "IDEMPOTENCY_TABLE": "idempotency",
-            "MAX_RECEIVE_COUNT": str(MAX_RECEIVES),
+            **resources,
             "MODELARTS_REGION": "ap-southeast-3",
             "MODELARTS_PROJECT_ID": PROJECT_ID,
             "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,

@@ -260,14 +260,15 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         result: dict[str, Any] = execute(command=command.model_dump(mode="json"))
         return result
     except Exception as exc:
-        last_receive(record, explain_error(exc))
+        last_receive(record, explain_error(exc), exc)
         raise
 
 
-def last_receive(record: SQSRecord, reason: str) -> None:
-    """On the final receive before the DLQ, tell the author their request failed."""
+def last_receive(record: SQSRecord, reason: str, exc: BaseException | None = None) -> None:
+    """Log the failure (with its traceback: the promised details); on the final receive before
+    the DLQ, tell the author their request failed."""
     receives = int(record.attributes.approximate_receive_count or 1)
-    logger.warning("record failed", extra={"receive": receives, "reason": reason})
+    logger.warning("record failed", extra={"receive": receives, "reason": reason}, exc_info=exc)
     if receives < SETTINGS.max_receive_count:
         return
     if _peek(record.body, "type") == "sweep-project":

@@ -22,9 +22,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-import httpx
-
-from nbkeeper.activity import JupyterProber, probe_limits
+from nbkeeper.activity import JupyterProber, probe_transport
 from nbkeeper.decide import Action
 from nbkeeper.keeper import KeeperClient, NotebookOutcome, PassReport, run_pass
 from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
@@ -155,23 +153,24 @@ async def plan(
             )
         return clients[project]
 
+    transport = probe_transport(policy.probe_concurrency)
+    prober = JupyterProber(
+        transport, concurrency=policy.probe_concurrency, timeout=policy.probe_timeout_seconds
+    )
     try:
-        async with httpx.AsyncClient(limits=probe_limits(policy.probe_concurrency)) as http:
-            prober = JupyterProber(
-                http, concurrency=policy.probe_concurrency, timeout=policy.probe_timeout_seconds
-            )
-            return await run_pass(
-                projects,
-                client_for,
-                prober,
-                store or MemoryStateStore(),
-                None,
-                policy,
-                now,
-                dry_run=True,
-                post_summary=False,
-            )
+        return await run_pass(
+            projects,
+            client_for,
+            prober,
+            store or MemoryStateStore(),
+            None,
+            policy,
+            now,
+            dry_run=True,
+            post_summary=False,
+        )
     finally:
+        await transport.aclose()
         for client in clients.values():
             await client.aclose()
 

@@ -412,6 +412,12 @@ class JupyterProber:
             raise ProbeError("the notebook's Jupyter URL is not valid") from None
         try:
             response = await self._send(request)
+            try:
+                # A bare transport hands back an unread stream; a client (or ProbeTransport) a
+                # read body, for which this is free. Closing returns the connection to the pool.
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise ProbeError(f"{request.url.path} timed out") from None
         except httpx.HTTPError as exc:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, model_validator
 
-from nbkeeper.activity import JupyterProber, probe_limits
+from nbkeeper.activity import JupyterProber, probe_transport
 from nbkeeper.commands import SweepProjectCommand
 from nbkeeper.keeper import (
     Enqueue,
@@ -204,24 +204,28 @@ async def run_keeper_pass(
             )
         return clients[project]
 
+    # The lean keep-alive transport (docs/BENCHMARKS.md, keeper); tests pass their own.
+    transport = jupyter_transport or probe_transport(policy.probe_concurrency)
+    own_transport = transport if jupyter_transport is None else None
+    prober = JupyterProber(
+        transport,
+        concurrency=policy.probe_concurrency,
+        timeout=policy.probe_timeout_seconds,
+    )
     try:
-        async with httpx.AsyncClient(
-            transport=jupyter_transport, limits=probe_limits(policy.probe_concurrency)
-        ) as http:
-            prober = JupyterProber(
-                http, concurrency=policy.probe_concurrency, timeout=policy.probe_timeout_seconds
-            )
-            return await run_pass(
-                projects,
-                client_for,
-                prober,
-                store,
-                notifier,
-                policy,
-                now,
-                dry_run=dry_run,
-                enqueue=enqueue,
-            )
+        return await run_pass(
+            projects,
+            client_for,
+            prober,
+            store,
+            notifier,
+            policy,
+            now,
+            dry_run=dry_run,
+            enqueue=enqueue,
+        )
     finally:
+        if own_transport is not None:
+            await own_transport.aclose()
         for client in clients.values():
             await client.aclose()

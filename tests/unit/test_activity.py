@@ -226,10 +226,12 @@ def test_parse_jupyter_time() -> None:
     assert parse_jupyter_time(None) is None
 
 
+@pytest.mark.parametrize("through", ["client", "bare transport"])
 def test_against_the_emulator(
-    emulator: Emulator, emulator_transport: httpx.AsyncBaseTransport
+    emulator: Emulator, emulator_transport: httpx.AsyncBaseTransport, through: str
 ) -> None:
-    """The prober reads the emulated Jupyter Server and does not count as activity there."""
+    """The prober reads the emulated Jupyter Server and does not count as activity there, through
+    a client or handed a bare transport (whose replies arrive as unread streams)."""
     records = emulator.seed_fleet(
         size=6,
         status_weights={"RUNNING": 1.0},  # type: ignore[dict-item]
@@ -250,6 +252,8 @@ def test_against_the_emulator(
             EMULATOR_BASE_URL, PROJECT_ID, auth, transport=emulator_transport
         ) as client:
             notebooks = await client.list_notebooks(all_users=True)
+        if through == "bare transport":
+            return await JupyterProber(emulator_transport).probe_many(notebooks)
         async with httpx.AsyncClient(transport=emulator_transport) as http:
             # No idle_after: kernels are listed for every notebook (no_track_activity checked).
             return await JupyterProber(http).probe_many(notebooks)

@@ -14,10 +14,11 @@ as well. Isolation is checked before measuring (click, the SDK and nbkeeper each
 where they must). Sides alternate, and which goes first alternates per round, so machine noise hits
 both alike; one warm-up each is dropped. Two layer variants are measured:
 
-- byte-compiled: what `pip install --target` produces (pip writes .pyc files);
-- without .pyc and read-only: `sam build`'s pip builder unpacks wheels and copies our source
-  without byte-compiling, and /opt is read-only at run time, so every cold start compiles
-  every module it imports (PYTHONDONTWRITEBYTECODE=1 keeps it that way here).
+- byte-compiled: what `pip install --target` produces (pip writes .pyc files), and what our
+  layer build (shared/Makefile, `sam build` with BuildMethod makefile) ships;
+- without .pyc and read-only: what SAM's stock python3.11 builder would ship (it unpacks wheels
+  and copies our source without byte-compiling), with /opt read-only at run time, so every cold
+  start compiles every module it imports (PYTHONDONTWRITEBYTECODE=1 keeps it that way here).
 
 The old in-venv measurement is kept as a third, labelled, not-representative row pair.
 """
@@ -251,7 +252,8 @@ GROUPS = (
         "official",
     ),
     (
-        "Layer as `sam build` ships it (no .pyc, read-only /opt: compiled on every cold start)",
+        "Layer without .pyc, as SAM's stock python3.11 builder ships it (read-only /opt: "
+        "compiled on every cold start; why shared/Makefile byte-compiles)",
         "ours-nopyc",
         "official-nopyc",
     ),
@@ -338,9 +340,10 @@ def run() -> str:
             "(test/tooling packages) and imports its CLI, which Lambda never does. The dev .venv rows drop PYTHONDONTWRITEBYTECODE (set on "
             "these machines), so after the warm-up the editable sources run from byte-code like the "
             "installed packages; with it, every sample recompiled our modules. Which layer "
-            "variant Lambda sees depends on the build: `pip install --target` byte-compiles; "
-            "`sam build`'s pip builder unpacks wheels without byte-compiling, and /opt is "
-            "read-only, so there every cold start also compiles every imported module.",
+            "variant Lambda sees depends on the build: `pip install --target` byte-compiles, and so "
+            "does our layer build (shared/Makefile: compileall, unchecked-hash); SAM's stock "
+            "python3.11 builder unpacks wheels without byte-compiling, and /opt is read-only, so "
+            "with it every cold start would also compile every imported module.",
             "",
             "Isolation checked before measuring: " + "; ".join(checks) + ".",
             "",

@@ -1,3 +1,7 @@
 """Shared test fixtures."""
 
-pytest_plugins = ["tests.emulator_fixtures", "tests.functional.slack_world"]
+pytest_plugins = [
+    "tests.aws_fixtures",
+    "tests.emulator_fixtures",
+    "tests.functional.slack_world",
+]

@@ -362,28 +362,34 @@ def interaction_event(
     return _signed(event, body, secret, at)
 
 
+def sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """Received SQS messages shaped as the event Lambda's SQS event source delivers."""
+    arn = f"arn:aws:sqs:{AWS_REGION}:123456789012:" + queue_url.rsplit("/", 1)[-1]
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": arn,
+                "awsRegion": AWS_REGION,
+            }
+            for m in messages
+        ]
+    }
+
+
 def receive_batch(sqs: Any, queue_url: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Receive up to 10 messages and shape them as the SQS event Lambda would deliver."""
+    """Receive up to 10 messages; returns them and the SQS event Lambda would deliver."""
     reply = sqs.receive_message(
         QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
     )
     messages: list[dict[str, Any]] = list(reply.get("Messages", []))
-    arn = f"arn:aws:sqs:{AWS_REGION}:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m.get("Attributes", {}),
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-            "awsRegion": AWS_REGION,
-        }
-        for m in messages
-    ]
-    return {"Records": records}, messages
+    return sqs_event(queue_url, messages), messages
 
 
 @contextmanager

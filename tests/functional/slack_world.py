@@ -11,7 +11,6 @@ import importlib
 import json
 import sys
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -20,11 +19,16 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from moto import mock_aws
 from slack_sdk.signature import SignatureVerifier
 
 from nbkeeper_local.emulator import Emulator
-from nbkeeper_local.harness import MAX_RECEIVE_COUNT, create_aws_resources
+from nbkeeper_local.harness import (
+    MAX_RECEIVE_COUNT,
+    FakeLambdaContext,
+    create_aws_resources,
+    sqs_event,
+)
+from nbkeeper_local.harness import load_function as load_app
 from tests.emulator_fixtures import ACCESS_KEY, EMULATOR_BASE_URL, IMAGE_ID, PROJECT_ID, SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,17 +38,6 @@ BOT_TOKEN = "xoxb-functional-test-token"
 NOW = 1_800_000_000
 ADMIN = "UADMIN"
 MAX_RECEIVES = MAX_RECEIVE_COUNT
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "test"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:test"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @dataclass
@@ -81,17 +74,6 @@ def _load(module: str) -> ModuleType:
     return importlib.import_module(module)
 
 
-def load_app(folder: str) -> ModuleType:
-    """Import functions/<folder>/app.py under a unique module name (every handler is app.py)."""
-    name = f"nbkeeper_fn_{folder}"
-    spec = importlib.util.spec_from_file_location(name, ROOT / "functions" / folder / "app.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def sign(event: dict[str, Any], body: bytes, *, timestamp: int = NOW, secret: str = SECRET) -> None:
     signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
     assert signature is not None
@@ -104,27 +86,6 @@ def set_body(event: dict[str, Any], body: bytes) -> None:
         event["body"] = base64.b64encode(body).decode()
     else:
         event["body"] = body.decode()
-
-
-def sqs_event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """Received SQS messages shaped as the event Lambda's SQS event source delivers."""
-    arn = "arn:aws:sqs:eu-west-1:123456789012:" + queue_url.rsplit("/", 1)[-1]
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 class World:
@@ -296,10 +257,5 @@ class World:
 
 
 @pytest.fixture
-def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield World(emulator, monkeypatch)
+def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, aws: None) -> World:
+    return World(emulator, monkeypatch)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
@@ -20,7 +19,6 @@ import boto3
 import httpx
 import pytest
 import yaml
-from moto import mock_aws
 
 from nbkeeper.modelarts.auth import Credentials, SignerAuth
 from nbkeeper.modelarts.client import NO_RETRY
@@ -49,8 +47,8 @@ async def _no_sleep(seconds: float) -> None:
 
 @pytest.fixture
 def fan_out(
-    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[tuple[World, ModuleType]]:
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, aws: None
+) -> tuple[World, ModuleType]:
     """The Slack world (moto queues and tables, the real worker) plus the real keeper, both
     reading one policy: two projects, at most one per pass."""
     policy = tmp_path / "policy.yaml"
@@ -67,20 +65,15 @@ def fan_out(
         )
     )
     monkeypatch.setenv("POLICY_PATH", str(policy))
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        world = World(emulator, monkeypatch)
-        keeper = load_app("lease_keeper")
-        transport = emulator.asgi_transport()
-        keeper.seams.modelarts_transport = transport
-        keeper.seams.jupyter_transport = transport
-        keeper.seams.slack_transport = httpx.MockTransport(world.slack)
-        keeper.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
-        world.worker.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
-        yield world, keeper
+    world = World(emulator, monkeypatch)
+    keeper = load_app("lease_keeper")
+    transport = emulator.asgi_transport()
+    keeper.seams.modelarts_transport = transport
+    keeper.seams.jupyter_transport = transport
+    keeper.seams.slack_transport = httpx.MockTransport(world.slack)
+    keeper.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
+    world.worker.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
+    return world, keeper
 
 
 def create(emulator: Emulator, project_id: str, name: str, hours: int) -> str:

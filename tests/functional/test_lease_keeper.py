@@ -14,16 +14,13 @@ prolong 2 h when 20 min are left):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from moto import mock_aws
 
 from nbkeeper.modelarts.client import NO_RETRY
 from nbkeeper.modelarts.schemas import NotebookStatus
@@ -50,26 +47,8 @@ async def _no_sleep(seconds: float) -> None:
 
 
 @pytest.fixture
-def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for key, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
-        yield boto3.resource("dynamodb").create_table(
-            TableName="state",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+def table(state_table: Any) -> Any:
+    return state_table
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.store import DynamoStateStore, PendingWarning, Reservation
@@ -110,31 +107,6 @@ def test_json_says_state_was_not_read(fleet: list[str], capsys: pytest.CaptureFi
     assert {row["state_read"] for row in rows.values()} == {False}
 
 
-@pytest.fixture
-def state_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """The state table in moto, reached through boto3's ambient configuration."""
-    for key, value in {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield boto3.resource("dynamodb").create_table(
-            TableName="nbkeeper-state",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-
-
 def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
     fleet: list[str],
     emulator: Emulator,
@@ -167,7 +139,7 @@ def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
     assert blind[fleet[1]]["action"] == "warn"
     assert not blind[fleet[3]]["reason"].startswith("reserved")
 
-    rows = plan_json(capsys, "--at", at, "--state-table", "nbkeeper-state")
+    rows = plan_json(capsys, "--at", at, "--state-table", state_table.name)
     assert rows[fleet[1]]["action"] == "stop"
     assert "warned at" in rows[fleet[1]]["reason"]
     assert rows[fleet[3]]["reason"].startswith("reserved until")
@@ -175,10 +147,8 @@ def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
     # Read-only: the dry run's audit records and warnings are not written to the table.
     assert state_table.scan()["Items"] == items
 
-    assert cli_main(["plan", "--at", at, "--state-table", "nbkeeper-state"]) == 0
-    assert capsys.readouterr().out.startswith(
-        "nbkeeper state: read from DynamoDB table nbkeeper-state"
-    )
+    assert cli_main(["plan", "--at", at, "--state-table", state_table.name]) == 0
+    assert capsys.readouterr().out.startswith("nbkeeper state: read from DynamoDB table state")
 
 
 def test_an_unreadable_state_table_is_named(

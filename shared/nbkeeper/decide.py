@@ -174,7 +174,16 @@ def _keep(
             clear_warning=clear,
         )
 
-    want, capped_by = _wanted_extension(reservation, active or opted_out, policy, now)
+    kept_anyway = active or opted_out
+    if reservation is not None and not kept_anyway and reservation.until <= deadline:
+        # Only the reservation keeps it, and the lease already outlives it: any renewal (at
+        # least ModelArts' 1 h) would run past the reservation's end.
+        return Decision(
+            Action.NOOP,
+            f"{why}; the lease ends at {local_time(deadline, policy)}, after the reservation",
+            clear_warning=clear,
+        )
+    want, capped_by = _wanted_extension(reservation, kept_anyway, policy, now)
     running_since = _running_since(notebook, activity)
     if policy.max_runtime is not None and running_since is not None:
         room = running_since + policy.max_runtime - now

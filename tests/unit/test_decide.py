@@ -628,7 +628,9 @@ def test_never_prolongs_past_a_cap(case: dict[str, Any], policy: Policy) -> None
     )
     if only_reserved:
         assert res is not None
-        # ModelArts' 1 h minimum renewal is the only way past the reservation's end.
+        # A lease that already outlives the reservation is never renewed ...
+        assert nb.lease.deadline_ms is not None and ms(res.until) > nb.lease.deadline_ms
+        # ... otherwise ModelArts' 1 h minimum renewal is the only way past the reservation's end.
         assert decision.new_deadline <= max(
             res.until, now + timedelta(milliseconds=LEASE_MIN_MS)
         ) + timedelta(milliseconds=1)
@@ -660,3 +662,12 @@ def test_the_generated_situations_reach_every_action() -> None:
 
     collect()
     assert seen == set(Action), f"never reached: {set(Action) - seen}"
+
+
+def test_reservation_the_lease_already_outlives_is_not_prolonged_past_its_end() -> None:
+    # The lease ends within renew_before, but after the reservation: a renewal (1 h at least)
+    # would keep an idle notebook running past the end of its reservation.
+    res = reservation(NOW + 10 * MIN)
+    decision = decide(notebook(ends_in=15 * MIN), IDLE, res, None, POLICY, NOW)
+    assert decision.action is Action.NOOP
+    assert "after the reservation" in decision.reason

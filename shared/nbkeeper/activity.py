@@ -402,7 +402,13 @@ class JupyterProber:
                     kernels = [k for k in reply if isinstance(k, Mapping)]
             except ProbeError as exc:
                 return lease_fallback(notebook, f"Jupyter not readable: {exc}")
-        return activity_from_replies(status, kernels)
+        activity = activity_from_replies(status, kernels)
+        if not activity.busy_kernels and parse_jupyter_time(status.get("last_activity")) is None:
+            # Jupyter always reports last_activity: a reply without it is not proof of idleness.
+            return lease_fallback(
+                notebook, "Jupyter not readable: /api/status has no valid last_activity"
+            )
+        return activity
 
     async def _get_json(self, url: str, headers: dict[str, str]) -> Any:
         self.calls += 1

@@ -431,3 +431,20 @@ def test_probe_transport_against_the_emulator_over_http(
     busy, down = over_http[records[0].id], over_http[records[1].id]
     assert isinstance(busy, Activity) and busy.busy_kernels == 1
     assert not isinstance(down, Activity) or down.source == "lease"
+
+
+@pytest.mark.parametrize("last_activity", [None, "", "yesterday", 1_700_000_000, ["2026-11-23"]])
+def test_status_without_a_readable_last_activity_is_unknown_not_idle(last_activity: Any) -> None:
+    # A reply of an odd shape is not proof of idleness: without a busy kernel it is unreadable.
+    status: dict[str, Any] = {"kernels": 1, "connections": 0}
+    if last_activity is not None:
+        status["last_activity"] = last_activity
+    result, _ = probe(jupyter(status, [{"id": "k1", "execution_state": "idle"}]), idle_after=NOW)
+    assert isinstance(result, UnknownActivity)
+    assert "last_activity" in result.reason
+
+
+def test_status_without_last_activity_but_a_busy_kernel_is_active() -> None:
+    status = {"kernels": 1, "connections": 0}
+    result, _ = probe(jupyter(status, [{"id": "k1", "execution_state": "busy"}]), idle_after=NOW)
+    assert isinstance(result, Activity) and result.busy_kernels == 1

@@ -324,3 +324,38 @@ def test_name_lookups_do_not_grow_the_list_cache_without_bound(emulator: Emulato
         store.list_notebooks(PROJECT_ID, ListNotebooksQuery(name=f"nb-{index}"), None)
         store.list_notebooks(PROJECT_ID, ListNotebooksQuery(id=f"id-{index}", name="x"), None)
     assert len(store.project(PROJECT_ID).views) <= limit
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        {"service": "ssh", "key_pair_names": ["kp-1"], "allowed_access_ips": ["1.1.1.1"]},
+        # The update API documents dev_service / ssh_keys for the same two fields.
+        {"dev_service": "SSH", "ssh_keys": ["kp-1"], "allowed_access_ips": ["1.1.1.1"]},
+    ],
+    ids=["response-spelling", "update-doc-spelling"],
+)
+def test_update_stores_endpoints_in_the_shape_create_does(
+    emulator_api: ApiCaller, emulator: Emulator, endpoint: dict[str, Any]
+) -> None:
+    created = create(emulator_api, endpoints=[endpoint])
+    emulator.advance(TIMINGS.create_s)
+    as_created = emulator_api("GET", f"{NOTEBOOKS}/{created}").json()["endpoints"]
+    notebook_id = stopped(emulator_api, emulator)
+    reply = emulator_api("PUT", f"{NOTEBOOKS}/{notebook_id}", json={"endpoints": [endpoint]})
+    assert reply.status_code == 200, reply.text
+    shown = emulator_api("GET", f"{NOTEBOOKS}/{notebook_id}").json()["endpoints"]
+    expected = [{"service": "SSH", "key_pair_names": ["kp-1"], "allowed_access_ips": ["1.1.1.1"]}]
+    assert reply.json()["endpoints"] == shown == as_created == expected
+    assert Notebook.model_validate(reply.json()).endpoints is not None
+
+
+def test_update_with_only_allowed_ips_defaults_the_service_like_create(
+    emulator_api: ApiCaller, emulator: Emulator
+) -> None:
+    notebook_id = stopped(emulator_api, emulator)
+    body = {"endpoints": [{"allowed_access_ips": ["1.1.1.1"]}]}  # the seeds' example
+    shown = emulator_api("PUT", f"{NOTEBOOKS}/{notebook_id}", json=body).json()["endpoints"]
+    assert shown == [
+        {"service": "NOTEBOOK", "key_pair_names": [], "allowed_access_ips": ["1.1.1.1"]}
+    ]

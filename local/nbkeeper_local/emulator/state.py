@@ -20,6 +20,7 @@ from typing import Any
 
 from nbkeeper.modelarts.schemas import (
     LEASE_MIN_MS,
+    EndpointsReq,
     Feature,
     LeaseType,
     ListNotebooksQuery,
@@ -402,14 +403,7 @@ class NotebookStore:
             record.description = request.description or ""
             if request.pool_id:
                 record.pool = {"id": request.pool_id, "name": f"pool-{request.pool_id[:8]}"}
-            record.endpoints = [
-                {
-                    "service": (e.service or "NOTEBOOK").upper(),
-                    "key_pair_names": e.key_pair_names or [],
-                    "allowed_access_ips": e.allowed_access_ips or [],
-                }
-                for e in request.endpoints or []
-            ]
+            record.endpoints = stored_endpoints(request.endpoints or [])
             self._begin(
                 record,
                 S.CREATING,
@@ -512,9 +506,7 @@ class NotebookStore:
             if request.image_id is not None:
                 record.image = image_for(request.image_id)
             if request.endpoints is not None:
-                record.endpoints = [
-                    e.model_dump(mode="json", exclude_none=True) for e in request.endpoints
-                ]
+                record.endpoints = stored_endpoints(request.endpoints)
             record.update_at = now
             self.project(project_id).version += 1
             return record
@@ -765,6 +757,20 @@ class NotebookStore:
                     per[record.status.value] = per.get(record.status.value, 0) + 1
                 result[project_id] = per
             return result
+
+
+def stored_endpoints(requested: Iterable[EndpointsReq]) -> list[dict[str, Any]]:
+    """Endpoints as NotebookResp returns them (`service`, `key_pair_names`, `allowed_access_ips`),
+    from a create or update body. The update API documents `dev_service` / `ssh_keys` for the
+    same two fields, so either spelling is stored under the response's names."""
+    return [
+        {
+            "service": (e.service or e.dev_service or "NOTEBOOK").upper(),
+            "key_pair_names": list(e.key_pair_names or e.ssh_keys or []),
+            "allowed_access_ips": list(e.allowed_access_ips or []),
+        }
+        for e in requested
+    ]
 
 
 def _sort_keys(raw: str | None) -> tuple[str, ...]:

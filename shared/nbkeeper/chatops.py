@@ -8,7 +8,9 @@ environment. Rules:
   `nbkeeper.owner` tag and in the state table); admins act on any;
 - `delete`, any action on someone else's notebook, and stop-update-start ask for confirmation
   (a Block Kit confirm button whose value carries the command; re-authorized when clicked);
-- an ambiguous name lists the candidates instead of guessing.
+- an ambiguous name lists the candidates instead of guessing;
+- the lease keeper's buttons work where its warnings land (DMs, so no channel check) and only for
+  this project's notebooks: the Directory, and so the owner check, covers no other project.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from nbkeeper.commands import (
     CreateCommand,
     DeleteCommand,
     KeepCommand,
-    NotebookCommand,
     Project,
     ProlongCommand,
     Requester,
@@ -66,13 +67,23 @@ class Access:
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.admins
 
-    def refusal(self, team_id: str | None, channel_id: str | None, user_id: str) -> str | None:
-        """Why this person may not use nbkeeper here, or None."""
+    def refusal(
+        self,
+        team_id: str | None,
+        channel_id: str | None,
+        user_id: str,
+        *,
+        check_channel: bool = True,
+    ) -> str | None:
+        """Why this person may not use nbkeeper here, or None.
+
+        `check_channel=False` for buttons nbkeeper itself posted outside its channels (the lease
+        keeper's warnings are DMs, which are never on the channel list)."""
         if self.teams and team_id not in self.teams:
             return "nbkeeper is not enabled for this workspace."
         if self.users and user_id not in self.users and user_id not in self.admins:
             return "you are not on nbkeeper's list of users; ask an admin to add you."
-        if self.channels and channel_id not in self.channels:
+        if check_channel and self.channels and channel_id not in self.channels:
             return "nbkeeper does not take commands in this channel; use one of its channels."
         return None
 
@@ -269,13 +280,14 @@ def _act(
     command, summary, confirm_reason = built
     if not mine:
         owner = f"<@{found.owner}>" if found.owner else "someone else"
-        confirm_reason = confirm_reason or f"*{render.escape(name)}* belongs to {owner}."
+        whose = f"*{render.escape(name)}* belongs to {owner}."
+        confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
     if isinstance(command, DeleteCommand):
         confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
             "Deleting removes the notebook and its storage for good."
         )
     if confirm_reason:
-        return Outcome(_confirmation(command, summary, confirm_reason, inv))
+        return Outcome(_confirmation(command, summary, confirm_reason, inv, found.owner))
     return Outcome(render.queued(summary), command)
 
 
@@ -311,9 +323,12 @@ def _build(
         return command, f"Extending {name}'s lease to {request.hours} h from now.", ""
     if isinstance(request, grammar.KeepRequest):
         until = keep_until(request, inv.now, config.timezone)
-        local = until.astimezone(config.timezone)
+        when = _local_moment(until, inv.now, config.timezone)
+        if request.until is not None and not when.endswith(" today"):
+            # "until 18:00" typed at 19:30 means tomorrow's 18:00: say why, not just when.
+            when += f"; {request.until:%H:%M} today has passed"
         note = "" if status is NotebookStatus.RUNNING else f" (it is {status.value} now)"
-        summary = f"Keeping {name} alive until {local:%a %H:%M %Z}{note}."
+        summary = f"Keeping {name} alive until {when}{note}."
         return KeepCommand(**base, until=until), summary, ""
     if isinstance(request, grammar.UpdateRequest):
         return _update(request, notebook, base, name)
@@ -369,6 +384,17 @@ def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datet
     return candidate.astimezone(UTC)
 
 
+def _local_moment(moment: datetime, now: datetime, tz: tzinfo) -> str:
+    """`18:00 CEST today` / `02:00 CEST tomorrow (Wed 12 Jun)` / `... on Thu 13 Jun`."""
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    days = (local.date() - today).days
+    if days == 0:
+        return f"{local:%H:%M %Z} today"
+    if days == 1:
+        return f"{local:%H:%M %Z} tomorrow ({local:%a %d %b})"
+    return f"{local:%H:%M %Z} on {local:%a %d %b}"
+
+
 def _base(inv: Invocation, config: ChatConfig) -> dict[str, Any]:
     return {
         "command_id": inv.command_id,
@@ -383,9 +409,12 @@ def _base(inv: Invocation, config: ChatConfig) -> dict[str, Any]:
 _BASE_FIELDS = {"command_id", "requested_at", "requested_by"}
 
 
-def _confirmation(command: ActionCommand, summary: str, reason: str, inv: Invocation) -> Message:
+def _confirmation(
+    command: ActionCommand, summary: str, reason: str, inv: Invocation, owner: str | None
+) -> Message:
     payload = {
         "by": inv.user_id,
+        "owner": owner,  # re-checked on the click: an admin may have lost the role meanwhile
         "cmd": command.model_dump(mode="json", exclude=_BASE_FIELDS, exclude_none=True),
     }
     value = json.dumps(payload, separators=(",", ":"))
@@ -421,7 +450,10 @@ def handle_action(
 
     The reply replaces the message that held the button.
     """
-    refusal = config.access.refusal(inv.team_id, inv.channel_id, inv.user_id)
+    keeper = action.action_id in (KEEP_ACTION, STOP_ACTION)
+    refusal = config.access.refusal(
+        inv.team_id, inv.channel_id, inv.user_id, check_channel=not keeper
+    )
     if refusal:
         return Outcome(render.problem(f"Sorry, {refusal}", replace_original=False))
     if action.action_id == render.CANCEL_ACTION:
@@ -432,16 +464,29 @@ def handle_action(
             raise TypeError("button value is not an object")
         if action.action_id == render.CONFIRM_ACTION:
             return _confirmed(value, inv, config)
-        if action.action_id in (KEEP_ACTION, STOP_ACTION):
+        if keeper:
             return _keeper_button(action.action_id, value, inv, config, directory)
     except (ValueError, TypeError, KeyError):
         return Outcome(render.problem("That button's data is not readable; nothing was done."))
     return Outcome(render.problem("I do not know that button; nothing was done."))
 
 
+_CONFIRMABLE = (
+    DeleteCommand,
+    StopCommand,
+    StartCommand,
+    ProlongCommand,
+    KeepCommand,
+    UpdateCommand,
+)
+
+
 def _confirmed(value: dict[str, Any], inv: Invocation, config: ChatConfig) -> Outcome:
+    """Queue a confirmed command, re-authorized now: the clicker must be who asked (or an admin),
+    and a non-admin must still own the notebook."""
     asked_by = str(value["by"])
-    if inv.user_id != asked_by and not config.access.is_admin(inv.user_id):
+    admin = config.access.is_admin(inv.user_id)
+    if inv.user_id != asked_by and not admin:
         return Outcome(
             render.problem(
                 f"Only <@{asked_by}> (who asked) or an admin can confirm this.",
@@ -459,9 +504,19 @@ def _confirmed(value: dict[str, Any], inv: Invocation, config: ChatConfig) -> Ou
         )
     except pydantic.ValidationError as exc:
         return Outcome(render.problem(f"Cannot do that: {explain_error(exc)}"))
-    if not isinstance(command, NotebookCommand):
+    if not isinstance(command, _CONFIRMABLE):
         return Outcome(render.problem("That confirmation is not for a notebook; nothing was done."))
     name = command.notebook_name or command.notebook_id
+    owner = value.get("owner")
+    if not admin and owner != inv.user_id:
+        whose = f"belongs to <@{owner}>" if owner else "was not created by you"
+        return Outcome(
+            render.problem(
+                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{command.type} it. Nothing was done.",
+                replace_original=False,
+            )
+        )
     return Outcome(
         render.info(
             f":hourglass_flowing_sand: Confirmed by <@{inv.user_id}>: {command.type} "
@@ -481,32 +536,30 @@ def _keeper_button(
 ) -> Outcome:
     project_id = str(value["project_id"])
     notebook_id = str(value["notebook_id"])
-    found = _resolve(notebook_id, directory)
-    if isinstance(found, Outcome):
-        return found
-    project = (
-        config.project
-        if project_id == config.project.project_id
-        else Project(region=config.project.region, project_id=project_id)
-    )
-    project_config = ChatConfig(**{**config.__dict__, "project": project})
     request: grammar.ParsedRequest
     if action_id == KEEP_ACTION:
         hours = int(value.get("hours", 2))
         request = grammar.KeepRequest(notebook_id, duration=timedelta(hours=max(1, min(hours, 72))))
     else:
         request = grammar.StopRequest(notebook_id)
-    outcome = _act(request, found, inv, project_config)
+    if project_id != config.project.project_id:
+        # The keeper may sweep several projects; the Directory (and so the owner check) covers
+        # only this one, so a command for another project could not be authorized here.
+        return Outcome(
+            render.problem(
+                f"That warning is about a notebook in ModelArts project {render.escape(project_id)}"
+                f", which nbkeeper's Slack commands do not manage (they manage "
+                f"{config.project.project_id}). Nothing was done: {request.verb} it in the "
+                "ModelArts console, or ask an nbkeeper admin."
+            )
+        )
+    found = _resolve(notebook_id, directory)
+    if isinstance(found, Outcome):
+        return found
+    outcome = _act(request, found, inv, config)
     if outcome.command is None:
-        return outcome
-    if outcome.reply.get("blocks") and any(
-        b.get("type") == "actions" for b in outcome.reply["blocks"]
-    ):
-        return outcome  # a confirmation (someone else's notebook): ask first
-    return Outcome(
-        {**outcome.reply, "replace_original": True},
-        outcome.command,
-    )
+        return outcome  # a refusal, a no-op, or a confirmation (someone else's notebook)
+    return Outcome({**outcome.reply, "replace_original": True}, outcome.command)
 
 
 def describe_candidates(found: Sequence[Found]) -> str:

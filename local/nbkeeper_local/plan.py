@@ -79,9 +79,16 @@ class ReadOnlyState:
     def __init__(self, source: StateStore) -> None:
         self._source = source
         self._scratch = MemoryStateStore()
+        # The pass reports an unreadable state as a project error by exception type only; the
+        # plan keeps the exception to name the table and say how to fix the access.
+        self.load_error: Exception | None = None
 
     def load_project(self, project_id: str, now: datetime) -> ProjectState:
-        return self._source.load_project(project_id, now)
+        try:
+            return self._source.load_project(project_id, now)
+        except Exception as exc:
+            self.load_error = self.load_error or exc
+            raise
 
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
         return self._scratch.get_owner(project_id, notebook_id)
@@ -108,7 +115,7 @@ class ReadOnlyState:
         return self._scratch.list_audit(project_id, day)
 
 
-def dynamo_state(table_name: str) -> StateStore:
+def dynamo_state(table_name: str) -> ReadOnlyState:
     """The state table through boto3's ambient configuration, wrapped read-only."""
     import boto3
 
@@ -231,6 +238,15 @@ def print_table(report: PassReport, out: TextIO, state_table: str | None = None)
     )
 
 
+def _unreadable(table: str, exc: Exception) -> int:
+    print(
+        f"nbkeeper plan: --state-table {table}: cannot read it ({exc}); check the table "
+        "name, the AWS region and profile, and dynamodb:Query permission",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -245,21 +261,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nbkeeper plan: {exc}", file=sys.stderr)
         return 2
     table: str | None = args.state_table
-    unreadable: tuple[type[Exception], ...] = ()
+    store: ReadOnlyState | None = None
     if table:  # botocore only when asked: a plain plan needs no AWS at all
         from botocore.exceptions import BotoCoreError, ClientError
 
-        unreadable = (BotoCoreError, ClientError)
-    try:
-        store = dynamo_state(table) if table else None
-        report = asyncio.run(plan(settings, policy, now, store))
-    except unreadable as exc:
-        print(
-            f"nbkeeper plan: --state-table {table}: cannot read it ({exc}); check the table "
-            "name, the AWS region and profile, and dynamodb:Query permission",
-            file=sys.stderr,
-        )
-        return 2
+        try:
+            store = dynamo_state(table)
+        except (BotoCoreError, ClientError) as exc:
+            return _unreadable(table, exc)
+    report = asyncio.run(plan(settings, policy, now, store))
+    if table and store is not None and store.load_error is not None:
+        return _unreadable(table, store.load_error)
     for project in report.project_errors:
         print(f"nbkeeper plan: project {project.project_id}: {project.error}", file=sys.stderr)
     if args.json:

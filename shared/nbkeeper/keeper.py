@@ -314,12 +314,17 @@ class _Pass:
         tasks: list[asyncio.Task[NotebookOutcome]] = []
         try:
             state = self.store.load_project(project.project_id, self.now)
+        except Exception as exc:  # without reservations and warnings nothing is safe to decide
+            summary.error = f"state not readable: {type(exc).__name__}"
+            logger.error("project %s not swept: %s", project.project_id, summary.error)
+            return
+        try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
             # Each notebook is probed and decided as soon as its page arrives.
             async for notebook in client.iter_notebooks(query, all_users=True):
                 tasks.append(
-                    asyncio.create_task(self.notebook(project, client, state, notebook, audit))
+                    asyncio.create_task(self.guarded(project, client, state, notebook, audit))
                 )
         except ModelArtsError as exc:
             # The notebooks already listed are still handled; the rest wait for the next pass.
@@ -328,7 +333,34 @@ class _Pass:
         summary.notebooks = len(tasks)
         self.report.outcomes.extend(await asyncio.gather(*tasks))
         if audit:
-            self.store.record_audit(audit)
+            try:
+                self.store.record_audit(audit)
+            except Exception as exc:  # the actions happened: report, do not undo the pass
+                summary.error = f"audit not recorded: {type(exc).__name__}"
+                logger.error("project %s: %s", project.project_id, summary.error)
+
+    async def guarded(
+        self,
+        project: ProjectRef,
+        client: KeeperClient,
+        state: ProjectState,
+        notebook: Notebook,
+        audit: list[AuditRecord],
+    ) -> NotebookOutcome:
+        """`notebook`, but a failure nobody foresaw fails this notebook only, not the pass."""
+        try:
+            return await self.notebook(project, client, state, notebook, audit)
+        except Exception as exc:
+            logger.exception("notebook %s not handled", notebook.id)
+            return NotebookOutcome(
+                project_id=project.project_id,
+                notebook_id=notebook.id,
+                name=notebook.name,
+                flavor=notebook.flavor,
+                owner=None,
+                decision=Decision(Action.NOOP, f"not decided: {type(exc).__name__}"),
+                outcome=f"failed: {type(exc).__name__}",
+            )
 
     async def notebook(
         self,
@@ -364,10 +396,11 @@ class _Pass:
         if decision.action is not Action.NOOP:
             await self._act(project, client, notebook, outcome)
         if decision.clear_warning and warning is not None and outcome.acted:
-            if not self.dry_run:
-                self.store.delete_warning(project.project_id, notebook.id)
-            self.report.cleared_warnings += 1
-            audit.append(self._audit(notebook, project, "clear-warning", decision.reason, "ok"))
+            cleared = self.dry_run or self._forget_warning(project, notebook)
+            if cleared:
+                self.report.cleared_warnings += 1
+            result = "ok" if cleared else "failed: warning not deleted"
+            audit.append(self._audit(notebook, project, "clear-warning", decision.reason, result))
         if decision.action is not Action.NOOP:
             audit.append(
                 self._audit(
@@ -402,7 +435,8 @@ class _Pass:
                     await client.renew_lease(notebook.id, decision.extend_ms)
                 elif decision.action is Action.STOP:
                     await client.stop_notebook(notebook.id)
-                    self.store.delete_warning(project.project_id, notebook.id)
+                    # Done even if this fails: a warning older than the next run is ignored.
+                    self._forget_warning(project, notebook)
                 elif decision.action is Action.WARN:
                     await self._warn(project, notebook, outcome, price)
         except (WrongStateError, NotFoundError) as exc:
@@ -419,6 +453,17 @@ class _Pass:
             )
         except _NotDelivered as exc:
             outcome.outcome = f"failed: warning not delivered ({exc})"
+        except _NotRecorded as exc:
+            outcome.outcome = f"failed: warning not recorded ({exc})"
+
+    def _forget_warning(self, project: ProjectRef, notebook: Notebook) -> bool:
+        """Delete the notebook's pending warning; False (logged) when the store fails."""
+        try:
+            self.store.delete_warning(project.project_id, notebook.id)
+        except Exception as exc:
+            logger.warning("warning of %s not deleted: %s", notebook.id, type(exc).__name__)
+            return False
+        return True
 
     async def _warn(
         self, project: ProjectRef, notebook: Notebook, outcome: NotebookOutcome, price: float
@@ -438,17 +483,20 @@ class _Pass:
         except Exception as exc:  # whatever the channel failed with: retry on the next pass
             # Not recorded: a stop must never follow a warning nobody received.
             raise _NotDelivered(type(exc).__name__) from exc
-        self.store.put_warning(
-            PendingWarning(
-                project_id=project.project_id,
-                notebook_id=notebook.id,
-                kind=decision.warning_kind,
-                warned_at=self.now,
-                stop_after=decision.stop_after,
-                channel=delivered.channel,
-                message_ts=delivered.message_ts,
+        try:
+            self.store.put_warning(
+                PendingWarning(
+                    project_id=project.project_id,
+                    notebook_id=notebook.id,
+                    kind=decision.warning_kind,
+                    warned_at=self.now,
+                    stop_after=decision.stop_after,
+                    channel=delivered.channel,
+                    message_ts=delivered.message_ts,
+                )
             )
-        )
+        except Exception as exc:  # delivered but unrecorded: the next pass warns again
+            raise _NotRecorded(type(exc).__name__) from exc
 
     def _audit(
         self,
@@ -486,4 +534,8 @@ class _Pass:
 
 
 class _NotDelivered(Exception):
+    pass
+
+
+class _NotRecorded(Exception):
     pass

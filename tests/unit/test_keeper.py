@@ -454,3 +454,121 @@ def test_summary_mode_decides_which_passes_post(
     run(emulator, world["transport"], world["auth"], store, notifier, policy)
     assert notifier.warnings
     assert len(notifier.summaries) == posted
+
+
+class FlakyStore(MemoryStateStore):
+    """The in-memory store, with chosen operations failing as DynamoDB might."""
+
+    def __init__(self, base: MemoryStateStore, *failing: str) -> None:
+        super().__init__()
+        self.__dict__.update({k: v for k, v in base.__dict__.items() if k != "failing"})
+        self.failing = set(failing)
+
+    def _maybe_fail(self, operation: str) -> None:
+        if operation in self.failing:
+            raise OSError(f"{operation} failed")
+
+    def load_project(self, project_id: str, now: datetime) -> Any:
+        self._maybe_fail("load_project")
+        return super().load_project(project_id, now)
+
+    def put_warning(self, warning: PendingWarning) -> None:
+        self._maybe_fail("put_warning")
+        super().put_warning(warning)
+
+    def delete_warning(self, project_id: str, notebook_id: str) -> None:
+        self._maybe_fail("delete_warning")
+        super().delete_warning(project_id, notebook_id)
+
+    def record_audit(self, records: Any) -> None:
+        self._maybe_fail("record_audit")
+        super().record_audit(records)
+
+
+def test_a_warning_delivered_but_not_recorded_fails_that_notebook_only(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    store = FlakyStore(world["store"], "put_warning")
+    emulator.advance(timedelta(minutes=108))
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.outcome == "failed: warning not recorded (OSError)"
+    assert len(report.outcomes) == 6
+    assert next(o for o in report.outcomes if o.name == "active").outcome == "ok"
+    assert store.warnings == {}
+    assert ("warn", "failed: warning not recorded (OSError)") in [
+        (r.action, r.outcome) for r in store.audit
+    ]
+
+
+def test_a_stop_whose_warning_cannot_be_deleted_is_still_audited_as_done(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    ids = world["ids"]
+    store = FlakyStore(world["store"], "delete_warning")
+    emulator.advance(timedelta(hours=1, minutes=30))
+    store.put_warning(
+        PendingWarning(
+            project_id=PROJECT_ID,
+            notebook_id=ids["idle"],
+            kind="idle",
+            warned_at=emulator.now() - timedelta(minutes=30),
+            stop_after=emulator.now() - timedelta(minutes=15),
+        )
+    )
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.action is Action.STOP and idle.outcome == "ok"
+    assert emulator.find(ids["idle"]).status is not NotebookStatus.RUNNING
+    assert ("stop", "ok") in [(r.action, r.outcome) for r in store.audit]
+
+
+def test_unreadable_state_is_a_project_error_not_a_crash(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    store = FlakyStore(world["store"], "load_project")
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    assert report.outcomes == []
+    assert [p.error for p in report.project_errors] == ["state not readable: OSError"]
+
+
+def test_an_audit_that_cannot_be_written_is_reported_not_raised(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    store = FlakyStore(world["store"], "record_audit")
+    emulator.advance(timedelta(minutes=108))
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    assert by_name(report)["idle"] is Action.WARN
+    assert [p.error for p in report.project_errors] == ["audit not recorded: OSError"]
+
+
+def test_a_notebook_that_cannot_be_decided_fails_alone(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    ids = world["ids"]
+
+    class Breaking(JupyterProber):
+        async def probe(self, notebook: Any, idle_after: Any = None) -> Any:
+            if notebook.id == ids["busy"]:
+                raise RuntimeError("unexpected")
+            return await super().probe(notebook, idle_after)
+
+    async def go() -> PassReport:
+        client = AsyncModelArtsClient(
+            EMULATOR_BASE_URL, PROJECT_ID, world["auth"], transport=world["transport"]
+        )
+        async with client, httpx.AsyncClient(transport=world["transport"]) as http:
+            return await run_pass(
+                [PROJECT],
+                lambda p: client,
+                Breaking(http),
+                world["store"],
+                RecordingNotifier(),
+                POLICY,
+                emulator.now(),
+            )
+
+    report = asyncio.run(go())
+    busy = next(o for o in report.outcomes if o.notebook_id == ids["busy"])
+    assert busy.action is Action.NOOP and busy.outcome == "failed: RuntimeError"
+    assert len(report.outcomes) == 6 and len(report.failures) == 1

@@ -274,6 +274,8 @@ def _idle(
         where = "a holiday" if policy.is_holiday(now) else "outside working hours"
         why = f"{where} and idle ({_activity_text(activity, now)})"
     pending = warning if warning is not None and warning.kind in STOP_KINDS else None
+    if pending is not None and activity.started and pending.warned_at < activity.started:
+        pending = None  # sent before a restart (a stop whose warning outlived it): warn again
     if pending is None:
         stop_after = now + policy.warning_lead
         stops_at = stop_after

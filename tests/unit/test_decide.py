@@ -629,7 +629,8 @@ def test_never_prolongs_past_a_cap(case: dict[str, Any], policy: Policy) -> None
     if only_reserved:
         assert res is not None
         # A lease that already outlives the reservation is never renewed ...
-        assert nb.lease.deadline_ms is not None and ms(res.until) > nb.lease.deadline_ms
+        assert nb.lease.deadline_ms is not None
+        assert res.until > datetime.fromtimestamp(nb.lease.deadline_ms / 1000, tz=UTC)
         # ... otherwise ModelArts' 1 h minimum renewal is the only way past the reservation's end.
         assert decision.new_deadline <= max(
             res.until, now + timedelta(milliseconds=LEASE_MIN_MS)
@@ -671,3 +672,12 @@ def test_reservation_the_lease_already_outlives_is_not_prolonged_past_its_end() 
     decision = decide(notebook(ends_in=15 * MIN), IDLE, res, None, POLICY, NOW)
     assert decision.action is Action.NOOP
     assert "after the reservation" in decision.reason
+
+
+def test_a_warning_from_before_the_current_run_does_not_stop_it() -> None:
+    # Warned, then stopped by its owner and started again: the old warning reached nobody
+    # about this run, so the keeper warns afresh instead of stopping at once.
+    restarted = Activity(last_activity=NOW - 90 * MIN, kernels=1, started=NOW - timedelta(hours=2))
+    old = warning(warned_at=NOW - timedelta(hours=3))
+    decision = decide(notebook(), restarted, None, old, POLICY, NOW)
+    assert decision.action is Action.WARN

@@ -253,16 +253,17 @@ def test_stop_racing_a_person_is_skipped_not_failed(
     emulator: Emulator, world: dict[str, Any]
 ) -> None:
     ids, store = world["ids"], world["store"]
+    emulator.advance(timedelta(hours=1, minutes=30))  # idle for long enough
+    # Warned during this run (a warning from before the notebook started would not count).
     store.put_warning(
         PendingWarning(
             project_id=PROJECT_ID,
             notebook_id=ids["idle"],
             kind="idle",
-            warned_at=emulator.now() - timedelta(hours=1),
-            stop_after=emulator.now() - timedelta(minutes=30),
+            warned_at=emulator.now() - timedelta(minutes=30),
+            stop_after=emulator.now() - timedelta(minutes=15),
         )
     )
-    emulator.advance(timedelta(hours=1, minutes=30))  # idle for long enough
 
     class StoppedMeanwhile:
         """The client, but someone stops the notebook just before the keeper does."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,13 @@ def project_settings(
     )
 
 
+@cache
+def slack_http(transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """One Slack HTTP client per execution environment (and per test transport): passes reuse its
+    connections instead of opening, and leaking, a new client each time."""
+    return httpx.Client(transport=transport)
+
+
 def keeper_notifier(
     policy: Policy,
     token: str | None,
@@ -166,7 +174,7 @@ def keeper_notifier(
     from nbkeeper.slack.api import SlackApi
     from nbkeeper.slack.keeper_messages import SlackKeeperNotifier
 
-    api = SlackApi(httpx.Client(transport=transport), token, base_url=api_url)
+    api = SlackApi(slack_http(transport), token, base_url=api_url)
     return SlackKeeperNotifier(api.post_message, policy)
 
 

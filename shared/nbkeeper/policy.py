@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -236,13 +237,18 @@ class Policy(BaseModel):
 
     # ------------------------------------------------------------------ calendar
 
+    @cached_property
+    def _holiday_dates(self) -> frozenset[date]:
+        # Asked several times per notebook per pass: build the set once per policy.
+        return frozenset(self.holidays)
+
     def is_holiday(self, moment: datetime) -> bool:
-        return _aware(moment).astimezone(self.zone).date() in set(self.holidays)
+        return _aware(moment).astimezone(self.zone).date() in self._holiday_dates
 
     def is_working_time(self, moment: datetime) -> bool:
         """True when `moment` falls in a working period of its local weekday, not on a holiday."""
         local = _aware(moment).astimezone(self.zone)
-        if local.date() in set(self.holidays):
+        if local.date() in self._holiday_dates:
             return False
         minute = local.hour * 60 + local.minute
         return any(
@@ -253,7 +259,7 @@ class Policy(BaseModel):
         """The next start of a working period strictly after `moment` (UTC), or None."""
         zone = self.zone
         local = _aware(moment).astimezone(zone)
-        holidays = set(self.holidays)
+        holidays = self._holiday_dates
         for offset in range(horizon_days + 1):
             day = local.date() + timedelta(days=offset)
             if day in holidays:
@@ -312,14 +318,17 @@ def load_policy_text(text: str, source: str = "policy") -> Policy:
     return parse_policy_data(_load_yaml(text, source), source)
 
 
+def _read_policy_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
+
+
 def load_policy_file(path: str | Path) -> Policy:
     """Read and validate a YAML policy file."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
-    return load_policy_text(text, str(path))
+    return load_policy_text(_read_policy_file(path), str(path))
 
 
 def merge_overlay(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -352,11 +361,7 @@ def load_policy(
     `fetch` reads a parameter's text (default: Powertools `get_parameter`, cached 5 minutes).
     """
     path = Path(path)
-    try:
-        base_text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read the policy file: {exc.strerror}") from None
-    base = _load_yaml(base_text, str(path)) or {}
+    base = _load_yaml(_read_policy_file(path), str(path)) or {}
     if not isinstance(base, Mapping):
         raise PolicyError(f"{path}: the policy must be a mapping of keys to values")
     if not ssm_parameter:

@@ -16,10 +16,9 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from nbkeeper.decide import Action
+from nbkeeper.decide import Action, local_time
 from nbkeeper.keeper import Delivered, NotebookOutcome, PassReport, WarningNotice
 from nbkeeper.policy import Policy
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION
@@ -48,17 +47,13 @@ def _money(amount: float, currency: str) -> str:
     return f"{amount:,.2f} {currency}"
 
 
-def _local(moment: datetime, policy: Policy) -> str:
-    return moment.astimezone(policy.zone).strftime("%a %H:%M")
-
-
 def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     """The owner's warning: what will happen, why, when, and two buttons."""
     notebook = notice.notebook
     decision = notice.decision
     name = escape(notebook.name or notebook.id)
     stop_at = decision.stop_after
-    when = f"{_local(stop_at, policy)} ({policy.timezone})" if stop_at else "soon"
+    when = f"{local_time(stop_at, policy)} ({policy.timezone})" if stop_at else "soon"
     mention = f"<@{notice.owner}> " if notice.owner else ""
     if decision.warning_kind == "max_runtime":
         headline = f"{mention}:hourglass: *{name}* reaches its runtime cap and stops at {when}."
@@ -143,7 +138,7 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     """Counts, hours and cost saved, failures first, then stops and warnings."""
     counts = report.counts
     mode = " (dry run: nothing was changed)" if report.dry_run else ""
-    when = _local(report.at, policy)
+    when = local_time(report.at, policy)
     title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
     figures = (
         f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "

@@ -142,6 +142,17 @@ def by_name(report: PassReport) -> dict[str, Action]:
     return {o.name or "": o.action for o in report.outcomes}
 
 
+def due_idle_warning(emulator: Emulator, notebook_id: str) -> PendingWarning:
+    """An idle warning sent 30 minutes ago whose lead time ran out 15 minutes ago."""
+    return PendingWarning(
+        project_id=PROJECT_ID,
+        notebook_id=notebook_id,
+        kind="idle",
+        warned_at=emulator.now() - timedelta(minutes=30),
+        stop_after=emulator.now() - timedelta(minutes=15),
+    )
+
+
 def test_a_day_of_passes(emulator: Emulator, world: dict[str, Any]) -> None:
     ids, store = world["ids"], world["store"]
     notifier = RecordingNotifier()
@@ -233,15 +244,7 @@ def test_a_warning_nobody_received_is_not_recorded(
 
 def test_became_active_clears_the_warning(emulator: Emulator, world: dict[str, Any]) -> None:
     ids, store = world["ids"], world["store"]
-    store.put_warning(
-        PendingWarning(
-            project_id=PROJECT_ID,
-            notebook_id=ids["active"],
-            kind="idle",
-            warned_at=emulator.now() - timedelta(minutes=30),
-            stop_after=emulator.now() - timedelta(minutes=15),
-        )
-    )
+    store.put_warning(due_idle_warning(emulator, ids["active"]))
     report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
     assert by_name(report)["active"] is Action.NOOP
     assert (PROJECT_ID, ids["active"]) not in store.warnings
@@ -255,15 +258,7 @@ def test_stop_racing_a_person_is_skipped_not_failed(
     ids, store = world["ids"], world["store"]
     emulator.advance(timedelta(hours=1, minutes=30))  # idle for long enough
     # Warned during this run (a warning from before the notebook started would not count).
-    store.put_warning(
-        PendingWarning(
-            project_id=PROJECT_ID,
-            notebook_id=ids["idle"],
-            kind="idle",
-            warned_at=emulator.now() - timedelta(minutes=30),
-            stop_after=emulator.now() - timedelta(minutes=15),
-        )
-    )
+    store.put_warning(due_idle_warning(emulator, ids["idle"]))
 
     class StoppedMeanwhile:
         """The client, but someone stops the notebook just before the keeper does."""
@@ -508,15 +503,7 @@ def test_a_stop_whose_warning_cannot_be_deleted_is_still_audited_as_done(
     ids = world["ids"]
     store = FlakyStore(world["store"], "delete_warning")
     emulator.advance(timedelta(hours=1, minutes=30))
-    store.put_warning(
-        PendingWarning(
-            project_id=PROJECT_ID,
-            notebook_id=ids["idle"],
-            kind="idle",
-            warned_at=emulator.now() - timedelta(minutes=30),
-            stop_after=emulator.now() - timedelta(minutes=15),
-        )
-    )
+    store.put_warning(due_idle_warning(emulator, ids["idle"]))
     report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
     idle = next(o for o in report.outcomes if o.name == "idle")
     assert idle.action is Action.STOP and idle.outcome == "ok"

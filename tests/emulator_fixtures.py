@@ -111,3 +111,8 @@ def emulator_api(
         return asyncio.run(go())
 
     return call
+
+
+async def no_sleep(seconds: float) -> None:
+    """The client's `sleep` in tests: retries and backoff happen without waiting."""
+    return None

@@ -24,7 +24,7 @@ from nbkeeper.modelarts.schemas import (
     NotebookUpdateRequest,
 )
 from nbkeeper_local.emulator import Emulator, FaultKind, Timings
-from tests.emulator_fixtures import CREATE_BODY, ClientFactory
+from tests.emulator_fixtures import CREATE_BODY, ClientFactory, no_sleep
 
 S = NotebookStatus
 HOUR_MS = 3_600_000
@@ -40,10 +40,6 @@ async def refused(call: Awaitable[object]) -> ModelArtsError:
     with pytest.raises(ModelArtsError) as caught:
         await call
     return caught.value
-
-
-async def no_sleep(_: float) -> None:
-    return None
 
 
 def create_request(name: str = "client-nb") -> NotebookCreateRequest:

@@ -29,7 +29,14 @@ from nbkeeper_local.harness import (
     sqs_event,
 )
 from nbkeeper_local.harness import load_function as load_app
-from tests.emulator_fixtures import ACCESS_KEY, EMULATOR_BASE_URL, IMAGE_ID, PROJECT_ID, SECRET_KEY
+from tests.emulator_fixtures import (
+    ACCESS_KEY,
+    EMULATOR_BASE_URL,
+    IMAGE_ID,
+    PROJECT_ID,
+    SECRET_KEY,
+    no_sleep,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -116,9 +123,6 @@ class World:
             monkeypatch.setenv(key, value)
         self.commands = load_app("slack_commands")
         self.worker = load_app("notebook_worker")
-
-        async def no_sleep(_: float) -> None:
-            return None
 
         transport = emulator.asgi_transport()
         slack_transport = httpx.MockTransport(self.slack)

@@ -31,6 +31,7 @@ from tests.emulator_fixtures import (
     EMULATOR_START,
     PROJECT_ID,
     SECRET_KEY,
+    no_sleep,
 )
 from tests.functional.slack_world import FakeLambdaContext, World, load_app, sqs_event
 
@@ -39,10 +40,6 @@ EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 REGION = "ap-southeast-3"
 OTHER_PROJECT = "9f8e7d6c5b4a30291807f6e5d4c3b2a1"
 AT = EMULATOR_START + timedelta(hours=1, minutes=15)
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -71,8 +68,8 @@ def fan_out(
     keeper.seams.modelarts_transport = transport
     keeper.seams.jupyter_transport = transport
     keeper.seams.slack_transport = httpx.MockTransport(world.slack)
-    keeper.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
-    world.worker.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
+    keeper.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
+    world.worker.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
     return world, keeper
 
 

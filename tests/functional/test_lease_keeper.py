@@ -33,6 +33,7 @@ from tests.emulator_fixtures import (
     IMAGE_ID,
     PROJECT_ID,
     SECRET_KEY,
+    no_sleep,
 )
 from tests.functional.slack_world import FakeLambdaContext, FakeSlack, load_app
 
@@ -40,10 +41,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENT = json.loads((ROOT / "events" / "schedule.json").read_text())
 BOT_TOKEN = "xoxb-lease-keeper-test-token"
 OWNERS = {"worker": "UWORK", "lunch": "ULUNCH", "evening": "UEVE", "reserved": "URES"}
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -76,7 +73,7 @@ def app(
     module.seams.jupyter_transport = emulator_transport
     module.seams.slack_transport = httpx.MockTransport(slack)
     # The client's rate limiter and retries wait through this: tests never sleep.
-    module.seams.modelarts_options = {"sleep": _no_sleep, "retry": NO_RETRY}
+    module.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
     return module, slack
 
 

@@ -30,14 +30,17 @@ from typing import Any
 
 import httpx
 
-from nbkeeper.activity import ActivityResult, JupyterProber, probe_transport
-from nbkeeper.decide import Action, decide
-from nbkeeper.keeper import KeeperClient, PassReport, run_pass
+from nbkeeper.jupyter import JupyterProber, probe_transport
+from nbkeeper.keeper.activity import ActivityResult
+from nbkeeper.keeper.decide import Action, decide
+from nbkeeper.keeper.passes import KeeperClient, run_pass
+from nbkeeper.keeper.policy import load_policy_text
+from nbkeeper.keeper.report import PassReport
+from nbkeeper.memory import MemoryStateStore
 from nbkeeper.modelarts.auth import Credentials, SignerAuth
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.schemas import Notebook
-from nbkeeper.policy import ProjectRef, load_policy_text
-from nbkeeper.store import MemoryStateStore, PendingWarning
+from nbkeeper.records import PendingWarning, ProjectRef
 
 TITLE = "Lease keeper: one pass over a large fleet (emulator over loopback HTTP)"
 SIZE = int(os.environ.get("BENCH_KEEPER_SIZE", "10000"))
@@ -143,9 +146,7 @@ async def _our_pass(url: str, store: MemoryStateStore) -> tuple[PassReport, floa
     ):
         prober = JupyterProber(http, concurrency=POLICY.probe_concurrency, timeout=30)
         started, cpu = time.perf_counter(), time.process_time()
-        report = await run_pass(
-            [project], client_for, prober, store, None, POLICY, START, post_summary=False
-        )
+        report = await run_pass([project], client_for, prober, store, None, POLICY, START)
         return report, time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -169,7 +170,7 @@ def _naive(url: str, store: MemoryStateStore, sample: int) -> Naive:
         StopNotebookRequest,
     )
 
-    from nbkeeper.activity import activity_from_replies, lease_fallback
+    from nbkeeper.keeper.activity import activity_from_replies, lease_fallback
     from nbkeeper_local.emulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
     config = HttpConfig.get_default_config()

@@ -74,7 +74,7 @@ class Story:
         # Simulated time everywhere: Slack signs with it, the webhook and worker read it, and
         # follow-ups are due at once while the emulator's clock moves instead.
         self.worker.seams.max_followup_delay = 0
-        self.worker.seams.now = self.emulator.now
+        self.worker.seams.clock = lambda: self.emulator.now().timestamp()
         self.commands.seams.clock = lambda: int(self.emulator.now().timestamp())
         self.sqs = world.boto3_client("sqs")
         self.ids: dict[str, str] = {}
@@ -184,7 +184,7 @@ class Story:
         return summary
 
     def show_audit(self, now: datetime) -> None:
-        from nbkeeper.store import DynamoStateStore
+        from nbkeeper.dynamo import DynamoStateStore
 
         table = self.world.boto3_resource("dynamodb").Table(self.world.env["STATE_TABLE"])
         records = DynamoStateStore(table).list_audit(self.world.project_id, now)

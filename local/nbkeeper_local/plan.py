@@ -22,26 +22,22 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from nbkeeper.activity import JupyterProber, probe_transport
-from nbkeeper.decide import Action
-from nbkeeper.keeper import KeeperClient, NotebookOutcome, PassReport, run_pass
-from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
-from nbkeeper.modelarts.client import AsyncModelArtsClient
-from nbkeeper.modelarts.regions import endpoint_for
-from nbkeeper.policy import Policy, PolicyError, ProjectRef, load_policy_file, load_policy_text
-from nbkeeper.settings import ModelArtsSettings, SettingsError, build_client, load_settings
-from nbkeeper.store import (
+from nbkeeper.keeper.decide import Action
+from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_file, load_policy_text
+from nbkeeper.keeper.report import NotebookOutcome, NullNotifier, PassReport, decision_detail
+from nbkeeper.memory import MemoryStateStore
+from nbkeeper.records import (
     AuditRecord,
-    MemoryStateStore,
     Owner,
     PendingWarning,
     ProjectState,
     Reservation,
     StateStore,
 )
+from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
+from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, run_keeper_pass
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
-DEFAULT_RATE_LIMIT = 20.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--policy",
         metavar="FILE",
-        help="policy YAML (default: the one shipped in the layer, shared/nbkeeper/policy.yaml)",
+        help="policy YAML (default: the one shipped in the layer, shared/nbkeeper/keeper/policy.yaml)",
     )
     parser.add_argument(
         "--json", action="store_true", help="one JSON object per notebook instead of a table"
@@ -119,7 +115,7 @@ def dynamo_state(table_name: str) -> ReadOnlyState:
     """The state table through boto3's ambient configuration, wrapped read-only."""
     import boto3
 
-    from nbkeeper.store import DynamoStateStore
+    from nbkeeper.dynamo import DynamoStateStore
 
     table: Any = boto3.resource("dynamodb").Table(table_name)
     return ReadOnlyState(DynamoStateStore(table))
@@ -143,43 +139,16 @@ def load(policy_path: str | None) -> Policy:
 async def plan(
     settings: ModelArtsSettings, policy: Policy, now: datetime, store: StateStore | None = None
 ) -> PassReport:
-    projects = policy.projects or [
-        ProjectRef(region=settings.region, project_id=settings.project_id)
-    ]
-    clients: dict[ProjectRef, AsyncModelArtsClient] = {}
-
-    def client_for(project: ProjectRef) -> KeeperClient:
-        if project not in clients:
-            update: dict[str, str] = {"project_id": project.project_id}
-            if project.region != settings.region:
-                update |= {"region": project.region}
-                update |= {"endpoint": endpoint_for(project.region, os.environ)}
-            clients[project] = build_client(
-                settings.model_copy(update=update),
-                rate_limit=DEFAULT_RATE_LIMIT / len(projects),
-            )
-        return clients[project]
-
-    transport = probe_transport(policy.probe_concurrency)
-    prober = JupyterProber(
-        transport, concurrency=policy.probe_concurrency, timeout=policy.probe_timeout_seconds
+    """A dry pass assembled exactly as the keeper's (nbkeeper.wiring), telling nobody."""
+    return await run_keeper_pass(
+        settings,
+        default_projects(policy, settings),
+        policy,
+        now,
+        store=store or MemoryStateStore(),
+        notifier=NullNotifier(),
+        dry_run=True,
     )
-    try:
-        return await run_pass(
-            projects,
-            client_for,
-            prober,
-            store or MemoryStateStore(),
-            None,
-            policy,
-            now,
-            dry_run=True,
-            post_summary=False,
-        )
-    finally:
-        await transport.aclose()
-        for client in clients.values():
-            await client.aclose()
 
 
 def row(outcome: NotebookOutcome, state_read: bool = False) -> dict[str, object]:
@@ -192,14 +161,11 @@ def row(outcome: NotebookOutcome, state_read: bool = False) -> dict[str, object]
         # False: reservations and pending warnings were not read; `warn` may really be `stop`.
         "state_read": state_read,
     }
-    if outcome.action is Action.PROLONG:
-        data["duration"] = outcome.decision.duration_ms
-        data["extend_ms"] = outcome.decision.extend_ms
-    if outcome.action is Action.WARN:
-        data["warning"] = outcome.decision.warning_kind
-    if outcome.action is Action.STOP:
-        data["hours_saved"] = round(outcome.decision.hours_saved, 3)
-    return data
+    detail = decision_detail(outcome.decision)
+    if "duration_ms" in detail:  # the lease duration a renewal asks for, as the API names it
+        detail["duration"] = detail.pop("duration_ms")
+    detail.pop("cost_saved", None)
+    return data | detail
 
 
 def state_note(table: str | None) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
+    LEASE_MAX_MS,
     CreateDescription,
     ImageId,
     LeaseReq,
@@ -27,8 +28,9 @@ from nbkeeper.modelarts.schemas import (
     VolumeOwnership,
     VolumeReq,
 )
+from nbkeeper.records import ProjectRef
 
-MAX_HOURS = 72
+MAX_HOURS = LEASE_MAX_MS // HOUR_MS  # the longest lease one call may ask for (72 h)
 
 
 class Requester(BaseModel):
@@ -45,20 +47,13 @@ class Requester(BaseModel):
     response_url_posts: int = Field(default=0, ge=0, le=5)
 
 
-class Project(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    region: str = Field(min_length=1, max_length=64)
-    project_id: str = Field(min_length=1, max_length=64)
-
-
 class CommandBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     command_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:\-]+$")
     requested_at: datetime
     requested_by: Requester
-    project: Project | None = None  # default project from configuration when absent
+    project: ProjectRef | None = None  # default project from configuration when absent
 
 
 Hours = Annotated[int, Field(ge=1, le=MAX_HOURS)]

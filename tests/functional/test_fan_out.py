@@ -20,9 +20,9 @@ import httpx
 import pytest
 import yaml
 
+from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.modelarts.auth import Credentials, SignerAuth
 from nbkeeper.modelarts.client import NO_RETRY
-from nbkeeper.store import DynamoStateStore
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import (
     ACCESS_KEY,

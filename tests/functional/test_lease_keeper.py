@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 import pytest
 
+from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.modelarts.client import NO_RETRY
 from nbkeeper.modelarts.schemas import NotebookStatus
-from nbkeeper.store import AuditRecord, DynamoStateStore, Owner, Reservation
+from nbkeeper.records import AuditRecord, Owner, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import (
     ACCESS_KEY,
@@ -216,7 +217,7 @@ def test_event_without_time_uses_the_clock(
 def test_bad_configuration_names_the_variable(
     table: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from nbkeeper.policy import PolicyError
+    from nbkeeper.keeper.policy import PolicyError
     from nbkeeper.settings import SettingsError
 
     monkeypatch.setenv("MODELARTS_REGION", "cn-north-4")

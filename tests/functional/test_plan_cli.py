@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.modelarts.schemas import NotebookStatus
-from nbkeeper.store import DynamoStateStore, PendingWarning, Reservation
+from nbkeeper.records import PendingWarning, Reservation
 from nbkeeper_local.cli import main as cli_main
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import ACCESS_KEY, PROJECT_ID, SECRET_KEY

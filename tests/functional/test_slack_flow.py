@@ -79,9 +79,9 @@ def test_keep_writes_a_reservation_the_keeper_reads(world: World) -> None:
     world.slash("keep exp-1 for 3h")
     world.settle()
     assert "Keeping *exp-1* alive until" in last_text(world)
-    from nbkeeper.store import DynamoStateStore
+    from nbkeeper.dynamo import DynamoStateStore
 
-    store = DynamoStateStore(world.worker.state_table())
+    store = DynamoStateStore(world.worker.wiring.state_table)
     from datetime import UTC, datetime
 
     state = store.load_project(world.worker.SETTINGS.project_id, datetime.now(UTC))

@@ -6,15 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nbkeeper.store import (
-    AuditRecord,
-    DynamoStateStore,
-    MemoryStateStore,
-    Owner,
-    PendingWarning,
-    Reservation,
-    StateStore,
-)
+from nbkeeper.dynamo import DynamoStateStore
+from nbkeeper.memory import MemoryStateStore
+from nbkeeper.records import AuditRecord, Owner, PendingWarning, Reservation, StateStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -190,7 +190,7 @@ def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
 ) -> None:
     """The worker's fan-out sweeps decide under the keeper's policy: the file shipped in the
     layer plus the stack's SSM overlay, which each function may read."""
-    from nbkeeper.keeper_runtime import DEFAULT_POLICY_PATH
+    from nbkeeper.wiring import DEFAULT_POLICY_PATH
 
     environment = _deployed_environment(transformed, function)
     assert environment["POLICY_PARAMETER"] == "/nbkeeper/policy"

@@ -11,13 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from nbkeeper.activity import (
+from nbkeeper.jupyter import JupyterProber, probe_transport
+from nbkeeper.keeper.activity import (
     Activity,
-    JupyterProber,
     UnknownActivity,
     activity_from_replies,
     parse_jupyter_time,
-    probe_transport,
 )
 from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper_local.emulator import ActivityPattern, Emulator

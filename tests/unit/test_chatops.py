@@ -12,33 +12,27 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nbkeeper.chatops import (
-    Access,
-    ButtonAction,
-    ChatConfig,
-    Found,
-    Invocation,
-    Outcome,
-    handle_action,
-    handle_request,
-)
+from nbkeeper.chatops.access import Access, ChatConfig, ChatReply, Invocation
+from nbkeeper.chatops.buttons import ButtonAction, handle_action
+from nbkeeper.chatops.directory import Found
+from nbkeeper.chatops.slash import handle_request
 from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
-    Project,
     ProlongCommand,
     StartCommand,
     StopCommand,
     UpdateCommand,
 )
 from nbkeeper.modelarts.schemas import Notebook, NotebookStatus, Volume
+from nbkeeper.records import ProjectRef
 from nbkeeper.slack import grammar, render
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION
 
 S = NotebookStatus
 OWNER, OTHER, ADMIN, STRANGER = "U0OWNER", "U0OTHER", "U0ADMIN", "U0STRANGER"
 TEAM, CHANNEL = "T0TEAM", "C0CHAN"
-PROJECT = Project(region="cn-north-4", project_id="0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+PROJECT = ProjectRef(region="cn-north-4", project_id="0a1b2c3d4e5f60718293a4b5c6d7e8f9")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2024, 6, 11, 10, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Berlin (CEST)
 CONFIG = ChatConfig(
@@ -74,8 +68,8 @@ class FakeDirectory:
         self.lookups.append(target)
         return [f for f in self.rows if target in (f.notebook.id, f.notebook.name)]
 
-    def listing(self, *, all_users: bool) -> list[Found]:
-        self.lookups.append(f"list all_users={all_users}")
+    def listing(self) -> list[Found]:
+        self.lookups.append("list")
         return list(self.rows)
 
 
@@ -115,7 +109,7 @@ def slash(
     directory: FakeDirectory | None = None,
     config: ChatConfig = CONFIG,
     **where: Any,
-) -> Outcome:
+) -> ChatReply:
     return handle_request(
         grammar.parse(text), invocation(user, **where), config, directory or fleet()
     )
@@ -129,7 +123,7 @@ def click(
     directory: FakeDirectory | None = None,
     config: ChatConfig = CONFIG,
     **where: Any,
-) -> Outcome:
+) -> ChatReply:
     raw = value if isinstance(value, str) else json.dumps(value)
     return handle_action(
         ButtonAction(action_id, raw), invocation(user, **where), config, directory or fleet()
@@ -140,14 +134,14 @@ def actions_block(reply: dict[str, Any]) -> dict[str, Any] | None:
     return next((b for b in reply.get("blocks", []) if b.get("type") == "actions"), None)
 
 
-def confirm_button(outcome: Outcome) -> dict[str, Any]:
+def confirm_button(outcome: ChatReply) -> dict[str, Any]:
     block = actions_block(outcome.reply)
     assert block is not None, outcome.reply["text"]
     (button,) = [e for e in block["elements"] if e["action_id"] == render.CONFIRM_ACTION]
     return dict(button)
 
 
-def kind(outcome: Outcome) -> str:
+def kind(outcome: ChatReply) -> str:
     """queued (a command, no question) / confirm (a question, nothing queued) / reply / refused."""
     if outcome.command is not None:
         assert actions_block(outcome.reply) is None, "a confirmation must not also queue"
@@ -157,7 +151,7 @@ def kind(outcome: Outcome) -> str:
     return "refused" if outcome.reply["text"].startswith(":warning:") else "reply"
 
 
-def assert_refused(outcome: Outcome, *hints: str) -> None:
+def assert_refused(outcome: ChatReply, *hints: str) -> None:
     """Nothing queued, no buttons, and a sentence that says why and what to do."""
     assert outcome.command is None
     assert actions_block(outcome.reply) is None

@@ -16,7 +16,6 @@ from nbkeeper.commands import (
     DeleteCommand,
     FollowCommand,
     KeepCommand,
-    Project,
     Requester,
     SweepProjectCommand,
     encode_command,
@@ -25,6 +24,7 @@ from nbkeeper.commands import (
     peek_requester,
 )
 from nbkeeper.modelarts.errors import describe_validation_error
+from nbkeeper.records import ProjectRef
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 IMAGE = "e1a07296-22a8-4f05-8bc8-e936c8e54090"
@@ -113,7 +113,7 @@ def test_requester_and_project_are_strict() -> None:
     with pytest.raises(pydantic.ValidationError):
         Requester.model_validate({"user_id": ""})
     with pytest.raises(pydantic.ValidationError):
-        Project.model_validate({"region": "r"})
+        ProjectRef.model_validate({"region": "r"})
 
 
 JSONISH = st.recursive(

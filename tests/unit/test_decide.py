@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbkeeper.activity import Activity, ActivityResult, UnknownActivity
-from nbkeeper.decide import Action, decide, human
+from nbkeeper.keeper.activity import Activity, ActivityResult, UnknownActivity
+from nbkeeper.keeper.decide import Action, decide
+from nbkeeper.keeper.policy import Policy, load_policy_text
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
@@ -18,8 +19,8 @@ from nbkeeper.modelarts.schemas import (
     Notebook,
     NotebookStatus,
 )
-from nbkeeper.policy import Policy, load_policy_text
-from nbkeeper.store import PendingWarning, Reservation, WarningKind
+from nbkeeper.records import PendingWarning, Reservation, WarningKind
+from nbkeeper.timefmt import human
 
 # Monday 23 Nov 2026, 10:00 UTC: a working hour under the default policy.
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -9,24 +9,23 @@ from typing import Any
 import httpx
 import pytest
 
-from nbkeeper.activity import JupyterProber
 from nbkeeper.commands import SweepProjectCommand
-from nbkeeper.decide import Action, Decision
-from nbkeeper.keeper import (
+from nbkeeper.jupyter import JupyterProber
+from nbkeeper.keeper.decide import Action, Decision
+from nbkeeper.keeper.passes import KeeperClient, run_pass, sweep_command
+from nbkeeper.keeper.policy import Policy, load_policy_text
+from nbkeeper.keeper.report import (
     Delivered,
-    KeeperClient,
     NotebookOutcome,
     PassReport,
     ProjectReport,
     WarningNotice,
-    run_pass,
     summary_worth_posting,
-    sweep_command,
 )
+from nbkeeper.memory import MemoryStateStore
 from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
 from nbkeeper.modelarts.schemas import NotebookStatus
-from nbkeeper.policy import Policy, ProjectRef, load_policy_text
-from nbkeeper.store import MemoryStateStore, Owner, PendingWarning, Reservation
+from nbkeeper.records import Owner, PendingWarning, ProjectRef, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import EMULATOR_BASE_URL, PROJECT_ID
 
@@ -402,9 +401,17 @@ def _report(*actions: tuple[Action, str], project_error: bool = False) -> PassRe
         ProjectReport("cn-north-4", PROJECT_ID, error="server: 503" if project_error else None)
     )
     for index, (action, outcome) in enumerate(actions):
+        status, _, note = outcome.partition(": ")
         report.outcomes.append(
             NotebookOutcome(
-                PROJECT_ID, f"nb{index}", None, None, None, Decision(action, "why"), outcome
+                PROJECT_ID,
+                f"nb{index}",
+                None,
+                None,
+                None,
+                Decision(action, "why"),
+                status,  # type: ignore[arg-type]
+                note or None,
             )
         )
     return report

@@ -10,18 +10,19 @@ from typing import Any
 import pytest
 from slack_sdk.models.blocks import Block
 
-from nbkeeper.decide import Action, Decision
-from nbkeeper.keeper import NotebookOutcome, PassReport, ProjectReport, WarningNotice
-from nbkeeper.modelarts.schemas import Notebook
-from nbkeeper.policy import ProjectRef, load_policy_text
-from nbkeeper.slack.keeper_messages import (
+from nbkeeper.keeper.decide import Action, Decision
+from nbkeeper.keeper.messages import (
     KEEP_ACTION,
     STOP_ACTION,
     SlackKeeperNotifier,
-    button_value,
     summary_message,
     warning_message,
 )
+from nbkeeper.keeper.policy import load_policy_text
+from nbkeeper.keeper.report import NotebookOutcome, PassReport, ProjectReport, WarningNotice
+from nbkeeper.modelarts.schemas import Notebook
+from nbkeeper.records import ProjectRef
+from nbkeeper.slack.buttons import KeeperValue
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 POLICY = load_policy_text("timezone: Europe/Berlin\nsummary_channel: C-SUMMARY")
@@ -82,8 +83,12 @@ def test_warning_is_valid_block_kit_with_keep_and_stop_buttons() -> None:
 
 
 def test_button_values_are_compact_json() -> None:
-    assert button_value("p", "n", 2) == '{"project_id":"p","notebook_id":"n","hours":2}'
-    assert button_value("p", "n") == '{"project_id":"p","notebook_id":"n"}'
+    keep = KeeperValue(project_id="p", notebook_id="n", hours=2).encode()
+    assert keep == '{"project_id":"p","notebook_id":"n","hours":2}'
+    assert (
+        KeeperValue(project_id="p", notebook_id="n").encode()
+        == '{"project_id":"p","notebook_id":"n"}'
+    )
 
 
 def test_warning_text_mentions_owner_local_time_reason_and_price() -> None:
@@ -128,7 +133,8 @@ def outcome(name: str, action: Action, outcome: str = "ok", **kw: Any) -> Notebo
         flavor="f",
         owner=None,
         decision=Decision(action, f"because {name}", **kw),
-        outcome=outcome,
+        status=outcome.split(":")[0],  # type: ignore[arg-type]
+        note=outcome.split(": ", 1)[1] if ": " in outcome else None,
         cost_saved=kw.get("hours_saved", 0.0) * 2,
     )
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nbkeeper.policy import (
+from nbkeeper.keeper.policy import (
     PolicyError,
     Window,
     load_policy,
@@ -18,7 +18,7 @@ from nbkeeper.policy import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = ROOT / "shared" / "nbkeeper" / "policy.yaml"
+SHIPPED = ROOT / "shared" / "nbkeeper" / "keeper" / "policy.yaml"
 
 
 def test_defaults_match_the_issue() -> None:

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from nbkeeper.slack.api import MemoryLedger, Notifier, SlackApi, SlackApiError
+from nbkeeper.memory import MemoryLedger
+from nbkeeper.slack.api import Notifier, SlackApi, SlackApiError
 
 BOT_TOKEN = "xoxb-unit-test-token"
 RESPONSE_URL = "https://hooks.slack.com/commands/T1/2/secret-part"

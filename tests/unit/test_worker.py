@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 
 from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Requester
+from nbkeeper.memory import MemoryStateStore
 from nbkeeper.modelarts.client import NO_RETRY
 from nbkeeper.modelarts.errors import AmbiguousCreateError, ThrottledError
 from nbkeeper.slack.render import Message
-from nbkeeper.store import MemoryStateStore
 from nbkeeper.tags import COMMAND_TAG
-from nbkeeper.worker import Result, Worker
+from nbkeeper.worker.dispatch import Worker
+from nbkeeper.worker.ports import Result
 from nbkeeper_local.emulator import Emulator
 from nbkeeper_local.emulator.faults import FaultKind
 from tests.emulator_fixtures import (

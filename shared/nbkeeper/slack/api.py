@@ -153,44 +153,9 @@ class ResponseUrlLedger(Protocol):
         ...
 
 
-def _url_key(url: str) -> str:
+def response_url_key(url: str) -> str:
+    """A response_url's key in a ledger: hashed, since the URL itself is a credential."""
     return hashlib.sha256(url.encode()).hexdigest()[:40]
-
-
-class MemoryLedger:
-    def __init__(self) -> None:
-        self.posts: dict[str, int] = {}
-
-    def claim(self, url: str, issued_at: datetime, already_used: int = 0) -> bool:
-        key = _url_key(url)
-        if self.posts.get(key, 0) >= RESPONSE_URL_MAX_POSTS - already_used:
-            return False
-        self.posts[key] = self.posts.get(key, 0) + 1
-        return True
-
-
-class DynamoLedger:
-    """The ledger as one counter item per response_url in the state table (hashed, with TTL)."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def claim(self, url: str, issued_at: datetime, already_used: int = 0) -> bool:
-        errors = self._table.meta.client.exceptions
-        try:
-            self._table.update_item(
-                Key={"pk": f"RESPURL#{_url_key(url)}", "sk": "RESPURL"},
-                UpdateExpression="ADD posts :one SET expires_at = :ttl",
-                ConditionExpression="attribute_not_exists(posts) OR posts < :max",
-                ExpressionAttributeValues={
-                    ":one": 1,
-                    ":max": RESPONSE_URL_MAX_POSTS - already_used,
-                    ":ttl": int((issued_at + timedelta(days=1)).timestamp()),
-                },
-            )
-        except errors.ConditionalCheckFailedException:
-            return False
-        return True
 
 
 @dataclass

@@ -1,5 +1,68 @@
-"""Action ids of the lease keeper's warning buttons: rendered by `keeper_messages`, handled by
-`chatops` (the interactions route). One definition, so the two cannot drift apart."""
+"""What nbkeeper's buttons carry: action ids and the one codec for their values.
+
+The lease keeper's warnings render [Keep 2h more] / [Stop now] with a `KeeperValue`; chat-ops
+confirmations carry a `ConfirmValue`. Both are written and read here only, so the two sides
+cannot drift apart, and anything a click sends that these models refuse (a forged or stale
+value) is refused as a whole.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 KEEP_ACTION = "keeper.keep"  # "Keep Nh more": a reservation of N hours from the click
 STOP_ACTION = "keeper.stop"  # "Stop now"
+CONFIRM_ACTION = "nbkeeper.confirm"
+CANCEL_ACTION = "nbkeeper.cancel"
+VALUE_MAX = 2000  # Slack's limit for a button value
+
+V = TypeVar("V", bound="ButtonValue")
+
+
+class ButtonValueError(ValueError):
+    """A button value we did not write, or no longer understand."""
+
+
+class ButtonValue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def encode(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def decode(cls: type[V], text: str) -> V:
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError:
+            raise ButtonValueError(f"not a {cls.__name__}") from None
+
+
+class KeeperValue(ButtonValue):
+    """A lease keeper warning's button: which notebook, and for Keep how many hours."""
+
+    project_id: str = Field(min_length=1, max_length=64)
+    notebook_id: str = Field(min_length=1, max_length=128)
+    hours: int | None = None  # Keep only; clamped to 1-72, the hours one lease may be asked for
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _no_null_hours(cls, value: Any) -> Any:
+        if value is None:  # absent is fine (a Stop button); an explicit null is not ours
+            raise ValueError("hours must be a number")
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _clamped(cls, value: int | None) -> int | None:
+        return None if value is None else max(1, min(value, 72))
+
+
+class ConfirmValue(ButtonValue):
+    """A confirmation's Confirm button: who asked, the notebook's owner then, and the command
+    (without the fields the click itself supplies: id, time, requester)."""
+
+    by: str = Field(min_length=1, max_length=64)
+    owner: str | None = None  # re-checked on the click: an admin may have lost the role meanwhile
+    cmd: dict[str, Any]

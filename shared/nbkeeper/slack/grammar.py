@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Literal
 
-MAX_HOURS = 72
-MAX_STORAGE_GB = 4096
+from nbkeeper.commands import MAX_HOURS
+from nbkeeper.modelarts.schemas import MAX_STORAGE_GB
+
 MAX_TEXT = 2000
 
 # Slack sends &, < and > HTML-escaped, and phones turn quotes into typographic ones.

@@ -13,15 +13,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from nbkeeper.modelarts.schemas import Notebook
+from nbkeeper.slack.buttons import CANCEL_ACTION, CONFIRM_ACTION
 
 Message = dict[str, Any]
 ResponseType = Literal["ephemeral", "in_channel"]
 
-CONFIRM_ACTION = "nbkeeper.confirm"
-CANCEL_ACTION = "nbkeeper.cancel"
 SECTION_MAX = 3000
 BUTTON_TEXT_MAX = 75
-BUTTON_VALUE_MAX = 2000
 CONFIRM_TITLE_MAX = 100
 CONFIRM_TEXT_MAX = 300
 CONFIRM_LABEL_MAX = 30

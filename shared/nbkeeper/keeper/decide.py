@@ -22,13 +22,14 @@ Rules, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from nbkeeper.activity import Activity, ActivityResult, UnknownActivity
+from nbkeeper.keeper.activity import Activity, ActivityResult, UnknownActivity
+from nbkeeper.keeper.policy import Policy
 from nbkeeper.modelarts.schemas import LEASE_MAX_MS, LEASE_MIN_MS, Notebook, NotebookStatus
-from nbkeeper.policy import Policy
-from nbkeeper.store import PendingWarning, Reservation, WarningKind
+from nbkeeper.records import PendingWarning, Reservation, WarningKind
+from nbkeeper.timefmt import from_ms, human, local_time, to_ms
 
 STOP_KINDS: frozenset[WarningKind] = frozenset({"idle", "off_hours"})
 
@@ -58,28 +59,6 @@ class Decision:
     clear_warning: bool = False
     # stop: lease hours that would otherwise have run (what stopping saves).
     hours_saved: float = 0.0
-
-
-def _ms(moment: datetime) -> int:
-    return round(moment.timestamp() * 1000)
-
-
-def _from_ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
-
-
-def human(delta: timedelta) -> str:
-    """'2 h 5 min', '45 min', '0 min' (rounded down to minutes)."""
-    minutes = max(0, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    if hours and minutes:
-        return f"{hours} h {minutes} min"
-    return f"{hours} h" if hours else f"{minutes} min"
-
-
-def local_time(moment: datetime, policy: Policy) -> str:
-    """'14:10' in the policy's timezone, with the weekday when it is not today's."""
-    return moment.astimezone(policy.zone).strftime("%a %H:%M")
 
 
 def is_active(activity: ActivityResult, policy: Policy, now: datetime) -> bool:
@@ -155,7 +134,9 @@ def _keep(
     if active and isinstance(activity, Activity):
         why = f"active ({_activity_text(activity, now)})"
     elif reservation is not None:
-        why = f"reserved until {local_time(reservation.until, policy)} by {reservation.by_user}"
+        why = (
+            f"reserved until {local_time(reservation.until, policy.zone)} by {reservation.by_user}"
+        )
     else:
         why = f"opted out by tag {policy.opt_out_tag.key}={policy.opt_out_tag.value}"
     clear = warning is not None and warning.kind in STOP_KINDS
@@ -165,12 +146,12 @@ def _keep(
     deadline_ms = lease.deadline_ms
     if deadline_ms is None:
         return Decision(Action.NOOP, f"{why}; lease end unknown", clear_warning=clear)
-    deadline = _from_ms(deadline_ms)
+    deadline = from_ms(deadline_ms)
     remaining = deadline - now
     if remaining > policy.renew_before:
         return Decision(
             Action.NOOP,
-            f"{why}; lease ends in {human(remaining)} ({local_time(deadline, policy)})",
+            f"{why}; lease ends in {human(remaining)} ({local_time(deadline, policy.zone)})",
             clear_warning=clear,
         )
 
@@ -180,7 +161,7 @@ def _keep(
         # least ModelArts' 1 h) would run past the reservation's end.
         return Decision(
             Action.NOOP,
-            f"{why}; the lease ends at {local_time(deadline, policy)}, after the reservation",
+            f"{why}; the lease ends at {local_time(deadline, policy.zone)}, after the reservation",
             clear_warning=clear,
         )
     want, capped_by = _wanted_extension(reservation, kept_anyway, policy, now)
@@ -200,14 +181,14 @@ def _keep(
     if new_deadline <= deadline:
         return Decision(
             Action.NOOP,
-            f"{why}; lease already runs to {local_time(deadline, policy)}",
+            f"{why}; lease already runs to {local_time(deadline, policy.zone)}",
             clear_warning=clear,
         )
-    duration_ms = extend_ms + (_ms(now) - lease.create_at if lease.create_at is not None else 0)
+    duration_ms = extend_ms + (to_ms(now) - lease.create_at if lease.create_at is not None else 0)
     return Decision(
         Action.PROLONG,
         f"{why} and the lease ends in {human(remaining)}: prolonged "
-        f"{human(timedelta(milliseconds=extend_ms))}{capped_by}, to {local_time(new_deadline, policy)}",
+        f"{human(timedelta(milliseconds=extend_ms))}{capped_by}, to {local_time(new_deadline, policy.zone)}",
         duration_ms=duration_ms,
         extend_ms=extend_ms,
         new_deadline=new_deadline,
@@ -236,8 +217,8 @@ def _running_since(notebook: Notebook, activity: ActivityResult) -> datetime | N
     if isinstance(activity, Activity) and activity.from_jupyter and activity.started:
         return activity.started
     if notebook.lease is not None and notebook.lease.create_at is not None:
-        return _from_ms(notebook.lease.create_at)
-    return _from_ms(notebook.create_at) if notebook.create_at is not None else None
+        return from_ms(notebook.lease.create_at)
+    return from_ms(notebook.create_at) if notebook.create_at is not None else None
 
 
 def _runtime_cap_reached(
@@ -250,7 +231,7 @@ def _runtime_cap_reached(
 ) -> Decision:
     reason = (
         f"{why}, but the runtime cap of {policy.max_runtime_hours:g} h is reached: "
-        f"not prolonged, the lease ends at {local_time(deadline, policy)}"
+        f"not prolonged, the lease ends at {local_time(deadline, policy.zone)}"
     )
     if warning is not None and warning.kind == "max_runtime":
         return Decision(Action.NOOP, reason)
@@ -281,26 +262,26 @@ def _idle(
         stops_at = stop_after
         lease = notebook.lease
         if lease is not None and lease.enable is not False and lease.deadline_ms is not None:
-            stops_at = min(stop_after, max(now, _from_ms(lease.deadline_ms)))  # lease ends first
+            stops_at = min(stop_after, max(now, from_ms(lease.deadline_ms)))  # lease ends first
         return Decision(
             Action.WARN,
-            f"{why}: will stop at {local_time(stops_at, policy)} unless used or reserved",
+            f"{why}: will stop at {local_time(stops_at, policy.zone)} unless used or reserved",
             warning_kind=kind,
             stop_after=stop_after,
         )
     if now < pending.stop_after:
         return Decision(
             Action.NOOP,
-            f"{why}: warned at {local_time(pending.warned_at, policy)}, "
-            f"stops at {local_time(pending.stop_after, policy)}",
+            f"{why}: warned at {local_time(pending.warned_at, policy.zone)}, "
+            f"stops at {local_time(pending.stop_after, policy.zone)}",
         )
     saved = 0.0
     if notebook.lease is not None and notebook.lease.enable is not False:
         deadline_ms = notebook.lease.deadline_ms
         if deadline_ms is not None:
-            saved = max(0.0, (deadline_ms - _ms(now)) / 3_600_000)
+            saved = max(0.0, (deadline_ms - to_ms(now)) / 3_600_000)
     return Decision(
         Action.STOP,
-        f"{why}: warned at {local_time(pending.warned_at, policy)} and still idle",
+        f"{why}: warned at {local_time(pending.warned_at, policy.zone)} and still idle",
         hours_saved=saved,
     )

@@ -1,9 +1,8 @@
 """The lease keeper's Slack messages (hand-written Block Kit dicts) and its Slack notifier.
 
 - `warning_message`: sent to the owner before a stop, with "Keep Nh more" (`keeper.keep`) and
-  "Stop now" (`keeper.stop`) buttons. Each button's value is compact JSON
-  `{"project_id": ..., "notebook_id": ..., "hours": N}` (hours on keep only); the Slack
-  interactions route (chatops) turns a click into a keep or stop command.
+  "Stop now" (`keeper.stop`) buttons, each carrying a `nbkeeper.slack.buttons.KeeperValue`; the
+  Slack interactions route (chatops) turns a click into a keep or stop command.
 - `summary_message`: the per-pass summary for `policy.summary_channel`.
 
 Dicts rather than slack_sdk models keep cold starts light; tests validate them against slack_sdk's
@@ -13,34 +12,24 @@ Block models. No notebook token or URL is ever put in a message.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from nbkeeper.decide import Action, local_time
-from nbkeeper.keeper import Delivered, NotebookOutcome, PassReport, WarningNotice
-from nbkeeper.policy import Policy
-from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION
-from nbkeeper.slack.render import clip, escape
+from nbkeeper.keeper.decide import Action
+from nbkeeper.keeper.policy import Policy
+from nbkeeper.keeper.report import Delivered, NotebookOutcome, PassReport, WarningNotice
+from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
+from nbkeeper.slack.render import SECTION_MAX, clip, escape
+from nbkeeper.timefmt import local_time
 
 logger = logging.getLogger(__name__)
 
-SECTION_MAX = 3000
-BUTTON_TEXT_MAX = 75
 SUMMARY_LINES = 15
 
 Message = dict[str, Any]
 # chat.postMessage(channel, message) -> message ts (helper: SlackApi.post_message)
 PostMessage = Callable[[str, Message], str | None]
-
-
-def button_value(project_id: str, notebook_id: str, hours: int | None = None) -> str:
-    """Compact JSON carried by a keeper button."""
-    value: dict[str, Any] = {"project_id": project_id, "notebook_id": notebook_id}
-    if hours is not None:
-        value["hours"] = hours
-    return json.dumps(value, separators=(",", ":"))
 
 
 def _money(amount: float, currency: str) -> str:
@@ -53,7 +42,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     decision = notice.decision
     name = escape(notebook.name or notebook.id)
     stop_at = decision.stop_after
-    when = f"{local_time(stop_at, policy)} ({policy.timezone})" if stop_at else "soon"
+    when = f"{local_time(stop_at, policy.zone)} ({policy.timezone})" if stop_at else "soon"
     mention = f"<@{notice.owner}> " if notice.owner else ""
     if decision.warning_kind == "max_runtime":
         headline = f"{mention}:hourglass: *{name}* reaches its runtime cap and stops at {when}."
@@ -72,7 +61,9 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "action_id": KEEP_ACTION,
                 "text": {"type": "plain_text", "text": f"Keep {hours}h more", "emoji": True},
                 "style": "primary",
-                "value": button_value(notice.project.project_id, notebook.id, hours),
+                "value": KeeperValue(
+                    project_id=notice.project.project_id, notebook_id=notebook.id, hours=hours
+                ).encode(),
             }
         )
     elements.append(
@@ -81,7 +72,9 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             "action_id": STOP_ACTION,
             "text": {"type": "plain_text", "text": "Stop now", "emoji": True},
             "style": "danger",
-            "value": button_value(notice.project.project_id, notebook.id),
+            "value": KeeperValue(
+                project_id=notice.project.project_id, notebook_id=notebook.id
+            ).encode(),
             "confirm": {
                 "title": {"type": "plain_text", "text": "Stop this notebook?"},
                 "text": {
@@ -138,7 +131,7 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     """Counts, hours and cost saved, failures first, then stops and warnings."""
     counts = report.counts
     mode = " (dry run: nothing was changed)" if report.dry_run else ""
-    when = local_time(report.at, policy)
+    when = local_time(report.at, policy.zone)
     title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
     figures = (
         f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "

@@ -2,10 +2,11 @@
 
 `run_pass` receives everything it touches: a ModelArts client per project, the activity prober,
 the state store, the notifier, the policy and `now`. Per project it reads nbkeeper's state in one
-batch, lists RUNNING notebooks (pages fetched concurrently by the client) and handles every
-notebook as its own task as soon as its page arrives: probe (bounded by the prober), `decide`, act (bounded by
-`action_concurrency`, through the client's retries and rate limit). Failures stay with their
-notebook or project; a pass always returns a `PassReport`.
+batch, lists RUNNING notebooks (the client fetches pages 2..N together once the first has said
+how many there are) and starts each notebook's task as soon as the iterator yields it: probe
+(bounded by the prober), `decide`, act (bounded by `action_concurrency`, through the client's
+retries and rate limit). Failures stay with their notebook or project; a pass always returns a
+`PassReport`.
 
 With more projects than `policy.max_projects_per_pass` and an `enqueue` callable, the pass fans
 out instead: one `SweepProjectCommand` per project, which the worker turns into a one-project pass.
@@ -15,15 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from nbkeeper.activity import ActivityResult, Prober, UnknownActivity
-from nbkeeper.commands import Project, Requester, SweepProjectCommand
-from nbkeeper.decide import Action, Decision, decide
+from nbkeeper.commands import Requester, SweepProjectCommand
+from nbkeeper.keeper.activity import ActivityResult, Prober, UnknownActivity
+from nbkeeper.keeper.decide import Action, Decision, decide
+from nbkeeper.keeper.policy import Policy
+from nbkeeper.keeper.report import (
+    KeeperNotifier,
+    NotebookOutcome,
+    NullNotifier,
+    PassReport,
+    ProjectReport,
+    WarningNotice,
+    decision_detail,
+    summary_worth_posting,
+)
 from nbkeeper.modelarts.errors import ModelArtsError, NotFoundError, WrongStateError
 from nbkeeper.modelarts.schemas import (
     Lease,
@@ -31,8 +41,7 @@ from nbkeeper.modelarts.schemas import (
     Notebook,
     NotebookStatus,
 )
-from nbkeeper.policy import Policy, ProjectRef, SummaryMode
-from nbkeeper.store import AuditRecord, PendingWarning, ProjectState, StateStore
+from nbkeeper.records import AuditRecord, PendingWarning, ProjectRef, ProjectState, StateStore
 from nbkeeper.tags import OWNER_TAG
 
 logger = logging.getLogger(__name__)
@@ -53,177 +62,8 @@ class KeeperClient(Protocol):
     async def stop_notebook(self, notebook_id: str) -> Notebook: ...
 
 
-@dataclass(frozen=True)
-class WarningNotice:
-    """What the owner is told before a stop."""
-
-    project: ProjectRef
-    notebook: Notebook
-    decision: Decision
-    owner: str | None  # Slack user id, when known
-    price_per_hour: float
-    currency: str
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """Where a warning went (stored with the pending warning)."""
-
-    channel: str | None = None
-    message_ts: str | None = None
-
-
-class KeeperNotifier(Protocol):
-    async def warn(self, notice: WarningNotice) -> Delivered:
-        """Tell the owner; raise to report that the warning did not reach anyone."""
-        ...
-
-    async def summary(self, report: PassReport) -> None: ...
-
-
-class NullNotifier:
-    """Notifies nobody (no Slack configured); warnings are still recorded."""
-
-    async def warn(self, notice: WarningNotice) -> Delivered:
-        return Delivered()
-
-    async def summary(self, report: PassReport) -> None:
-        return None
-
-
 Enqueue = Callable[[SweepProjectCommand], None]
 ClientFor = Callable[[ProjectRef], KeeperClient]
-
-
-@dataclass
-class NotebookOutcome:
-    """One notebook's decision and what came of it."""
-
-    project_id: str
-    notebook_id: str
-    name: str | None
-    flavor: str | None
-    owner: str | None
-    decision: Decision
-    outcome: str = "ok"  # ok | dry-run | skipped: ... | failed: ...
-    cost_saved: float = 0.0
-
-    @property
-    def action(self) -> Action:
-        return self.decision.action
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome.startswith("failed")
-
-    @property
-    def acted(self) -> bool:
-        """The action happened (or would have, in a dry run)."""
-        return self.outcome in ("ok", "dry-run")
-
-    def as_dict(self) -> dict[str, Any]:
-        row: dict[str, Any] = {
-            "project_id": self.project_id,
-            "notebook_id": self.notebook_id,
-            "name": self.name,
-            "action": self.decision.action.value,
-            "reason": self.decision.reason,
-            "outcome": self.outcome,
-        }
-        if self.decision.action is Action.PROLONG:
-            row["duration"] = self.decision.duration_ms
-            row["extend_ms"] = self.decision.extend_ms
-        if self.decision.action is Action.WARN:
-            row["warning"] = self.decision.warning_kind
-            row["stop_after"] = _iso(self.decision.stop_after)
-        if self.decision.action is Action.STOP:
-            row["hours_saved"] = round(self.decision.hours_saved, 3)
-            row["cost_saved"] = round(self.cost_saved, 4)
-        return row
-
-
-@dataclass
-class ProjectReport:
-    region: str
-    project_id: str
-    notebooks: int = 0
-    error: str | None = None
-
-
-@dataclass
-class PassReport:
-    """What one pass saw and did."""
-
-    at: datetime
-    dry_run: bool
-    currency: str = "USD"
-    projects: list[ProjectReport] = field(default_factory=list)
-    outcomes: list[NotebookOutcome] = field(default_factory=list)
-    fanned_out: list[ProjectRef] = field(default_factory=list)
-    cleared_warnings: int = 0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counter = Counter(
-            o.action.value for o in self.outcomes if o.acted or o.action is Action.NOOP
-        )
-        return {action.value: counter.get(action.value, 0) for action in Action}
-
-    @property
-    def failures(self) -> list[NotebookOutcome]:
-        return [o for o in self.outcomes if o.failed]
-
-    @property
-    def project_errors(self) -> list[ProjectReport]:
-        return [p for p in self.projects if p.error]
-
-    @property
-    def hours_saved(self) -> float:
-        return sum(
-            o.decision.hours_saved for o in self.outcomes if o.action is Action.STOP and o.acted
-        )
-
-    @property
-    def cost_saved(self) -> float:
-        return sum(o.cost_saved for o in self.outcomes if o.action is Action.STOP and o.acted)
-
-    def summary(self) -> dict[str, Any]:
-        """Compact, log- and JSON-friendly figures (no notebook tokens or URLs)."""
-        return {
-            "at": _iso(self.at),
-            "dry_run": self.dry_run,
-            "projects": len(self.projects),
-            "fanned_out": len(self.fanned_out),
-            "notebooks": len(self.outcomes),
-            **self.counts,
-            "warnings_cleared": self.cleared_warnings,
-            "failures": len(self.failures),
-            "project_errors": len(self.project_errors),
-            "hours_saved": round(self.hours_saved, 2),
-            "cost_saved": round(self.cost_saved, 2),
-            "currency": self.currency,
-        }
-
-
-def summary_worth_posting(report: PassReport, mode: SummaryMode) -> bool:
-    """Whether the pass summary goes to Slack: `actions` (default) when the pass warned, stopped
-    or failed (an action or a whole project), `always` after any pass that saw a notebook or an
-    error, `never` not at all. A pass that only prolonged or left things alone is quiet."""
-    if mode == "never":
-        return False
-    if mode == "always":
-        return bool(report.outcomes or report.project_errors)
-    counts = report.counts
-    return bool(
-        counts[Action.WARN.value]
-        or counts[Action.STOP.value]
-        or report.failures
-        or report.project_errors
-    )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def sweep_command(project: ProjectRef, now: datetime, dry_run: bool = False) -> SweepProjectCommand:
@@ -237,7 +77,7 @@ def sweep_command(project: ProjectRef, now: datetime, dry_run: bool = False) -> 
         command_id=f"sweep.{project.project_id}.{stamp}" + (".dry" if dry_run else ""),
         requested_at=now,
         requested_by=Requester(user_id=ACTOR),
-        project=Project(region=project.region, project_id=project.project_id),
+        project=ProjectRef(region=project.region, project_id=project.project_id),
         at=now,
         dry_run=True if dry_run else None,
     )
@@ -254,7 +94,6 @@ async def run_pass(
     *,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
-    post_summary: bool = True,
 ) -> PassReport:
     """Run one pass over `projects` at `now` (see the module docstring).
 
@@ -274,7 +113,7 @@ async def run_pass(
         return report
     runner = _Pass(client_for, prober, store, notifier, policy, now, dry, report)
     await asyncio.gather(*(runner.project(project) for project in projects))
-    if post_summary and summary_worth_posting(report, policy.summary):
+    if summary_worth_posting(report, policy.summary):
         try:
             await notifier.summary(report)
         except Exception as exc:  # the pass already happened: a failed summary must not undo it
@@ -359,7 +198,8 @@ class _Pass:
                 flavor=notebook.flavor,
                 owner=None,
                 decision=Decision(Action.NOOP, f"not decided: {type(exc).__name__}"),
-                outcome=f"failed: {type(exc).__name__}",
+                status="failed",
+                note=type(exc).__name__,
             )
 
     async def notebook(
@@ -426,7 +266,7 @@ class _Pass:
         if decision.action is Action.STOP:
             outcome.cost_saved = decision.hours_saved * price
         if self.dry_run:
-            outcome.outcome = "dry-run"
+            outcome.settle("dry-run")
             return
         try:
             async with self.actions:
@@ -441,9 +281,9 @@ class _Pass:
                     await self._warn(project, notebook, outcome, price)
         except (WrongStateError, NotFoundError) as exc:
             # Someone else got there first (stopped, deleting): nothing left to do.
-            outcome.outcome = f"skipped: {exc.kind}"
+            outcome.settle("skipped", exc.kind)
         except ModelArtsError as exc:
-            outcome.outcome = f"failed: {exc.kind}: {exc}"
+            outcome.settle("failed", f"{exc.kind}: {exc}")
             logger.warning(
                 "%s %s failed: %s",
                 decision.action.value,
@@ -451,10 +291,6 @@ class _Pass:
                 exc,
                 extra={"error": exc.kind},
             )
-        except _NotDelivered as exc:
-            outcome.outcome = f"failed: warning not delivered ({exc})"
-        except _NotRecorded as exc:
-            outcome.outcome = f"failed: warning not recorded ({exc})"
 
     def _forget_warning(self, project: ProjectRef, notebook: Notebook) -> bool:
         """Delete the notebook's pending warning; False (logged) when the store fails."""
@@ -482,7 +318,8 @@ class _Pass:
             delivered = await self.notifier.warn(notice)
         except Exception as exc:  # whatever the channel failed with: retry on the next pass
             # Not recorded: a stop must never follow a warning nobody received.
-            raise _NotDelivered(type(exc).__name__) from exc
+            outcome.settle("failed", f"warning not delivered ({type(exc).__name__})")
+            return
         try:
             self.store.put_warning(
                 PendingWarning(
@@ -496,7 +333,7 @@ class _Pass:
                 )
             )
         except Exception as exc:  # delivered but unrecorded: the next pass warns again
-            raise _NotRecorded(type(exc).__name__) from exc
+            outcome.settle("failed", f"warning not recorded ({type(exc).__name__})")
 
     def _audit(
         self,
@@ -507,18 +344,7 @@ class _Pass:
         result: str,
         outcome: NotebookOutcome | None = None,
     ) -> AuditRecord:
-        detail: dict[str, Any] = {}
-        if outcome is not None:
-            decision = outcome.decision
-            if decision.extend_ms is not None:
-                detail["extend_ms"] = decision.extend_ms
-                detail["duration_ms"] = decision.duration_ms
-            if decision.warning_kind is not None:
-                detail["warning"] = decision.warning_kind
-                detail["stop_after"] = _iso(decision.stop_after)
-            if decision.action is Action.STOP:
-                detail["hours_saved"] = round(decision.hours_saved, 3)
-                detail["cost_saved"] = round(outcome.cost_saved, 4)
+        detail = decision_detail(outcome.decision, outcome.cost_saved) if outcome else {}
         return AuditRecord(
             project_id=project.project_id,
             notebook_id=notebook.id,
@@ -531,11 +357,3 @@ class _Pass:
             outcome=result,
             detail=detail,
         )
-
-
-class _NotDelivered(Exception):
-    pass
-
-
-class _NotRecorded(Exception):
-    pass

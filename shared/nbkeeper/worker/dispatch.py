@@ -20,12 +20,11 @@ SQS delivers the message again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from nbkeeper.chatops import explain_error
 from nbkeeper.commands import (
     Command,
     CommandBase,
@@ -41,110 +40,42 @@ from nbkeeper.commands import (
     SweepProjectCommand,
     UpdateCommand,
 )
-from nbkeeper.modelarts.errors import (
-    AmbiguousCreateError,
-    ModelArtsError,
-    NotFoundError,
-    ServerError,
-    ThrottledError,
-    TransportError,
-)
+from nbkeeper.explain import explain_error
+from nbkeeper.modelarts.errors import AmbiguousCreateError, ModelArtsError, NotFoundError
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
-    Lease,
-    LeaseType,
     ListNotebooksQuery,
     Notebook,
-    NotebookCreateRequest,
     NotebookStatus,
     NotebookUpdateRequest,
 )
+from nbkeeper.records import Owner, Reservation, StateStore
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
-from nbkeeper.store import Owner, Reservation, StateStore
 from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
+from nbkeeper.timefmt import from_ms, to_ms
+from nbkeeper.worker.followups import (
+    FAILED_STATES,
+    FOLLOW_DEADLINES,
+    follow_for,
+    follow_id,
+    next_delay,
+)
+from nbkeeper.worker.ports import (
+    TRANSIENT_ERRORS,
+    FollowUps,
+    NotebookApi,
+    Reporter,
+    Result,
+    Sweeper,
+)
+from nbkeeper.worker.reporting import name_of, verb_of
 
 logger = logging.getLogger(__name__)
 
-# Raised so that SQS delivers the command again. An ambiguous create is among them: the next
-# delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
-TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError, AmbiguousCreateError)
-FAILED_STATES = frozenset(
-    {
-        NotebookStatus.CREATE_FAILED,
-        NotebookStatus.START_FAILED,
-        NotebookStatus.DELETE_FAILED,
-        NotebookStatus.ERROR,
-        NotebookStatus.FROZEN,
-    }
-)
-FOLLOW_DEADLINES: Mapping[FollowOrigin, timedelta] = {
-    "create": timedelta(minutes=30),
-    "start": timedelta(minutes=20),
-    "update": timedelta(minutes=30),
-    "stop": timedelta(minutes=10),
-    "delete": timedelta(minutes=15),
-}
-FIRST_DELAY_SECONDS = 15
-MAX_DELAY_SECONDS = 120  # SQS allows up to 900
 # How far ModelArts' clock may lag ours when deciding that an untagged notebook is this create's.
 CREATE_CLOCK_SKEW = timedelta(minutes=5)
-
-
-class NotebookApi(Protocol):
-    """The part of AsyncModelArtsClient the worker uses."""
-
-    async def create_notebook(self, request: NotebookCreateRequest) -> Notebook: ...
-    async def list_notebooks(
-        self, query: ListNotebooksQuery | None = None, all_users: bool = False
-    ) -> list[Notebook]: ...
-    async def show_notebook(self, notebook_id: str) -> Notebook: ...
-    async def update_notebook(
-        self, notebook_id: str, request: NotebookUpdateRequest
-    ) -> Notebook: ...
-    async def delete_notebook(self, notebook_id: str) -> Notebook | None: ...
-    async def start_notebook(
-        self,
-        notebook_id: str,
-        duration_ms: int | None = None,
-        lease_type: LeaseType | str | None = None,
-    ) -> Notebook: ...
-    async def stop_notebook(self, notebook_id: str) -> Notebook: ...
-    async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
-    async def add_tags(
-        self, notebook_id: str, tags: Mapping[str, str], workspace_id: str | None = None
-    ) -> None: ...
-
-
-class FollowUps(Protocol):
-    def schedule(self, command: FollowCommand, delay_seconds: int) -> None:
-        """Deliver `command` to the worker again after `delay_seconds` (at most 900)."""
-        ...
-
-
-class Reporter(Protocol):
-    def report(self, command: CommandBase, message: Message, now: datetime) -> str:
-        """Tell the command's author; returns how ("response_url", "dm", "undelivered")."""
-        ...
-
-
-Outcome = Literal["done", "failed", "refused", "following", "adopted"]
-
-
-@dataclass(frozen=True)
-class Result:
-    """What happened to one command (stored as the idempotent result)."""
-
-    outcome: Outcome
-    notebook_id: str | None = None
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "notebook_id": self.notebook_id, "detail": self.detail}
-
-
-Sweeper = Callable[[SweepProjectCommand, datetime], Awaitable[Result]]
 
 
 @dataclass
@@ -163,39 +94,43 @@ class Worker:
         except TRANSIENT_ERRORS:
             raise
         except ModelArtsError as exc:
-            name = _name(command)
+            name = name_of(command)
             self._tell(
                 command,
-                render.done(f"Could not {_verb(command)} {name}: {explain_error(exc)}", ok=False),
+                render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
                 now,
             )
             return Result("refused", getattr(command, "notebook_id", None), exc.kind)
 
     async def _dispatch(self, command: Command, now: datetime) -> Result:
-        if isinstance(command, CreateCommand):
-            return await self._create(command, now)
-        if isinstance(command, SweepProjectCommand):
-            if self.sweeper is None:
-                raise RuntimeError("this worker has no lease keeper sweeper configured")
-            return await self.sweeper(command, now)
-        if isinstance(command, DeleteCommand):
-            return await self._delete(command, now)
-        if isinstance(command, StartCommand):
-            hours = command.hours
-            notebook = await self.client.start_notebook(
-                command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
-            )
-            return await self._settle(command, "start", notebook, "RUNNING", now)
-        if isinstance(command, StopCommand):
-            notebook = await self.client.stop_notebook(command.notebook_id)
-            return await self._settle(command, "stop", notebook, "STOPPED", now)
-        if isinstance(command, ProlongCommand):
-            return await self._prolong(command, now)
-        if isinstance(command, KeepCommand):
-            return await self._keep(command, now)
-        if isinstance(command, UpdateCommand):
-            return await self._update(command, now)
-        return await self._follow(command, now)
+        handlers: dict[type[Any], Callable[[Any, datetime], Awaitable[Result]]] = {
+            CreateCommand: self._create,
+            SweepProjectCommand: self._sweep,
+            DeleteCommand: self._delete,
+            StartCommand: self._start,
+            StopCommand: self._stop,
+            ProlongCommand: self._prolong,
+            KeepCommand: self._keep,
+            UpdateCommand: self._update,
+            FollowCommand: self._follow,
+        }
+        return await handlers[type(command)](command, now)
+
+    async def _sweep(self, command: SweepProjectCommand, now: datetime) -> Result:
+        if self.sweeper is None:
+            raise RuntimeError("this worker has no lease keeper sweeper configured")
+        return await self.sweeper(command, now)
+
+    async def _start(self, command: StartCommand, now: datetime) -> Result:
+        hours = command.hours
+        notebook = await self.client.start_notebook(
+            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
+        )
+        return await self._settle(command, "start", notebook, "RUNNING", now)
+
+    async def _stop(self, command: StopCommand, now: datetime) -> Result:
+        notebook = await self.client.stop_notebook(command.notebook_id)
+        return await self._settle(command, "stop", notebook, "STOPPED", now)
 
     # ------------------------------------------------------------ create
 
@@ -224,7 +159,7 @@ class Worker:
             )
         )
         follow = FollowCommand(
-            command_id=_follow_id(command.command_id, 0),
+            command_id=follow_id(command.command_id, 0),
             requested_at=command.requested_at,
             requested_by=command.requested_by,
             project=command.project,
@@ -244,7 +179,7 @@ class Worker:
         earlier delivery (or an ambiguous create) made it and failed before tagging it. An older
         untagged namesake is someone else's notebook and is never adopted.
         """
-        since_ms = int((command.requested_at - CREATE_CLOCK_SKEW).timestamp() * 1000)
+        since_ms = to_ms(command.requested_at - CREATE_CLOCK_SKEW)
         named = await self.client.list_notebooks(ListNotebooksQuery(name=command.name))
         untagged: Notebook | None = None
         for notebook in named:
@@ -266,18 +201,18 @@ class Worker:
         try:
             notebook = await self.client.show_notebook(command.notebook_id)
         except NotFoundError:
-            self._tell(command, render.done(f"{_name(command)} is already gone."), now)
+            self._tell(command, render.done(f"{name_of(command)} is already gone."), now)
             return Result("done", command.notebook_id, "already gone")
         if notebook.status in (NotebookStatus.RUNNING, NotebookStatus.STARTING):
             stopped = await self.client.stop_notebook(command.notebook_id)
-            follow = self._follow_for(command, "delete", "STOPPED", now, then="delete")
+            follow = follow_for(command, "delete", "STOPPED", now, then="delete")
             return await self._check(follow, stopped, now)
         return await self._finish_delete(command, now)
 
     async def _finish_delete(self, command: NotebookCommand, now: datetime) -> Result:
         await self.client.delete_notebook(command.notebook_id)
         self.store.delete_reservation(self._project_id(command), command.notebook_id)
-        self._tell(command, render.done(f"Deleted {_name(command)}."), now)
+        self._tell(command, render.done(f"Deleted {name_of(command)}."), now)
         return Result("done", command.notebook_id, "deleted")
 
     async def _update(self, command: UpdateCommand, now: datetime) -> Result:
@@ -285,7 +220,7 @@ class Worker:
             notebook = await self.client.show_notebook(command.notebook_id)
             if notebook.status is not NotebookStatus.STOPPED:
                 stopped = await self.client.stop_notebook(command.notebook_id)
-                follow = self._follow_for(
+                follow = follow_for(
                     command, "update", "STOPPED", now, then="update", changes=command.changes
                 )
                 return await self._check(follow, stopped, now)
@@ -302,7 +237,7 @@ class Worker:
         await self.client.update_notebook(command.notebook_id, changes)
         what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
         if not restart:
-            self._tell(command, render.done(f"Updated {_name(command)} ({what})."), now)
+            self._tell(command, render.done(f"Updated {name_of(command)} ({what})."), now)
             return Result("done", command.notebook_id, "updated")
         started = await self.client.start_notebook(
             command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
@@ -315,10 +250,10 @@ class Worker:
         lease = await self.client.renew_lease(command.notebook_id, command.hours * HOUR_MS)
         until = now + timedelta(hours=command.hours)
         if lease is not None and lease.deadline_ms is not None:
-            until = datetime.fromtimestamp(lease.deadline_ms / 1000, tz=now.tzinfo)
+            until = from_ms(lease.deadline_ms).astimezone(now.tzinfo)
         self._tell(
             command,
-            render.done(f"{_name(command)} now runs until {until:%Y-%m-%d %H:%M %Z}."),
+            render.done(f"{name_of(command)} now runs until {until:%Y-%m-%d %H:%M %Z}."),
             now,
         )
         return Result("done", command.notebook_id, "prolonged")
@@ -336,9 +271,9 @@ class Worker:
         notebook = await self.client.show_notebook(command.notebook_id)
         lease = notebook.lease
         deadline = lease.deadline_ms if lease else None
-        until_ms = int(command.until.timestamp() * 1000)
+        until_ms = to_ms(command.until)
         if notebook.status is NotebookStatus.RUNNING and (deadline is None or deadline < until_ms):
-            wanted = until_ms - int(now.timestamp() * 1000)
+            wanted = until_ms - to_ms(now)
             duration = min(max(wanted, HOUR_MS), LEASE_MAX_MS)
             await self.client.renew_lease(command.notebook_id, duration)
             note = " Its lease was extended to match."
@@ -347,7 +282,7 @@ class Worker:
         self._tell(
             command,
             render.done(
-                f"Keeping {_name(command)} alive until {command.until:%Y-%m-%d %H:%M %Z}; "
+                f"Keeping {name_of(command)} alive until {command.until:%Y-%m-%d %H:%M %Z}; "
                 f"the lease keeper will not stop it before then.{note}"
             ),
             now,
@@ -355,35 +290,6 @@ class Worker:
         return Result("done", command.notebook_id, "reserved")
 
     # ------------------------------------------------------------ following
-
-    def _follow_for(
-        self,
-        command: NotebookCommand,
-        origin: FollowOrigin,
-        wait_for: Literal["RUNNING", "STOPPED", "GONE"],
-        now: datetime,
-        *,
-        then: Literal["report", "delete", "update"] = "report",
-        changes: NotebookUpdateRequest | None = None,
-    ) -> FollowCommand:
-        # A follow-up that starts a new wait (stop -> update -> start) continues the numbering:
-        # every look needs its own command id, or Idempotency would return the earlier result.
-        attempt = command.attempt if isinstance(command, FollowCommand) else 0
-        return FollowCommand(
-            command_id=_follow_id(command.command_id, attempt),
-            requested_at=command.requested_at,
-            requested_by=command.requested_by,
-            project=command.project,
-            notebook_id=command.notebook_id,
-            notebook_name=command.notebook_name,
-            origin=origin,
-            wait_for=wait_for,
-            then=then,
-            changes=changes,
-            hours=getattr(command, "hours", None),
-            attempt=attempt + 1,
-            deadline=now + FOLLOW_DEADLINES[origin],
-        )
 
     async def _settle(
         self,
@@ -393,17 +299,19 @@ class Worker:
         wait_for: Literal["RUNNING", "STOPPED"],
         now: datetime,
     ) -> Result:
-        return await self._check(self._follow_for(command, origin, wait_for, now), notebook, now)
+        return await self._check(follow_for(command, origin, wait_for, now), notebook, now)
 
     async def _follow(self, command: FollowCommand, now: datetime) -> Result:
         try:
             notebook = await self.client.show_notebook(command.notebook_id)
         except NotFoundError:
             if command.wait_for == "GONE" or command.origin == "delete":
-                self._tell(command, render.done(f"Deleted {_name(command)}."), now)
+                self._tell(command, render.done(f"Deleted {name_of(command)}."), now)
                 return Result("done", command.notebook_id, "deleted")
             self._tell(
-                command, render.done(f"{_name(command)} disappeared from ModelArts.", ok=False), now
+                command,
+                render.done(f"{name_of(command)} disappeared from ModelArts.", ok=False),
+                now,
             )
             return Result("failed", command.notebook_id, "gone")
         return await self._check(command, notebook, now)
@@ -418,7 +326,7 @@ class Worker:
             self._tell(
                 follow,
                 render.done(
-                    f"{_verb(follow).capitalize()} {_name(follow)} failed, it is "
+                    f"{verb_of(follow).capitalize()} {name_of(follow)} failed, it is "
                     f"{status.value}{escape(reason)}",
                     ok=False,
                 ),
@@ -429,7 +337,7 @@ class Worker:
             self._tell(
                 follow,
                 render.done(
-                    f"{_name(follow)} is still {status.value} after "
+                    f"{name_of(follow)} is still {status.value} after "
                     f"{int((now - follow.requested_at).total_seconds() // 60)} minutes; "
                     "I stopped watching. `/nb status` shows how it is doing.",
                     ok=False,
@@ -437,11 +345,11 @@ class Worker:
                 now,
             )
             return Result("failed", notebook.id, "timed out")
-        delay = min(FIRST_DELAY_SECONDS * 2 ** (follow.attempt - 1), MAX_DELAY_SECONDS)
+        delay = next_delay(follow.attempt)
         following = follow.model_copy(
             update={
                 "attempt": follow.attempt + 1,
-                "command_id": _follow_id(follow.command_id, follow.attempt),
+                "command_id": follow_id(follow.command_id, follow.attempt),
                 "notebook_id": notebook.id,
             }
         )
@@ -454,11 +362,11 @@ class Worker:
         if follow.then == "update" and follow.changes is not None:
             return await self._apply_update(follow, follow.changes, True, follow.hours, now)
         lines = {
-            "create": f"{_name(follow)} is ready",
-            "start": f"{_name(follow)} is running",
-            "update": f"{_name(follow)} was updated and is running again",
-            "stop": f"{_name(follow)} is stopped",
-            "delete": f"{_name(follow)} is stopped",
+            "create": f"{name_of(follow)} is ready",
+            "start": f"{name_of(follow)} is running",
+            "update": f"{name_of(follow)} was updated and is running again",
+            "stop": f"{name_of(follow)} is stopped",
+            "delete": f"{name_of(follow)} is stopped",
         }
         text = lines[follow.origin]
         if notebook.status is NotebookStatus.RUNNING and notebook.url:
@@ -472,29 +380,8 @@ class Worker:
         how = self.reporter.report(command, message, now)
         logger.info(
             "reported result",
-            extra={"command_id": command.command_id, "type": _verb(command), "delivered": how},
+            extra={"command_id": command.command_id, "type": verb_of(command), "delivered": how},
         )
 
     def _project_id(self, command: CommandBase) -> str:
         return command.project.project_id if command.project else self.default_project_id
-
-
-def _follow_id(command_id: str, attempt: int) -> str:
-    """`{origin}.f{n}`: unique per look, so Idempotency and FIFO dedup keep each one once."""
-    base, sep, last = command_id.rpartition(".f")
-    root = base if sep and last.isdigit() else command_id
-    return f"{root}.f{attempt + 1}"
-
-
-def _name(command: CommandBase) -> str:
-    if isinstance(command, NotebookCommand):
-        return f"*{escape(command.notebook_name or command.notebook_id)}*"
-    if isinstance(command, CreateCommand):
-        return f"*{escape(command.name)}*"
-    return "the project"
-
-
-def _verb(command: CommandBase) -> str:
-    if isinstance(command, FollowCommand):
-        return command.origin
-    return str(getattr(command, "type", "run"))

@@ -1,10 +1,11 @@
 """The lease keeper's policy: what counts as idle, when people work, how far to prolong.
 
-A YAML file ships in the shared layer (shared/nbkeeper/policy.yaml, read by the lease keeper and
-by the worker's fan-out sweeps); an SSM parameter may hold a YAML overlay that is merged over it
-key by key, so an operator can flip `dry_run` or add a holiday without a deploy. Everything is validated by pydantic once, at cold start; a mistake
-raises `PolicyError` naming the key (`working_hours.mon: ...`). docs/lease-keeper.md lists every
-key with its default.
+A YAML file ships in the shared layer (shared/nbkeeper/keeper/policy.yaml, read by the lease
+keeper and by the worker's fan-out sweeps); an SSM parameter may hold a YAML overlay that is
+merged over it key by key, so an operator can flip `dry_run` or add a holiday without a deploy.
+Every read is validated by pydantic (the keeper reads at cold start, then on each pass for the
+overlay); a mistake raises `PolicyError` naming the key (`working_hours.mon: ...`).
+docs/lease-keeper.md lists every key with its default.
 
 Time helpers (`is_working_time`, `next_working_start`) work on the policy's IANA timezone, so DST
 changes move working hours with the wall clock.
@@ -21,7 +22,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from nbkeeper.modelarts.schemas import HOUR_MS, LEASE_MAX_MS, LEASE_MIN_MS
+from nbkeeper.records import ProjectRef
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -101,15 +102,6 @@ DEFAULT_WORKING_HOURS: dict[Weekday, list[Window]] = {
     day: ([Window(start=8 * 60, end=20 * 60)] if day not in ("sat", "sun") else [])
     for day in WEEKDAYS
 }
-
-
-class ProjectRef(BaseModel):
-    """A ModelArts project the keeper sweeps."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    region: str = Field(min_length=1, max_length=64)
-    project_id: str = Field(min_length=1, max_length=64)
 
 
 class OptOutTag(BaseModel):
@@ -307,6 +299,9 @@ def parse_policy_data(data: Any, source: str = "policy") -> Policy:
 
 
 def _load_yaml(text: str, source: str) -> Any:
+    # Imported here: deciding needs the Policy model, not the YAML parser.
+    import yaml
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -7,17 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from nbkeeper.commands import Project, Requester, SweepProjectCommand
-from nbkeeper.keeper_runtime import (
+from nbkeeper.commands import Requester, SweepProjectCommand
+from nbkeeper.keeper.policy import PolicyError, load_policy_file
+from nbkeeper.records import ProjectRef
+from nbkeeper.settings import SettingsError, load_settings
+from nbkeeper.wiring import (
     DEFAULT_POLICY_PATH,
     PassSettings,
     PolicySource,
     default_projects,
     project_settings,
-    sweep_target,
 )
-from nbkeeper.policy import PolicyError, ProjectRef, load_policy_file
-from nbkeeper.settings import SettingsError, load_settings
+from nbkeeper.worker.sweep import sweep_target
 
 ENV = {
     "MODELARTS_REGION": "cn-north-4",
@@ -44,7 +45,7 @@ class Overlay:
 def test_the_default_policy_ships_in_the_package() -> None:
     settings = load_settings(PassSettings, ENV)
     assert Path(settings.policy_path) == DEFAULT_POLICY_PATH
-    assert DEFAULT_POLICY_PATH.parent.name == "nbkeeper"  # inside the layer's package
+    assert DEFAULT_POLICY_PATH.parent.name == "keeper"  # inside the layer's package
     load_policy_file(DEFAULT_POLICY_PATH)
 
 
@@ -85,7 +86,7 @@ def test_sweep_target_and_project_settings() -> None:
         command_id="sweep.p.1",
         requested_at=NOW,
         requested_by=Requester(user_id="lease-keeper"),
-        project=Project(region="ap-southeast-3", project_id="p2"),
+        project=ProjectRef(region="ap-southeast-3", project_id="p2"),
         at=NOW,
     )
     target = sweep_target(command, settings)

@@ -1,4 +1,4 @@
-"""nbkeeper's own state in one DynamoDB table: owners, reservations, pending warnings, audit.
+"""DynamoDB backends: the state store and the response_url ledger share one table.
 
 Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch seconds):
 
@@ -8,29 +8,35 @@ Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch sec
 | reservation | PROJECT#{project_id}  | RES#{notebook_id}           | a day after `until`       |
 | warning     | PROJECT#{project_id}  | WARN#{notebook_id}          | a day after `stop_after`  |
 | audit       | AUDIT#{project_id}#{YYYY-MM-DD} | {iso time}#{notebook_id}#{action} | 90 days |
+| response_url posts | RESPURL#{sha256(url)[:40]} | RESPURL            | a day after the command   |
 
 Everything the keeper needs for one project is in one partition, so a pass reads it with a single
 paged Query per project. DynamoDB deletes TTL'd items up to two days late, so readers also filter
 on the timestamps themselves.
 
-Domain code depends on the `StateStore` protocol; `MemoryStateStore` is the fake for unit tests and
-`DynamoStateStore` takes a boto3 Table resource (moto in tests).
+Both classes take a boto3 Table resource built by the caller, at the edge (moto in tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from nbkeeper.records import (
+    AUDIT_RETENTION,
+    TTL_GRACE,
+    AuditRecord,
+    Owner,
+    PendingWarning,
+    ProjectState,
+    Reservation,
+)
+from nbkeeper.slack.api import RESPONSE_URL_MAX_POSTS, response_url_key
 
 OWNER = "OWNER#"
 RESERVATION = "RES#"
 WARNING = "WARN#"
-AUDIT_RETENTION = timedelta(days=90)
-TTL_GRACE = timedelta(days=1)
 
 
 def _epoch(moment: datetime) -> int:
@@ -39,139 +45,6 @@ def _epoch(moment: datetime) -> int:
 
 def _from_epoch(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC)
-
-
-class StateItem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    project_id: str
-    notebook_id: str
-
-
-class Owner(StateItem):
-    """Who created a notebook through nbkeeper (Slack user), recorded at create."""
-
-    user_id: str
-    team_id: str | None = None
-    notebook_name: str | None = None
-    created_at: datetime
-
-
-class Reservation(StateItem):
-    """'Keep alive until T': the keeper prolongs and never stops the notebook before `until`."""
-
-    until: datetime
-    by_user: str
-    note: str | None = None
-
-    def active(self, now: datetime) -> bool:
-        return now < self.until
-
-
-WarningKind = Literal["idle", "off_hours", "max_runtime"]
-
-
-class PendingWarning(StateItem):
-    """A warning sent to the owner; the stop may happen once `stop_after` has passed."""
-
-    kind: WarningKind
-    warned_at: datetime
-    stop_after: datetime
-    channel: str | None = None
-    message_ts: str | None = None
-
-
-class AuditRecord(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    project_id: str
-    notebook_id: str
-    notebook_name: str | None = None
-    action: str
-    reason: str
-    at: datetime
-    actor: str = "lease-keeper"
-    dry_run: bool = False
-    outcome: str = "ok"
-    detail: dict[str, Any] = {}
-
-
-@dataclass
-class ProjectState:
-    """Everything about one project's notebooks that the keeper reads in one go."""
-
-    owners: dict[str, Owner] = field(default_factory=dict)
-    reservations: dict[str, Reservation] = field(default_factory=dict)
-    warnings: dict[str, PendingWarning] = field(default_factory=dict)
-
-
-class StateStore(Protocol):
-    def load_project(self, project_id: str, now: datetime) -> ProjectState: ...
-    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None: ...
-    def put_owner(self, owner: Owner) -> None: ...
-    def put_reservation(self, reservation: Reservation) -> None: ...
-    def delete_reservation(self, project_id: str, notebook_id: str) -> None: ...
-    def put_warning(self, warning: PendingWarning) -> None: ...
-    def delete_warning(self, project_id: str, notebook_id: str) -> None: ...
-    def record_audit(self, records: Iterable[AuditRecord]) -> None: ...
-    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]: ...
-
-
-class MemoryStateStore:
-    """In-memory StateStore with the same semantics as the DynamoDB one (for unit tests)."""
-
-    def __init__(self) -> None:
-        self.owners: dict[tuple[str, str], Owner] = {}
-        self.reservations: dict[tuple[str, str], Reservation] = {}
-        self.warnings: dict[tuple[str, str], PendingWarning] = {}
-        self.audit: list[AuditRecord] = []
-
-    def load_project(self, project_id: str, now: datetime) -> ProjectState:
-        return ProjectState(
-            owners={k[1]: v for k, v in self.owners.items() if k[0] == project_id},
-            reservations={
-                k[1]: v
-                for k, v in self.reservations.items()
-                if k[0] == project_id and v.active(now)
-            },
-            warnings={
-                k[1]: v
-                for k, v in self.warnings.items()
-                if k[0] == project_id and now < v.stop_after + TTL_GRACE
-            },
-        )
-
-    def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
-        return self.owners.get((project_id, notebook_id))
-
-    def put_owner(self, owner: Owner) -> None:
-        self.owners[(owner.project_id, owner.notebook_id)] = owner
-
-    def put_reservation(self, reservation: Reservation) -> None:
-        self.reservations[(reservation.project_id, reservation.notebook_id)] = reservation
-
-    def delete_reservation(self, project_id: str, notebook_id: str) -> None:
-        self.reservations.pop((project_id, notebook_id), None)
-
-    def put_warning(self, warning: PendingWarning) -> None:
-        self.warnings[(warning.project_id, warning.notebook_id)] = warning
-
-    def delete_warning(self, project_id: str, notebook_id: str) -> None:
-        self.warnings.pop((project_id, notebook_id), None)
-
-    def record_audit(self, records: Iterable[AuditRecord]) -> None:
-        self.audit.extend(records)
-
-    def list_audit(self, project_id: str, day: datetime) -> list[AuditRecord]:
-        wanted = day.astimezone(UTC).date()
-        return sorted(
-            (
-                r
-                for r in self.audit
-                if r.project_id == project_id and r.at.astimezone(UTC).date() == wanted
-            ),
-            key=lambda r: (r.at, r.notebook_id),
-        )
 
 
 class DynamoStateStore:
@@ -327,3 +200,27 @@ class DynamoStateStore:
 
 def _without_none(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
+
+
+class DynamoLedger:
+    """The ledger as one counter item per response_url in the state table (hashed, with TTL)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def claim(self, url: str, issued_at: datetime, already_used: int = 0) -> bool:
+        errors = self._table.meta.client.exceptions
+        try:
+            self._table.update_item(
+                Key={"pk": f"RESPURL#{response_url_key(url)}", "sk": "RESPURL"},
+                UpdateExpression="ADD posts :one SET expires_at = :ttl",
+                ConditionExpression="attribute_not_exists(posts) OR posts < :max",
+                ExpressionAttributeValues={
+                    ":one": 1,
+                    ":max": RESPONSE_URL_MAX_POSTS - already_used,
+                    ":ttl": int((issued_at + timedelta(days=1)).timestamp()),
+                },
+            )
+        except errors.ConditionalCheckFailedException:
+            return False
+        return True

@@ -9,15 +9,38 @@ keeps one loop and one client per execution environment, so warm requests reuse 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from nbkeeper.chatops import Found, looks_like_id
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.errors import NotFoundError
-from nbkeeper.modelarts.schemas import ListNotebooksQuery, Notebook
-from nbkeeper.store import StateStore
+from nbkeeper.modelarts.schemas import UUID_PATTERN, ListNotebooksQuery, Notebook
+from nbkeeper.records import StateStore
 from nbkeeper.tags import OWNER_TAG
+
+
+@dataclass(frozen=True)
+class Found:
+    notebook: Notebook
+    owner: str | None  # Slack user id, or None when nbkeeper did not create it
+
+
+class Directory(Protocol):
+    """Read-only view of the project's notebooks (one ModelArts call, plus the owner records)."""
+
+    def find(self, target: str) -> list[Found]:
+        """The notebook with this id, or every notebook with exactly this name."""
+        ...
+
+    def listing(self) -> list[Found]:
+        """Every notebook of the project (callers filter by owner for "mine")."""
+        ...
+
+
+def looks_like_id(target: str) -> bool:
+    return bool(UUID_PATTERN.match(target))
+
 
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
@@ -42,8 +65,10 @@ class ModelArtsDirectory:
         found: list[Notebook] = self._run(self._find(target))
         return self._with_owners(found)
 
-    def listing(self, *, all_users: bool) -> list[Found]:
-        listed: list[Notebook] = self._run(self._list(all_users))
+    def listing(self) -> list[Found]:
+        # Every user's notebooks: nbkeeper's all belong to its IAM user, so "mine" is decided by
+        # the owner records, not by ModelArts.
+        listed: list[Notebook] = self._run(self._client.list_notebooks(all_users=True))
         return self._with_owners(listed)
 
     async def _find(self, target: str) -> list[Notebook]:
@@ -54,10 +79,6 @@ class ModelArtsDirectory:
                 return []
         named = await self._client.list_notebooks(ListNotebooksQuery(name=target), all_users=True)
         return [notebook for notebook in named if notebook.name == target]
-
-    async def _list(self, all_users: bool) -> list[Notebook]:
-        # "mine" is filtered by owner afterwards: nbkeeper's notebooks all belong to its IAM user.
-        return await self._client.list_notebooks(all_users=True)
 
     def _with_owners(self, notebooks: list[Notebook]) -> list[Found]:
         if not notebooks:

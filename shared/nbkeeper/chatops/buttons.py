@@ -1,0 +1,164 @@
+"""Button clicks: our Confirm/Cancel, and the lease keeper's [Keep 2h more] / [Stop now].
+
+Every click is re-authorized when it arrives: the clicker must be who asked (or an admin) and a
+non-admin must still own the notebook. Button values are read by the models in
+`nbkeeper.slack.buttons`, the one codec for what our buttons carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pydantic
+
+from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
+from nbkeeper.chatops.directory import Directory
+from nbkeeper.chatops.slash import act, resolve
+from nbkeeper.commands import (
+    COMMAND_ADAPTER,
+    DeleteCommand,
+    KeepCommand,
+    ProlongCommand,
+    StartCommand,
+    StopCommand,
+    UpdateCommand,
+)
+from nbkeeper.explain import explain_error
+from nbkeeper.slack import grammar, render
+from nbkeeper.slack.buttons import (
+    CANCEL_ACTION,
+    CONFIRM_ACTION,
+    KEEP_ACTION,
+    STOP_ACTION,
+    ButtonValueError,
+    ConfirmValue,
+    KeeperValue,
+)
+
+
+@dataclass(frozen=True)
+class ButtonAction:
+    action_id: str
+    value: str
+
+
+def handle_action(
+    action: ButtonAction,
+    inv: Invocation,
+    config: ChatConfig,
+    directory: Directory,
+) -> ChatReply:
+    """A button click: our confirm/cancel, or the lease keeper's keep/stop on a warning.
+
+    The reply replaces the message that held the button.
+    """
+    keeper = action.action_id in (KEEP_ACTION, STOP_ACTION)
+    refusal = config.access.refusal(
+        inv.team_id, inv.channel_id, inv.user_id, check_channel=not keeper
+    )
+    if refusal:
+        return ChatReply(render.problem(f"Sorry, {refusal}", replace_original=False))
+    if action.action_id == CANCEL_ACTION:
+        return ChatReply(render.info("Cancelled; nothing was changed.", replace_original=True))
+    if action.action_id not in (CONFIRM_ACTION, KEEP_ACTION, STOP_ACTION):
+        return ChatReply(render.problem("I do not know that button; nothing was done."))
+    try:
+        if action.action_id == CONFIRM_ACTION:
+            return _confirmed(ConfirmValue.decode(action.value), inv, config)
+        return _keeper_button(
+            action.action_id, KeeperValue.decode(action.value), inv, config, directory
+        )
+    except ButtonValueError:
+        return ChatReply(render.problem("That button's data is not readable; nothing was done."))
+
+
+_CONFIRMABLE = (
+    DeleteCommand,
+    StopCommand,
+    StartCommand,
+    ProlongCommand,
+    KeepCommand,
+    UpdateCommand,
+)
+
+
+def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> ChatReply:
+    """Queue a confirmed command, re-authorized now: the clicker must be who asked (or an admin),
+    and a non-admin must still own the notebook."""
+    asked_by = value.by
+    admin = config.access.is_admin(inv.user_id)
+    if inv.user_id != asked_by and not admin:
+        return ChatReply(
+            render.problem(
+                f"Only <@{asked_by}> (who asked) or an admin can confirm this.",
+                replace_original=False,
+            )
+        )
+    try:
+        command = COMMAND_ADAPTER.validate_python(
+            {
+                **value.cmd,
+                "command_id": inv.command_id,
+                "requested_at": inv.now,
+                "requested_by": inv.requester(config.access),
+            }
+        )
+    except pydantic.ValidationError as exc:
+        return ChatReply(render.problem(f"Cannot do that: {explain_error(exc)}"))
+    if not isinstance(command, _CONFIRMABLE):
+        return ChatReply(
+            render.problem("That confirmation is not for a notebook; nothing was done.")
+        )
+    name = command.notebook_name or command.notebook_id
+    owner = value.owner
+    if not admin and owner != inv.user_id:
+        whose = f"belongs to <@{owner}>" if owner else "was not created by you"
+        return ChatReply(
+            render.problem(
+                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{command.type} it. Nothing was done.",
+                replace_original=False,
+            )
+        )
+    return ChatReply(
+        render.info(
+            f":hourglass_flowing_sand: Confirmed by <@{inv.user_id}>: {command.type} "
+            f"*{render.escape(name)}*. Queued; I'll report back here.",
+            replace_original=True,
+        ),
+        command,
+    )
+
+
+def _keeper_button(
+    action_id: str,
+    value: KeeperValue,
+    inv: Invocation,
+    config: ChatConfig,
+    directory: Directory,
+) -> ChatReply:
+    project_id, notebook_id = value.project_id, value.notebook_id
+    request: grammar.ParsedRequest
+    if action_id == KEEP_ACTION:
+        request = grammar.KeepRequest(notebook_id, duration=timedelta(hours=value.hours or 2))
+    else:
+        request = grammar.StopRequest(notebook_id)
+    if project_id != config.project.project_id:
+        # The keeper may sweep several projects; the Directory (and so the owner check) covers
+        # only this one, so a command for another project could not be authorized here.
+        return ChatReply(
+            render.problem(
+                f"That warning is about a notebook in ModelArts project {render.escape(project_id)}"
+                f", which nbkeeper's Slack commands do not manage (they manage "
+                f"{config.project.project_id}). Nothing was done: {request.verb} it in the "
+                "ModelArts console, or ask an nbkeeper admin."
+            )
+        )
+    found = resolve(notebook_id, directory)
+    if isinstance(found, ChatReply):
+        return found
+    outcome = act(request, found, inv, config)
+    if outcome.command is None:
+        return outcome  # a refusal, a no-op, or a confirmation (someone else's notebook)
+    return ChatReply({**outcome.reply, "replace_original": True}, outcome.command)

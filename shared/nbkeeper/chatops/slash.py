@@ -1,0 +1,296 @@
+"""Slash commands: a parsed `/nb ...` request -> a reply, and maybe a command to queue.
+
+Non-admins act only on notebooks they own; `delete`, acting on someone else's notebook and
+stop-update-start ask for confirmation first (a button whose value carries the command).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any
+
+import pydantic
+
+from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation, command_base
+from nbkeeper.chatops.directory import Directory, Found
+from nbkeeper.commands import (
+    CreateCommand,
+    DeleteCommand,
+    KeepCommand,
+    ProlongCommand,
+    StartCommand,
+    StopCommand,
+    UpdateCommand,
+)
+from nbkeeper.explain import explain_error
+from nbkeeper.modelarts.schemas import Notebook, NotebookStatus, NotebookUpdateRequest
+from nbkeeper.slack import grammar, render
+from nbkeeper.slack.buttons import VALUE_MAX, ConfirmValue
+from nbkeeper.slack.render import Message
+
+ActionCommand = (
+    DeleteCommand | StopCommand | StartCommand | ProlongCommand | KeepCommand | UpdateCommand
+)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A notebook action ready to queue: the command, a one-line summary, and why it needs a
+    confirmation first ("" when it does not)."""
+
+    command: ActionCommand
+    summary: str
+    confirm_reason: str = ""
+
+
+def handle_request(
+    request: grammar.ParsedRequest,
+    inv: Invocation,
+    config: ChatConfig,
+    directory: Directory,
+) -> ChatReply:
+    """Authorize, resolve and validate one parsed command."""
+    refusal = config.access.refusal(inv.team_id, inv.channel_id, inv.user_id)
+    if refusal:
+        return ChatReply(render.problem(f"Sorry, {refusal}"))
+    if isinstance(request, grammar.HelpRequest):
+        return ChatReply(render.info(grammar.help_text(request.topic)))
+    if isinstance(request, grammar.ListRequest):
+        return _list(request, inv, directory)
+    if isinstance(request, grammar.CreateRequest):
+        return _create(request, inv, config, directory)
+    found = resolve(request.target, directory)
+    if isinstance(found, ChatReply):
+        return found
+    if isinstance(request, grammar.StatusRequest):
+        return ChatReply(render.notebook_status(found.notebook, found.owner))
+    return act(request, found, inv, config)
+
+
+def _list(request: grammar.ListRequest, inv: Invocation, directory: Directory) -> ChatReply:
+    everyone = request.scope == "all"
+    rows = directory.listing()
+    if not everyone:
+        rows = [row for row in rows if row.owner == inv.user_id]
+    title = "All notebooks" if everyone else "Your notebooks"
+    return ChatReply(render.notebook_list(title, [(r.notebook, r.owner) for r in rows]))
+
+
+def resolve(target: str, directory: Directory) -> Found | ChatReply:
+    matches = directory.find(target)
+    if not matches:
+        return ChatReply(
+            render.problem(
+                f"No notebook is called or has the id *{render.escape(target)}*. "
+                "`/nb list all` shows every notebook."
+            )
+        )
+    if len(matches) > 1:
+        return ChatReply(render.candidates(target, [(m.notebook, m.owner) for m in matches]))
+    return matches[0]
+
+
+def _create(
+    request: grammar.CreateRequest,
+    inv: Invocation,
+    config: ChatConfig,
+    directory: Directory,
+) -> ChatReply:
+    image = request.image or config.default_image_id
+    if image is None:
+        return ChatReply(
+            render.problem(
+                "No image given and no default image is configured: add image=ID "
+                "(an image UUID from the ModelArts console)."
+            )
+        )
+    try:
+        command = CreateCommand(
+            **command_base(inv, config),
+            name=request.name,
+            flavor=request.flavor or config.default_flavor,
+            image_id=image,
+            storage_gb=request.storage_gb or config.default_storage_gb,
+            hours=request.hours or config.default_hours,
+            idle_stop=request.idle,
+        )
+        command.to_request()
+    except pydantic.ValidationError as exc:
+        return ChatReply(render.problem(f"Cannot create that notebook: {explain_error(exc)}"))
+    if directory.find(request.name):
+        return ChatReply(
+            render.problem(
+                f"A notebook called *{render.escape(request.name)}* already exists; names pick "
+                "notebooks in every other command, so choose another name."
+            )
+        )
+    lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
+    summary = f"Creating *{command.name}* ({command.flavor}, {command.storage_gb} GB, {lease})."
+    return ChatReply(render.queued(summary), command)
+
+
+def act(
+    request: grammar.ParsedRequest,
+    found: Found,
+    inv: Invocation,
+    config: ChatConfig,
+) -> ChatReply:
+    notebook = found.notebook
+    name = notebook.name or notebook.id
+    admin = config.access.is_admin(inv.user_id)
+    mine = found.owner == inv.user_id
+    if not mine and not admin:
+        whose = f"belongs to <@{found.owner}>" if found.owner else "was not created by you"
+        return ChatReply(
+            render.problem(
+                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{request.verb} it."
+            )
+        )
+    built = _plan(request, notebook, inv, config)
+    if isinstance(built, ChatReply):
+        return built
+    command, summary, confirm_reason = built.command, built.summary, built.confirm_reason
+    if not mine:
+        owner = f"<@{found.owner}>" if found.owner else "someone else"
+        whose = f"*{render.escape(name)}* belongs to {owner}."
+        confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
+    if isinstance(command, DeleteCommand):
+        confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
+            "Deleting removes the notebook and its storage for good."
+        )
+    if confirm_reason:
+        return ChatReply(_confirmation(command, summary, confirm_reason, inv, found.owner))
+    return ChatReply(render.queued(summary), command)
+
+
+def _plan(
+    request: grammar.ParsedRequest,
+    notebook: Notebook,
+    inv: Invocation,
+    config: ChatConfig,
+) -> Planned | ChatReply:
+    """The command for a notebook action, or the reply that says why there is none."""
+    base = {**command_base(inv, config), "notebook_id": notebook.id, "notebook_name": notebook.name}
+    name = f"*{render.escape(notebook.name or notebook.id)}*"
+    status = notebook.status
+    if isinstance(request, grammar.DeleteRequest):
+        return Planned(DeleteCommand(**base), f"Deleting {name}.")
+    if isinstance(request, grammar.StopRequest):
+        if status is NotebookStatus.STOPPED:
+            return ChatReply(render.info(f"{name} is already stopped."))
+        return Planned(StopCommand(**base), f"Stopping {name}.")
+    if isinstance(request, grammar.StartRequest):
+        if status is NotebookStatus.RUNNING:
+            return ChatReply(
+                render.info(f"{name} is already running; `/nb prolong` extends its lease.")
+            )
+        hours = request.hours or config.default_hours
+        return Planned(StartCommand(**base, hours=hours), f"Starting {name} for {hours} h.")
+    if isinstance(request, grammar.ProlongRequest):
+        if status is not NotebookStatus.RUNNING:
+            return ChatReply(
+                render.problem(f"{name} is {status.value}; only a running notebook has a lease.")
+            )
+        command = ProlongCommand(**base, hours=request.hours)
+        return Planned(command, f"Extending {name}'s lease to {request.hours} h from now.")
+    if isinstance(request, grammar.KeepRequest):
+        until = keep_until(request, inv.now, config.timezone)
+        when = _local_moment(until, inv.now, config.timezone)
+        if request.until is not None and not when.endswith(" today"):
+            # "until 18:00" typed at 19:30 means tomorrow's 18:00: say why, not just when.
+            when += f"; {request.until:%H:%M} today has passed"
+        note = "" if status is NotebookStatus.RUNNING else f" (it is {status.value} now)"
+        summary = f"Keeping {name} alive until {when}{note}."
+        return Planned(KeepCommand(**base, until=until), summary)
+    if isinstance(request, grammar.UpdateRequest):
+        return _update(request, notebook, base, name)
+    return ChatReply(render.problem("That command does not act on a notebook."))
+
+
+def _update(
+    request: grammar.UpdateRequest,
+    notebook: Notebook,
+    base: dict[str, Any],
+    name: str,
+) -> Planned | ChatReply:
+    try:
+        changes = NotebookUpdateRequest(
+            name=request.name,
+            description=request.description,
+            flavor=request.flavor,
+            image_id=request.image,
+            storage_new_size=request.storage_gb,
+        )
+        capacity = notebook.volume.capacity if notebook.volume else None
+        changes.check_storage_growth(capacity)
+    except (pydantic.ValidationError, ValueError) as exc:
+        reason = explain_error(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+        return ChatReply(render.problem(f"Cannot update {name}: {reason}"))
+    what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
+    if notebook.status is NotebookStatus.STOPPED:
+        return Planned(UpdateCommand(**base, changes=changes), f"Updating {name} ({what}).")
+    if notebook.status is NotebookStatus.RUNNING:
+        command = UpdateCommand(**base, changes=changes, restart=True)
+        reason = (
+            f"{name} is running, and ModelArts only updates stopped notebooks. "
+            "I can stop it, update it and start it again; unsaved work in it will be lost."
+        )
+        return Planned(command, f"Stopping, updating ({what}) and restarting {name}.", reason)
+    return ChatReply(
+        render.problem(
+            f"{name} is {notebook.status.value}; update works on a stopped notebook. "
+            "Try again once it has settled."
+        )
+    )
+
+
+def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datetime:
+    """When a `keep` ends: now + duration, or the next occurrence of the clock time in `tz`."""
+    if request.duration is not None:
+        return now + request.duration
+    assert request.until is not None
+    local_now = now.astimezone(tz)
+    candidate = datetime.combine(local_now.date(), request.until, tzinfo=tz)
+    if candidate <= local_now:
+        candidate = datetime.combine(local_now.date() + timedelta(days=1), request.until, tzinfo=tz)
+    return candidate.astimezone(UTC)
+
+
+def _local_moment(moment: datetime, now: datetime, tz: tzinfo) -> str:
+    """`18:00 CEST today` / `02:00 CEST tomorrow (Wed 12 Jun)` / `... on Thu 13 Jun`."""
+    local, today = moment.astimezone(tz), now.astimezone(tz).date()
+    days = (local.date() - today).days
+    if days == 0:
+        return f"{local:%H:%M %Z} today"
+    if days == 1:
+        return f"{local:%H:%M %Z} tomorrow ({local:%a %d %b})"
+    return f"{local:%H:%M %Z} on {local:%a %d %b}"
+
+
+_BASE_FIELDS = {"command_id", "requested_at", "requested_by"}
+
+
+def _confirmation(
+    command: ActionCommand, summary: str, reason: str, inv: Invocation, owner: str | None
+) -> Message:
+    value = ConfirmValue(
+        by=inv.user_id,
+        owner=owner,
+        cmd=command.model_dump(mode="json", exclude=_BASE_FIELDS, exclude_none=True),
+    ).encode()
+    if len(value) > VALUE_MAX:
+        return render.problem("That request is too long to confirm; shorten the description.")
+    question = f"{reason} {summary.removesuffix('.')}?"
+    verb = command.type
+    label = {"update": "Stop, update, start", "keep": "Keep alive"}.get(verb, verb.capitalize())
+    return render.confirmation(
+        render.Confirmation(
+            question=question,
+            confirm_label=label,
+            value=value,
+            title=f"{label}?",
+            danger=verb in ("delete", "stop", "update"),
+        )
+    )

@@ -1,0 +1,168 @@
+"""The Slack webhook's edge: raw HTTP request in, HTTP reply out.
+
+verify the signature (401 and nothing else on failure) -> access and parsing -> chat-ops ->
+queue -> ack. The ack path makes no ModelArts call beyond one read-only lookup. The handler
+builds a `SlackWebhook` once from its settings and wiring and maps each `HttpReply` to API
+Gateway's response; everything between is here, testable without Lambda.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+from pydantic import ValidationError
+
+from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
+from nbkeeper.chatops.buttons import ButtonAction, handle_action
+from nbkeeper.chatops.directory import Directory
+from nbkeeper.chatops.slash import handle_request
+from nbkeeper.commands import Command
+from nbkeeper.explain import explain_error
+from nbkeeper.modelarts.errors import ModelArtsError, describe_validation_error
+from nbkeeper.slack import grammar, render
+from nbkeeper.slack.interaction import BlockActions
+from nbkeeper.slack.verify import SignatureError, verify_request
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HttpReply:
+    status: int
+    content_type: str = "text/plain"
+    body: str = ""
+
+    @classmethod
+    def message(cls, message: render.Message) -> HttpReply:
+        return cls(200, "application/json", json.dumps(message))
+
+
+UNAUTHORIZED = HttpReply(401)
+
+
+def raw_body(body: str | None, is_base64: bool | None) -> bytes:
+    """The exact bytes Slack signed, whether API Gateway base64-encoded them or not."""
+    if is_base64:
+        try:
+            return base64.b64decode(body or "", validate=True)
+        except (binascii.Error, ValueError):
+            raise SignatureError("body is not valid base64") from None
+    return (body or "").encode()
+
+
+def command_id(prefix: str, source: str) -> str:
+    """A stable id for one Slack request (its trigger or click), so a retry is the same command."""
+    return f"{prefix}." + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+@dataclass
+class SlackWebhook:
+    """The two routes, with their collaborators passed in (built lazily by the handler)."""
+
+    config: ChatConfig
+    signing_secret: Callable[[], str]
+    directory: Callable[[datetime], Directory]
+    enqueue: Callable[[Command], None]
+    post_response: Callable[[str, render.Message], object]
+    clock: Callable[[], float]
+
+    def verified_form(
+        self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
+    ) -> dict[str, str] | None:
+        """The form fields, or None when the signature does not hold."""
+        try:
+            raw = raw_body(body, is_base64)
+            verify_request(self.signing_secret(), headers, raw, self.clock())
+        except SignatureError as exc:
+            logger.warning("rejected request", extra={"reason": str(exc)})
+            return None
+        return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+
+    def slash_command(
+        self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
+    ) -> HttpReply:
+        form = self.verified_form(headers, body, is_base64)
+        if form is None:
+            return UNAUTHORIZED
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        user_id = form.get("user_id", "")
+        if not user_id:
+            return HttpReply.message(
+                render.problem("Slack did not say who you are; nothing was done.")
+            )
+        inv = Invocation(
+            user_id=user_id,
+            team_id=form.get("team_id"),
+            channel_id=form.get("channel_id"),
+            response_url=form.get("response_url"),
+            command_id=command_id("sc", form.get("trigger_id") or uuid.uuid4().hex),
+            now=now,
+        )
+        try:
+            request = grammar.parse(form.get("text", ""))
+        except grammar.ParseError as exc:
+            return HttpReply.message(render.problem(str(exc)))
+        try:
+            reply = handle_request(request, inv, self.config, self.directory(now))
+        except ModelArtsError as exc:
+            return HttpReply.message(render.problem(explain_error(exc)))
+        return HttpReply.message(self.queue(reply))
+
+    def interaction(
+        self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
+    ) -> HttpReply:
+        form = self.verified_form(headers, body, is_base64)
+        if form is None:
+            return UNAUTHORIZED
+        try:
+            payload = BlockActions.model_validate_json(form.get("payload", ""))
+        except ValidationError as exc:
+            # Where the payload went wrong, never its values (they may hold tokens).
+            reason = describe_validation_error(exc)
+            logger.warning("unreadable interaction payload", extra={"reason": reason})
+            return HttpReply(400, body="unreadable payload")
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        response_url = payload.response_url
+        action = payload.action
+        inv = Invocation(
+            user_id=payload.user.id,
+            team_id=payload.team_id,
+            channel_id=payload.channel_id,
+            response_url=response_url,
+            command_id=command_id("ia", f"{payload.message_ts}|{payload.user.id}|{action.value}"),
+            now=now,
+            response_url_posts=1 if response_url else 0,
+        )
+        button = ButtonAction(action.action_id, action.value)
+        try:
+            reply = handle_action(button, inv, self.config, self.directory(now))
+        except ModelArtsError as exc:
+            reply = ChatReply(render.problem(explain_error(exc)))
+        message = self.queue(reply)
+        if response_url:
+            self.post_response(response_url, message)
+        return HttpReply(200)
+
+    def queue(self, reply: ChatReply) -> render.Message:
+        """Queue the reply's command, if any; the message to show for it."""
+        if reply.command is None:
+            return reply.reply
+        try:
+            self.enqueue(reply.command)
+        except Exception:  # boto errors vary; the person gets a clear answer, the log the details
+            logger.exception("could not queue the command")
+            return render.problem("I could not queue that just now; please try again in a minute.")
+        logger.info(
+            "queued",
+            extra={"command_id": reply.command.command_id, "type": reply.command.type},
+        )
+        return reply.reply

@@ -1,0 +1,86 @@
+"""One SQS record through the worker: read it, run it, and on its last receive tell the author.
+
+A record that fails raises, so Powertools' batch processor reports it and SQS delivers it again;
+after `max_receive_count` receives it lands in the DLQ. On that last receive the author is told
+(a DM or their response_url), so nobody waits for a result that will not come.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pydantic
+
+from nbkeeper.commands import Command, Requester, parse_command, peek_requester
+from nbkeeper.explain import explain_error
+from nbkeeper.slack.render import Message
+from nbkeeper.worker.reporting import last_receive_notice
+
+logger = logging.getLogger(__name__)
+
+# (requester, when they asked, message, now) -> how it was delivered
+Tell = Callable[[Requester, datetime, Message, datetime], str]
+
+
+class PoisonMessageError(Exception):
+    """A message that cannot be read as a command; it fails every receive and ends in the DLQ."""
+
+
+@dataclass
+class Delivery:
+    """Runs records; `execute` takes a command's JSON form (what Idempotency hashes)."""
+
+    execute: Callable[[dict[str, Any]], dict[str, Any]]
+    tell: Tell
+    max_receive_count: int
+    now: Callable[[], datetime]
+    annotate: Callable[[Command], None] = lambda command: None  # e.g. the logger's keys
+
+    def handle(self, body: str, receives: int) -> dict[str, Any]:
+        try:
+            command: Command = parse_command(body)
+        except pydantic.ValidationError as exc:
+            reason = f"the message is not a valid command ({explain_error(exc)})"
+            self.failed(body, receives, reason)
+            raise PoisonMessageError(reason) from None
+        self.annotate(command)
+        try:
+            return self.execute(command.model_dump(mode="json"))
+        except Exception as exc:
+            self.failed(body, receives, explain_error(exc), exc)
+            raise
+
+    def failed(
+        self, body: str, receives: int, reason: str, exc: BaseException | None = None
+    ) -> None:
+        """Log the failure (with its traceback: the promised details); on the final receive
+        before the DLQ, tell the author their request failed."""
+        logger.warning("record failed", extra={"receive": receives, "reason": reason}, exc_info=exc)
+        if receives < self.max_receive_count:
+            return
+        if _peek(body, "type") == "sweep-project":
+            logger.error("lease keeper sweep failed on its last receive; see the DLQ")
+            return  # nobody asked: the keeper sent it, and its next pass sweeps again
+        requester = peek_requester(body)
+        if requester is None:
+            logger.error("poison message without a readable author; see the DLQ")
+            return
+        now = self.now()
+        try:
+            issued = datetime.fromisoformat(str(_peek(body, "requested_at")))
+        except (TypeError, ValueError):
+            issued = now
+        self.tell(requester, issued, last_receive_notice(receives, reason), now)
+
+
+def _peek(body: str, key: str) -> Any:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None

@@ -1,0 +1,84 @@
+"""What the worker needs from the world (ModelArts, follow-ups, the author) and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from nbkeeper.commands import CommandBase, FollowCommand, SweepProjectCommand
+from nbkeeper.modelarts.errors import (
+    AmbiguousCreateError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
+from nbkeeper.modelarts.schemas import (
+    Lease,
+    LeaseType,
+    ListNotebooksQuery,
+    Notebook,
+    NotebookCreateRequest,
+    NotebookUpdateRequest,
+)
+from nbkeeper.slack.render import Message
+
+# Raised so that SQS delivers the command again. An ambiguous create is among them: the next
+# delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
+TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError, AmbiguousCreateError)
+
+
+class NotebookApi(Protocol):
+    """The part of AsyncModelArtsClient the worker uses."""
+
+    async def create_notebook(self, request: NotebookCreateRequest) -> Notebook: ...
+    async def list_notebooks(
+        self, query: ListNotebooksQuery | None = None, all_users: bool = False
+    ) -> list[Notebook]: ...
+    async def show_notebook(self, notebook_id: str) -> Notebook: ...
+    async def update_notebook(
+        self, notebook_id: str, request: NotebookUpdateRequest
+    ) -> Notebook: ...
+    async def delete_notebook(self, notebook_id: str) -> Notebook | None: ...
+    async def start_notebook(
+        self,
+        notebook_id: str,
+        duration_ms: int | None = None,
+        lease_type: LeaseType | str | None = None,
+    ) -> Notebook: ...
+    async def stop_notebook(self, notebook_id: str) -> Notebook: ...
+    async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
+    async def add_tags(
+        self, notebook_id: str, tags: Mapping[str, str], workspace_id: str | None = None
+    ) -> None: ...
+
+
+class FollowUps(Protocol):
+    def schedule(self, command: FollowCommand, delay_seconds: int) -> None:
+        """Deliver `command` to the worker again after `delay_seconds` (at most 900)."""
+        ...
+
+
+class Reporter(Protocol):
+    def report(self, command: CommandBase, message: Message, now: datetime) -> str:
+        """Tell the command's author; returns how ("response_url", "dm", "undelivered")."""
+        ...
+
+
+ResultKind = Literal["done", "failed", "refused", "following"]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one command (stored as the idempotent result)."""
+
+    outcome: ResultKind
+    notebook_id: str | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "notebook_id": self.notebook_id, "detail": self.detail}
+
+
+Sweeper = Callable[[SweepProjectCommand, datetime], Awaitable[Result]]

@@ -1,0 +1,30 @@
+"""How the worker words results for the person who asked."""
+
+from __future__ import annotations
+
+from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, NotebookCommand
+from nbkeeper.slack import render
+from nbkeeper.slack.render import Message, escape
+
+
+def name_of(command: CommandBase) -> str:
+    if isinstance(command, NotebookCommand):
+        return f"*{escape(command.notebook_name or command.notebook_id)}*"
+    if isinstance(command, CreateCommand):
+        return f"*{escape(command.name)}*"
+    return "the project"
+
+
+def verb_of(command: CommandBase) -> str:
+    if isinstance(command, FollowCommand):
+        return command.origin
+    return str(getattr(command, "type", "run"))
+
+
+def last_receive_notice(receives: int, reason: str) -> Message:
+    """What the author is told when their command fails its last receive (then the DLQ)."""
+    return render.done(
+        f"Your nbkeeper request failed after {receives} attempts: {reason} "
+        "It was set aside for an admin (dead-letter queue); nothing more will happen.",
+        ok=False,
+    )

@@ -7,9 +7,7 @@ creates a second notebook or repeats an action. `sweep-project` (the keeper's fa
 as a one-project keeper pass under the same policy, read at the first sweep: a bad overlay fails
 sweeps only, never people's commands.
 
-Environment: COMMANDS_QUEUE_URL, FOLLOWUP_QUEUE_URL, STATE_TABLE, IDEMPOTENCY_TABLE,
-MAX_RECEIVE_COUNT, MODELARTS_* / HUAWEICLOUD_*, SLACK_BOT_TOKEN or SLACK_SECRET, SLACK_API_URL;
-for sweeps: POLICY_PATH, POLICY_PARAMETER, MODELARTS_RATE_LIMIT, MODELARTS_MAX_CONCURRENCY.
+Environment: `WorkerSettings` below and `nbkeeper.wiring.PassSettings` name every variable.
 """
 
 from __future__ import annotations
@@ -35,12 +33,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import model_validator
 
-from nbkeeper.commands import COMMAND_ADAPTER, SweepProjectCommand
-from nbkeeper.modelarts.client import run_sync
+from nbkeeper.commands import SweepProjectCommand
 from nbkeeper.settings import env, load_settings
 from nbkeeper.wiring import PassSettings, PolicySource, Wiring
 from nbkeeper.worker.delivery import Delivery
-from nbkeeper.worker.dispatch import Worker
 from nbkeeper.worker.ports import Result
 from nbkeeper.worker.sweep import sweep_result, sweep_target
 
@@ -91,16 +87,7 @@ async def sweep(command: SweepProjectCommand, now: datetime) -> Result:
 
 def _execute(command: dict[str, Any]) -> dict[str, Any]:
     """Run one command (the dict form is what Idempotency hashes and stores)."""
-
-    async def run() -> dict[str, Any]:
-        async with wiring.new_modelarts_client() as client:
-            worker = Worker(
-                client, wiring.state_store(), wiring, wiring, SETTINGS.project_id, sweep
-            )
-            parsed = COMMAND_ADAPTER.validate_python(command)
-            return (await worker.execute(parsed, seams.now())).as_dict()
-
-    return run_sync(run())
+    return wiring.execute(command, sweep)
 
 
 execute = cast(

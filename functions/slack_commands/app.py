@@ -1,20 +1,13 @@
 """Slack webhook: POST /slack/commands and POST /slack/interactions (API Gateway HTTP API).
 
-Settings are validated at cold start (errors name the variable); each route hands the raw
-request to `nbkeeper.chatops.webhook.SlackWebhook` and maps its reply. Collaborators (boto3,
-httpx, the ModelArts client) are built on first use by `nbkeeper.wiring`, not at cold start.
-
-Environment: COMMANDS_QUEUE_URL, STATE_TABLE, MODELARTS_* / HUAWEICLOUD_* (nbkeeper.settings);
-SLACK_SIGNING_SECRET (local) or SLACK_SECRET (Secrets Manager JSON with "signing_secret");
-optional SLACK_ALLOWED_TEAMS, SLACK_ALLOWED_CHANNELS, SLACK_ALLOWED_USERS, SLACK_ADMINS
-(comma-separated ids), NOTEBOOK_DEFAULT_FLAVOR, NOTEBOOK_DEFAULT_IMAGE_ID,
-NOTEBOOK_DEFAULT_STORAGE_GB, NOTEBOOK_DEFAULT_HOURS, NBKEEPER_TIMEZONE, SLACK_API_URL.
+Settings (below, each variable with its meaning) are validated at cold start; each route hands
+the raw request to `nbkeeper.chatops.webhook.SlackWebhook` and maps its reply. Collaborators
+(boto3, httpx, the ModelArts client) are built on first use by `nbkeeper.wiring`.
 """
 
 from __future__ import annotations
 
 import os
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import SecretStr, model_validator
 
 from nbkeeper.chatops.access import Access, ChatConfig
-from nbkeeper.chatops.directory import Directory, ModelArtsDirectory
 from nbkeeper.chatops.webhook import HttpReply, SlackWebhook
 from nbkeeper.records import ProjectRef
 from nbkeeper.settings import ModelArtsSettings, env, load_settings
@@ -93,16 +85,10 @@ wiring = Wiring(SETTINGS)
 seams = wiring.seams
 
 
-def directory(now: datetime) -> Directory:
-    return ModelArtsDirectory(
-        wiring.modelarts, wiring.run, wiring.state_store(), SETTINGS.project_id, now
-    )
-
-
 webhook = SlackWebhook(
     config=SETTINGS.chat_config(),
     signing_secret=lambda: wiring.signing_secret,
-    directory=directory,
+    directory=wiring.directory,
     enqueue=wiring.enqueue,
     post_response=lambda url, message: wiring.slack_api().post_response_url(url, message),
     clock=lambda: seams.clock(),

@@ -32,8 +32,8 @@ from nbkeeper_local.harness import (
     interaction_event,
     load_function,
     local_world,
-    receive_batch,
     slash_command_event,
+    worker_round,
 )
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
@@ -147,21 +147,11 @@ class Story:
 
     def drain(self, rounds: int = 40) -> None:
         """Run the worker over both queues until they are quiet; time moves 30 s a round."""
-        env = self.world.env
+        urls = [self.world.env["COMMANDS_QUEUE_URL"], self.world.env["FOLLOWUP_QUEUE_URL"]]
         for _ in range(rounds):
-            worked = 0
-            for url in (env["COMMANDS_QUEUE_URL"], env["FOLLOWUP_QUEUE_URL"]):
-                event, messages = receive_batch(self.sqs, url)
-                if not messages:
-                    continue
-                worked += len(messages)
-                result = self.invoke(self.worker, event, "notebook-worker")
-                failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-                for message in messages:
-                    if message["MessageId"] not in failed:
-                        self.sqs.delete_message(
-                            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
-                        )
+            worked = worker_round(
+                self.sqs, urls, lambda event: self.invoke(self.worker, event, "notebook-worker")
+            )
             self.show_slack()
             if not worked:
                 return

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -390,6 +390,26 @@ def receive_batch(sqs: Any, queue_url: str) -> tuple[dict[str, Any], list[dict[s
     )
     messages: list[dict[str, Any]] = list(reply.get("Messages", []))
     return sqs_event(queue_url, messages), messages
+
+
+def worker_round(
+    sqs: Any, queue_urls: Iterable[str], invoke: Callable[[dict[str, Any]], dict[str, Any]]
+) -> int:
+    """One round of the SQS event source: a batch from each queue to the worker (`invoke`), then
+    delete what it did not report as failed (those become visible again, as in Lambda).
+    Returns how many messages were handled."""
+    handled = 0
+    for url in queue_urls:
+        event, messages = receive_batch(sqs, url)
+        if not messages:
+            continue
+        handled += len(messages)
+        result = invoke(event)
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return handled
 
 
 @contextmanager

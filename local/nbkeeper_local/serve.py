@@ -36,7 +36,7 @@ from nbkeeper_local.harness import (
     demo_policy,
     load_function,
     local_world,
-    receive_batch,
+    worker_round,
 )
 
 ROUTES = ("/slack/commands", "/slack/interactions")
@@ -63,20 +63,12 @@ class Runtime:
 
     def drain_queues(self) -> int:
         """One worker round over both queues (what the SQS event sources would deliver)."""
-        sqs = self.world.boto3_client("sqs")
-        handled = 0
-        for key in ("COMMANDS_QUEUE_URL", "FOLLOWUP_QUEUE_URL"):
-            url = self.world.env[key]
-            event, messages = receive_batch(sqs, url)
-            if not messages:
-                continue
-            handled += len(messages)
-            result = self.invoke(self.worker, event, "notebook-worker")
-            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            for message in messages:
-                if message["MessageId"] not in failed:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return handled
+        urls = [self.world.env["COMMANDS_QUEUE_URL"], self.world.env["FOLLOWUP_QUEUE_URL"]]
+        return worker_round(
+            self.world.boto3_client("sqs"),
+            urls,
+            lambda event: self.invoke(self.worker, event, "notebook-worker"),
+        )
 
     def keeper_pass(self) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

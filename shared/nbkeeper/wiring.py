@@ -38,12 +38,14 @@ from nbkeeper.slack.api import SLACK_API
 if TYPE_CHECKING:
     import httpx
 
+    from nbkeeper.chatops.directory import Directory
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
     from nbkeeper.modelarts.client import AsyncModelArtsClient
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
+    from nbkeeper.worker.ports import Sweeper
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +278,30 @@ class Wiring:
             transport=self.seams.modelarts_transport,
             **{**options, **self.seams.modelarts_options},
         )
+
+    def directory(self, now: datetime) -> Directory:
+        """The webhook's read-only view of the project's notebooks and their owners."""
+        from nbkeeper.chatops.directory import ModelArtsDirectory
+
+        return ModelArtsDirectory(
+            self.modelarts, self.run, self.state_store(), self.settings.project_id, now
+        )
+
+    def execute(self, command: Mapping[str, Any], sweeper: Sweeper | None = None) -> dict[str, Any]:
+        """Run one queued command (its JSON form) with a fresh client; the worker's result."""
+        from nbkeeper.commands import COMMAND_ADAPTER
+        from nbkeeper.modelarts.client import run_sync
+        from nbkeeper.worker.dispatch import Worker
+
+        async def run() -> dict[str, Any]:
+            async with self.new_modelarts_client() as client:
+                worker = Worker(
+                    client, self.state_store(), self, self, self.settings.project_id, sweeper
+                )
+                parsed = COMMAND_ADAPTER.validate_python(command)
+                return (await worker.execute(parsed, self.seams.now())).as_dict()
+
+        return run_sync(run())
 
     async def keeper_pass(
         self,

@@ -160,7 +160,7 @@ class _Pass:
         try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
-            # Each notebook is probed and decided as soon as its page arrives.
+            # Each notebook is probed and decided as soon as the iterator yields it.
             async for notebook in client.iter_notebooks(query, all_users=True):
                 tasks.append(
                     asyncio.create_task(self.guarded(project, client, state, notebook, audit))

@@ -19,7 +19,7 @@ Message = dict[str, Any]
 ResponseType = Literal["ephemeral", "in_channel"]
 
 SECTION_MAX = 3000
-BUTTON_TEXT_MAX = 75
+BUTTON_LABEL_MAX = 75
 CONFIRM_TITLE_MAX = 100
 CONFIRM_TEXT_MAX = 300
 CONFIRM_LABEL_MAX = 30
@@ -95,7 +95,7 @@ def confirmation(spec: Confirmation) -> Message:
     confirm_button: dict[str, Any] = {
         "type": "button",
         "action_id": CONFIRM_ACTION,
-        "text": plain(spec.confirm_label, BUTTON_TEXT_MAX),
+        "text": plain(spec.confirm_label, BUTTON_LABEL_MAX),
         "value": spec.value,
         "confirm": {
             "title": plain(spec.title, CONFIRM_TITLE_MAX),
@@ -115,7 +115,7 @@ def confirmation(spec: Confirmation) -> Message:
     cancel_button = {
         "type": "button",
         "action_id": CANCEL_ACTION,
-        "text": plain("Cancel", BUTTON_TEXT_MAX),
+        "text": plain("Cancel", BUTTON_LABEL_MAX),
         "value": "cancel",
     }
     return message(

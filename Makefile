@@ -23,7 +23,7 @@ fresh_venv = $(1)/bin/python -c '$(IS_PY_MINOR)' 2>/dev/null || { \
 	test -n "$(PYTHON)" || { echo "Python $(PY_MINOR) not found: install it or pass PYTHON=/path/to/python$(PY_MINOR)" >&2; exit 1; }; \
 	rm -rf $(1) && $(PYTHON) -m venv $(1); }
 
-.PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
+.PHONY: venv deploy-venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@$(call fresh_venv,$(VENV))
@@ -43,7 +43,8 @@ typecheck: $(STAMP)
 	@# Every handler is functions/<name>/app.py: check each folder on its own.
 	@for fn in $(FUNCTIONS); do echo "mypy $$fn"; (cd $$fn && ../../$(BIN)/mypy --config-file ../../pyproject.toml app.py) || exit 1; done
 
-pytest: $(STAMP)
+# tests/functional/test_built_handlers.py runs the real `sam build` (SAM CLI from the deploy venv).
+pytest: $(STAMP) $(DEPLOY_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -67,6 +68,8 @@ $(DEPLOY_STAMP): requirements-deploy.txt
 	@$(call fresh_venv,$(DEPLOY_VENV))
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements-deploy.txt
 	@touch $@
+
+deploy-venv: $(DEPLOY_STAMP)
 
 # sam validate --lint, cfn-lint, and checkov (skips are justified inside template.yaml).
 validate: $(DEPLOY_STAMP)

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -255,8 +256,9 @@ def test_host_build_differs_from_the_deployable_only_in_compiled_files(
         and not (".dist-info/" in name and not name.endswith("/METADATA"))
     )
     assert not differing
-    for function in ("LeaseKeeperFunction", "SlackCommandsFunction", "NotebookWorkerFunction"):
-        assert (built / function / "app.py").is_file()
+    for function, folder in FUNCTIONS.items():
+        source = ROOT / "functions" / folder / "app.py"
+        assert (built / function / "app.py").read_bytes() == source.read_bytes(), function
 
 
 # ---------------------------------------------------------------------- the local world
@@ -337,6 +339,9 @@ def local_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
                     "NotebookDefaultImageId": DEFAULT_IMAGE_ID,
                 },
             )
+            for name, value in stack.parameters.items():  # answers CloudFormation accepts
+                pattern = stack.template["Parameters"][name].get("AllowedPattern", ".*")
+                assert re.fullmatch(pattern, value), f"{name}={value!r}"
             deploy_to_moto(stack)
             secrets = boto3.client("secretsmanager", region_name=REGION)
             parameters = stack.parameter_values()

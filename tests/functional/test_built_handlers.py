@@ -90,8 +90,12 @@ def _build_inputs(arch: str) -> str:
             path
             for path in (ROOT / folder).rglob("*")
             if path.is_file()
-            and "__pycache__" not in path.parts
-            and not any(part.endswith(".egg-info") for part in path.parts)
+            # caches and install records sam build does not ship (`make typecheck` writes
+            # functions/*/.mypy_cache)
+            and not any(
+                part == "__pycache__" or part.startswith(".") or part.endswith(".egg-info")
+                for part in path.relative_to(ROOT).parts
+            )
         )
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")

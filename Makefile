@@ -1,20 +1,32 @@
 # nbkeeper: every target creates or refreshes .venv itself from the pinned requirements.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+# Python 3.13, the functions' Lambda runtime (python3.13). A pyenv shim answers only for the
+# selected version, so when `python3.13` refuses, take pyenv's own 3.13 (PYTHON=... overrides).
+PY_MINOR := 3.13
+IS_PY_MINOR := import sys; sys.exit(sys.version_info[:2] != tuple(map(int, "$(PY_MINOR)".split("."))))
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(firstword $(foreach p,python$(PY_MINOR) $(wildcard $(shell pyenv root 2>/dev/null)/versions/$(PY_MINOR)*/bin/python$(PY_MINOR)),$(shell $(p) -c '$(IS_PY_MINOR)' >/dev/null 2>&1 && echo $(p))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# The stamp names the Python version: a venv made by an older Python is made anew.
+STAMP := $(VENV)/.installed-py$(PY_MINOR)
 EMULATOR_PORT ?= 8765
 FUNCTIONS := $(wildcard functions/*)
 
 DEPLOY_VENV := .venv-deploy
-DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
+DEPLOY_STAMP := $(DEPLOY_VENV)/.installed-py$(PY_MINOR)
 AWS_REGION ?= eu-west-1
 
-.PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
+# $(call fresh_venv,DIR): keep DIR if it runs Python $(PY_MINOR), else make it anew with $(PYTHON).
+fresh_venv = $(1)/bin/python -c '$(IS_PY_MINOR)' 2>/dev/null || { \
+	test -n "$(PYTHON)" || { echo "Python $(PY_MINOR) not found: install it or pass PYTHON=/path/to/python$(PY_MINOR)" >&2; exit 1; }; \
+	rm -rf $(1) && $(PYTHON) -m venv $(1); }
+
+.PHONY: venv deploy-venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(call fresh_venv,$(VENV))
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e shared -e .
@@ -31,7 +43,8 @@ typecheck: $(STAMP)
 	@# Every handler is functions/<name>/app.py: check each folder on its own.
 	@for fn in $(FUNCTIONS); do echo "mypy $$fn"; (cd $$fn && ../../$(BIN)/mypy --config-file ../../pyproject.toml app.py) || exit 1; done
 
-pytest: $(STAMP)
+# tests/functional/test_built_handlers.py runs the real `sam build` (SAM CLI from the deploy venv).
+pytest: $(STAMP) $(DEPLOY_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -52,9 +65,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 $(DEPLOY_STAMP): requirements-deploy.txt
-	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)
+	@$(call fresh_venv,$(DEPLOY_VENV))
 	$(DEPLOY_VENV)/bin/python -m pip install --quiet -r requirements-deploy.txt
 	@touch $@
+
+deploy-venv: $(DEPLOY_STAMP)
 
 # sam validate --lint, cfn-lint, and checkov (skips are justified inside template.yaml).
 validate: $(DEPLOY_STAMP)

@@ -53,7 +53,7 @@ class WorkerSettings(PassSettings):
     )
     idempotency_table: str = env("IDEMPOTENCY_TABLE", "set it to the idempotency table name")
     max_receive_count: int = env(
-        "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=3, ge=1, le=1000
+        "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=5, ge=1, le=1000
     )
 
     @model_validator(mode="after")

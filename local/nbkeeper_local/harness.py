@@ -38,7 +38,7 @@ AWS_REGION = "eu-west-1"
 MODELARTS_REGION = "ap-southeast-3"
 LOCAL_SIGNING_SECRET = "local-demo-signing-secret"  # local only; never a real Slack secret
 LOCAL_BOT_TOKEN = "xoxb-local-demo-bot-token"  # local only
-MAX_RECEIVE_COUNT = 3
+MAX_RECEIVE_COUNT = 5  # the template's maxReceiveCount
 DEMO_ADMIN = "U0CAROL"
 PRICES = {
     "modelarts.vm.cpu.2u": 0.35,

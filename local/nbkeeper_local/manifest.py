@@ -16,8 +16,11 @@ PLACEHOLDERS = {
 
 
 def fill(template: str, urls: dict[str, str]) -> str:
-    """Replace every `{{NAME}}` placeholder; fail on any left unfilled."""
+    """Replace every `{{NAME}}` placeholder; fail on any left unfilled or not https (Slack
+    accepts only https request URLs)."""
     for name, value in urls.items():
+        if not value.startswith("https://"):
+            raise ValueError(f"{name} must be an https:// URL (Slack refuses others): {value}")
         template = template.replace("{{" + name + "}}", value)
     if "{{" in template:
         raise ValueError("manifest still has unfilled placeholders: give every URL")
@@ -62,6 +65,14 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    args.output.write_text(fill(args.template.read_text(), {k: str(v) for k, v in urls.items()}))
-    print(f"wrote {args.output}: paste it into https://api.slack.com/apps (From a manifest)")
+    try:
+        text = fill(args.template.read_text(), {k: str(v) for k, v in urls.items()})
+    except ValueError as exc:
+        print(f"nbkeeper manifest: {exc}", file=sys.stderr)
+        return 2
+    args.output.write_text(text)
+    print(
+        f"wrote {args.output}: paste it into https://api.slack.com/apps (Create New App, From a "
+        "manifest), install the app, then store its signing secret and bot token (README, Deploy)"
+    )
     return 0

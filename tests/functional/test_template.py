@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import json
+import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -14,55 +14,27 @@ from typing import Any
 
 import pytest
 from moto import mock_aws
-from samtranslator.translator.transform import transform
-from samtranslator.yaml_helper import yaml_parse
+
+from tests.functional.stack import Stack, deploy_to_moto, source_template, transformed_template
 
 ROOT = Path(__file__).resolve().parents[2]
-PARAMETERS = {"ModelArtsProjectId": "0" * 32}
 CONTRACT = {
     "COMMANDS_QUEUE_URL": "AWS::SQS::Queue",
     "FOLLOWUP_QUEUE_URL": "AWS::SQS::Queue",
     "STATE_TABLE": "AWS::DynamoDB::Table",
     "IDEMPOTENCY_TABLE": "AWS::DynamoDB::Table",
 }
-
-
-class NoManagedPolicies:
-    """The translator asks IAM for managed policy ARNs only when a template names them by name."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def _source() -> dict[str, Any]:
-    template: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
-    return template
-
-
-def _packaged(template: dict[str, Any]) -> dict[str, Any]:
-    """What `sam package` does before CloudFormation sees it: local folders become S3 URIs."""
-    packaged = copy.deepcopy(template)
-    for name, resource in packaged["Resources"].items():
-        for key in ("CodeUri", "ContentUri"):
-            if key in resource.get("Properties", {}):
-                resource["Properties"][key] = f"s3://artifacts/{name}.zip"
-    return packaged
+FUNCTIONS = ("LeaseKeeperFunction", "SlackCommandsFunction", "NotebookWorkerFunction")
 
 
 @pytest.fixture(scope="module")
 def source() -> dict[str, Any]:
-    return _source()
+    return source_template()
 
 
 @pytest.fixture(scope="module")
 def transformed(source: dict[str, Any]) -> dict[str, Any]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    try:
-        result: dict[str, Any] = transform(_packaged(source), PARAMETERS, NoManagedPolicies())
-    finally:
-        mp.undo()
-    return result
+    return transformed_template(source)
 
 
 def _functions(source: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -73,69 +45,18 @@ def _functions(source: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
+
+
 def test_template_transforms_to_three_functions_on_one_layer(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
-    functions = {n: r for n, r in resources.items() if r["Type"] == "AWS::Lambda::Function"}
+    functions = _of_type(transformed, "AWS::Lambda::Function")
     layers = [n for n, r in resources.items() if r["Type"] == "AWS::Lambda::LayerVersion"]
-    assert set(functions) == {
-        "LeaseKeeperFunction",
-        "SlackCommandsFunction",
-        "NotebookWorkerFunction",
-    }
+    assert set(functions) == set(FUNCTIONS)
     assert len(layers) == 1
     for function in functions.values():
         assert function["Properties"]["Layers"] == [{"Ref": layers[0]}]
-
-
-def _resolver(transformed: dict[str, Any]) -> Callable[[Any], str]:
-    """Resolves a template value as CloudFormation would, with the parameters at their defaults
-    and resources given values of the right shape (queue URLs, parameter and table names)."""
-    resources = transformed["Resources"]
-    parameters = {
-        name: str(spec.get("Default", ""))
-        for name, spec in transformed.get("Parameters", {}).items()
-    } | PARAMETERS
-
-    def resolve(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if "Fn::Sub" in value:
-            text = str(value["Fn::Sub"])
-            for name, parameter in parameters.items():
-                text = text.replace("${" + name + "}", parameter)
-            return text
-        target = _reference(value)
-        assert target is not None, value
-        if target in parameters:
-            return parameters[target]
-        if resources[target]["Type"] == "AWS::SQS::Queue":
-            return f"https://sqs.eu-west-1.amazonaws.com/123456789012/{target}"
-        if resources[target]["Type"] == "AWS::SSM::Parameter":
-            return resolve(resources[target]["Properties"]["Name"])
-        return target
-
-    return resolve
-
-
-def _deployed_environment(transformed: dict[str, Any], function: str) -> dict[str, str]:
-    """The function's environment as Lambda would set it."""
-    resolve = _resolver(transformed)
-    variables = transformed["Resources"][function]["Properties"]["Environment"]["Variables"]
-    return {name: resolve(value) for name, value in variables.items()}
-
-
-def _create_parameters(transformed: dict[str, Any]) -> None:
-    """The stack's SSM parameters, in moto, with the template's values."""
-    import boto3
-
-    resolve = _resolver(transformed)
-    ssm = boto3.client("ssm")
-    for resource in transformed["Resources"].values():
-        if resource["Type"] == "AWS::SSM::Parameter":
-            properties = resource["Properties"]
-            ssm.put_parameter(
-                Name=resolve(properties["Name"]), Value=properties["Value"], Type=properties["Type"]
-            )
 
 
 @contextmanager
@@ -146,7 +67,7 @@ def _deployed(
     name: str,
 ) -> Iterator[tuple[ModuleType, str]]:
     """Function `name`'s handler module, imported under its deployed environment (moto holds the
-    stack's SSM parameters); yields it with the handler's attribute name."""
+    stack's queues, tables and SSM parameter); yields it with the handler's attribute name."""
     globals_ = source["Globals"]["Function"]
     properties = source["Resources"][name]["Properties"]
     handler = properties.get("Handler", globals_["Handler"])
@@ -157,9 +78,11 @@ def _deployed(
         env.setenv("AWS_DEFAULT_REGION", "eu-west-1")
         env.setenv("AWS_ACCESS_KEY_ID", "testing")
         env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        for variable, value in _deployed_environment(transformed, name).items():
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        stack = Stack(transformed)
+        deploy_to_moto(stack)
+        for variable, value in stack.environment(name).items():
             env.setenv(variable, value)
-        _create_parameters(transformed)
         spec = importlib.util.spec_from_file_location(f"_template_check_{name}", path)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
@@ -181,6 +104,20 @@ def test_every_handler_resolves_to_a_callable_under_its_deployed_environment(
             assert callable(getattr(module, attribute, None)), f"{name}: {attribute} not callable"
 
 
+def _statements(transformed: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    properties = transformed["Resources"][role]["Properties"]
+    return [
+        statement
+        for policy in properties.get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return actions if isinstance(actions, list) else [actions]
+
+
 @pytest.mark.parametrize("function", ["LeaseKeeperFunction", "NotebookWorkerFunction"])
 def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
     function: str,
@@ -189,23 +126,50 @@ def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The worker's fan-out sweeps decide under the keeper's policy: the file shipped in the
-    layer plus the stack's SSM overlay, which each function may read."""
+    layer plus the stack's SSM overlay (named after the stack), which each function may read."""
     from nbkeeper.wiring import DEFAULT_POLICY_PATH
 
-    environment = _deployed_environment(transformed, function)
-    assert environment["POLICY_PARAMETER"] == "/nbkeeper/policy"
+    stack = Stack(transformed, name="team-a")
+    environment = stack.environment(function)
+    assert environment["POLICY_PARAMETER"] == "/team-a/policy"
     assert "POLICY_PATH" not in environment  # the default: the file in the layer
     with _deployed(source, transformed, monkeypatch, function) as (module, _):
         assert module.SETTINGS.policy_path == str(DEFAULT_POLICY_PATH)
         assert module.POLICY.current().idle_threshold_minutes > 0
-    role = transformed["Resources"][f"{function}Role"]["Properties"]
-    ssm_reads = [
-        statement
-        for policy in role["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
-        if "ssm:GetParameter" in statement["Action"]
+    granted = [
+        stack.resolve(statement["Resource"])
+        for statement in _statements(transformed, f"{function}Role")
+        if "ssm:GetParameter" in _actions(statement)
     ]
-    assert ssm_reads, f"{function} may not read the policy parameter"
+    assert granted == ["arn:aws:ssm:eu-west-1:123456789012:parameter/team-a/policy"]
+
+
+def test_policy_parameter_name_override_and_pattern(source: dict[str, Any]) -> None:
+    """An operator may name the parameter (without the leading slash); the pattern refuses a
+    leading, trailing or doubled slash, which would make `//x` or an unusable path."""
+    template = transformed_template(source)
+    named = Stack(template, parameters={"PolicyParameterName": "ops/nbkeeper/policy"})
+    assert named.environment("LeaseKeeperFunction")["POLICY_PARAMETER"] == "/ops/nbkeeper/policy"
+    pattern = source["Parameters"]["PolicyParameterName"]["AllowedPattern"]
+    for good in ("", "nbkeeper/policy", "team.a/nb-keeper_1/policy", "policy"):
+        assert re.fullmatch(pattern, good), good
+    for bad in ("/nbkeeper/policy", "//x", "a//b", "a/", "a b", "a/$"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_policy_overlay_is_created_once_and_never_rewritten_by_an_update(
+    transformed: dict[str, Any],
+) -> None:
+    """CloudFormation writes a resource again only when its properties change. The overlay's
+    properties are constants (its name depends on the stack or on the one name parameter), so
+    no update of the stack rewrites what an operator put there."""
+    parameter = transformed["Resources"]["PolicyParameter"]
+    properties = parameter["Properties"]
+    assert properties["Value"] == "{}"
+    assert set(properties) == {"Name", "Type", "Value", "Description"}
+    assert all(isinstance(properties[key], str) for key in ("Type", "Value", "Description"))
+    changed = Stack(transformed, parameters={"ScheduleTimezone": "Asia/Singapore"})
+    assert changed.resolve(properties["Name"]) == Stack(transformed).resolve(properties["Name"])
 
 
 def _reference(value: Any) -> str | None:
@@ -239,8 +203,7 @@ def test_environment_names_resources_that_exist(transformed: dict[str, Any]) -> 
 def test_each_function_gets_the_contract_variables_it_reads(transformed: dict[str, Any]) -> None:
     env = {
         n: set(r["Properties"]["Environment"]["Variables"])
-        for n, r in transformed["Resources"].items()
-        if r["Type"] == "AWS::Lambda::Function"
+        for n, r in _of_type(transformed, "AWS::Lambda::Function").items()
     }
     assert {"COMMANDS_QUEUE_URL", "STATE_TABLE"} <= env["SlackCommandsFunction"]
     assert {"COMMANDS_QUEUE_URL", "STATE_TABLE", "IDEMPOTENCY_TABLE"} <= env[
@@ -249,16 +212,241 @@ def test_each_function_gets_the_contract_variables_it_reads(transformed: dict[st
     assert {"STATE_TABLE", "COMMANDS_QUEUE_URL"} <= env["LeaseKeeperFunction"]
 
 
+def test_one_timezone_one_list_of_admins_one_warning_channel(transformed: dict[str, Any]) -> None:
+    """The deploy's answers reach every function that reads them, from one parameter each."""
+    stack = Stack(
+        transformed,
+        parameters={
+            "ScheduleTimezone": "Asia/Singapore",
+            "SlackAdmins": "U0ADMIN1,U0ADMIN2",
+            "WarningChannel": "C0WARNINGS",
+        },
+    )
+    for function in FUNCTIONS:
+        environment = stack.environment(function)
+        assert environment["NBKEEPER_TIMEZONE"] == "Asia/Singapore", function
+        assert environment["SLACK_ADMINS"] == "U0ADMIN1,U0ADMIN2", function
+    for function in ("LeaseKeeperFunction", "NotebookWorkerFunction"):
+        assert stack.environment(function)["NBKEEPER_WARNING_CHANNEL"] == "C0WARNINGS"
+    schedule = next(iter(_of_type(transformed, "AWS::Scheduler::Schedule").values()))
+    assert stack.resolve(schedule["Properties"]["ScheduleExpressionTimezone"]) == "Asia/Singapore"
+
+
+def _redrives(transformed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]["RedrivePolicy"]
+        for name, resource in _of_type(transformed, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" in resource["Properties"]
+    }
+
+
 def test_queues_outlast_the_worker_and_have_dead_letter_queues(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     worker_timeout = resources["NotebookWorkerFunction"]["Properties"]["Timeout"]
     commands = resources["CommandsQueue"]["Properties"]
     assert commands["FifoQueue"] is True
+    assert set(_redrives(transformed)) == {"CommandsQueue", "FollowUpQueue"}
     for queue in ("CommandsQueue", "FollowUpQueue"):
         properties = resources[queue]["Properties"]
         assert properties["VisibilityTimeout"] >= 6 * worker_timeout
         dlq = _reference(properties["RedrivePolicy"]["deadLetterTargetArn"])
         assert dlq in resources
+
+
+def test_messages_get_five_receives_and_the_worker_knows_the_count(
+    transformed: dict[str, Any],
+) -> None:
+    """AWS advises maxReceiveCount >= 5 with Lambda (throttled batches count as receives); the
+    worker tells the author on the last receive, so it must know the same number."""
+    counts = {
+        queue: redrive["maxReceiveCount"] for queue, redrive in _redrives(transformed).items()
+    }
+    assert all(count >= 5 for count in counts.values()), counts
+    worker = Stack(transformed).environment("NotebookWorkerFunction")
+    assert {int(worker["MAX_RECEIVE_COUNT"])} == set(counts.values())
+
+
+# Where each resource type takes a physical name that must be unique in an account and region.
+PHYSICAL_NAMES = {
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::Lambda::LayerVersion": "LayerName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::CloudWatch::Alarm": "AlarmName",
+}
+# Types with no account-unique name.
+UNNAMED = {
+    "AWS::Lambda::Permission",
+    "AWS::Lambda::EventSourceMapping",
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::SNS::Subscription",
+}
+
+
+def test_no_fixed_physical_names(transformed: dict[str, Any]) -> None:
+    """A second stack in the same account and region deploys: every name is CloudFormation's
+    (generated from the stack) or built from the stack name, so two stacks never share one."""
+    one, two = Stack(transformed, name="nbkeeper"), Stack(transformed, name="nbkeeper-staging")
+    for name, resource in transformed["Resources"].items():
+        kind = resource["Type"]
+        assert kind in PHYSICAL_NAMES or kind in UNNAMED, f"{name}: add {kind} to this test"
+        key = PHYSICAL_NAMES.get(kind)
+        if key is None or key not in resource.get("Properties", {}):
+            continue
+        value = resource["Properties"][key]
+        assert one.resolve(value) != two.resolve(value), f"{name}.{key} is fixed: {value}"
+
+
+def test_every_alarm_notifies_the_topic(transformed: dict[str, Any]) -> None:
+    """Nobody watches the console: every alarm has an action, the topic always exists, and the
+    optional email subscription exists exactly when an address is given."""
+    topics = _of_type(transformed, "AWS::SNS::Topic")
+    assert list(topics) == ["AlarmTopic"]
+    assert "Condition" not in topics["AlarmTopic"]
+    alarms = _of_type(transformed, "AWS::CloudWatch::Alarm")
+    assert alarms
+    for name, alarm in alarms.items():
+        assert alarm["Properties"].get("AlarmActions") == [{"Ref": "AlarmTopic"}], name
+        assert "Condition" not in alarm, name
+    subscription = transformed["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Properties"]["TopicArn"] == {"Ref": "AlarmTopic"}
+    assert not Stack(transformed).condition(subscription["Condition"])
+    with_email = Stack(transformed, parameters={"AlarmEmail": "ops@example.com"})
+    assert with_email.condition(subscription["Condition"])
+    assert with_email.resolve(subscription["Properties"]["Endpoint"]) == "ops@example.com"
+
+
+def _watched(alarm: dict[str, Any]) -> tuple[str, str, str | None]:
+    properties = alarm["Properties"]
+    (dimension,) = properties["Dimensions"]
+    return properties["Namespace"], properties["MetricName"], _reference(dimension["Value"])
+
+
+def test_alarms_cover_every_dead_letter_queue_function_and_the_api(
+    transformed: dict[str, Any],
+) -> None:
+    """The keeper's missed passes (its Lambda DLQ and its schedule's DLQ), commands and
+    follow-ups that gave up, every function's errors (the webhook's too) and API 5xx."""
+    resources = transformed["Resources"]
+    alarms = {
+        name: _watched(alarm)
+        for name, alarm in _of_type(transformed, "AWS::CloudWatch::Alarm").items()
+    }
+    keeper = resources["LeaseKeeperFunction"]["Properties"]
+    (schedule,) = _of_type(transformed, "AWS::Scheduler::Schedule").values()
+    keeper_dlqs = {
+        _reference(keeper["DeadLetterConfig"]["TargetArn"]),
+        _reference(schedule["Properties"]["Target"]["DeadLetterConfig"]["Arn"]),
+    }
+    assert keeper_dlqs == {"KeeperDeadLetterQueue"}
+    depth = ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert alarms["KeeperDeadLetterAlarm"] == (*depth, "KeeperDeadLetterQueue")
+    assert alarms["CommandsDeadLetterAlarm"] == (*depth, "CommandsDeadLetterQueue")
+    assert alarms["FollowUpDeadLetterAlarm"] == (*depth, "FollowUpDeadLetterQueue")
+    assert alarms["LeaseKeeperErrorsAlarm"] == ("AWS/Lambda", "Errors", "LeaseKeeperFunction")
+    assert alarms["WorkerErrorsAlarm"] == ("AWS/Lambda", "Errors", "NotebookWorkerFunction")
+    assert alarms["SlackCommandsErrorsAlarm"] == ("AWS/Lambda", "Errors", "SlackCommandsFunction")
+    assert alarms["SlackApiServerErrorsAlarm"] == ("AWS/ApiGateway", "5xx", "SlackApi")
+    # and nothing slips through: every dead-letter queue and every function is watched
+    dead_letter_queues = {
+        _reference(redrive["deadLetterTargetArn"]) for redrive in _redrives(transformed).values()
+    } | keeper_dlqs
+    watched = {target for _, _, target in alarms.values()}
+    assert dead_letter_queues | set(FUNCTIONS) <= watched
+
+
+def test_every_function_logs_to_a_group_with_retention(transformed: dict[str, Any]) -> None:
+    stack = Stack(transformed)
+    groups = _of_type(transformed, "AWS::Logs::LogGroup")
+    for name, group in groups.items():
+        assert int(stack.resolve(group["Properties"]["RetentionInDays"])) == 30, name
+    assert transformed["Parameters"]["LogRetentionDays"]["Default"] == 30
+    for function in FUNCTIONS:
+        config = transformed["Resources"][function]["Properties"].get("LoggingConfig", {})
+        target = _reference(config.get("LogGroup"))
+        assert target in groups, f"{function} logs to a group the stack does not manage"
+
+
+def test_tables_are_retained_on_delete_and_replacement(transformed: dict[str, Any]) -> None:
+    tables = _of_type(transformed, "AWS::DynamoDB::Table")
+    assert set(tables) == {"StateTable", "IdempotencyTable"}
+    for name, table in tables.items():
+        assert table.get("DeletionPolicy") == "Retain", name
+        assert table.get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_functions_and_layer_run_python_3_13_on_arm64(transformed: dict[str, Any]) -> None:
+    """The layer's compiled wheels must match: shared/Makefile builds for the same Python and
+    the same architecture (aarch64 is arm64's name in wheel tags)."""
+    for function in FUNCTIONS:
+        properties = transformed["Resources"][function]["Properties"]
+        assert properties["Runtime"] == "python3.13", function
+        assert properties["Architectures"] == ["arm64"], function
+    (layer,) = _of_type(transformed, "AWS::Lambda::LayerVersion").values()
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    makefile = (ROOT / "shared" / "Makefile").read_text()
+    assert re.search(r"^LAYER_ARCH \?= aarch64$", makefile, re.MULTILINE)
+    assert re.search(r"^PYTHON_VERSION = 3\.13$", makefile, re.MULTILINE)
+
+
+def test_reserved_concurrency_is_the_keepers_one(transformed: dict[str, Any]) -> None:
+    """A new account's pool can be 10: only the keeper reserves (1, one pass at a time); the
+    worker is bounded by MaximumConcurrency on its queues, which takes nothing from the pool."""
+    stack = Stack(transformed)
+    reserved = {
+        function: int(stack.resolve(properties["ReservedConcurrentExecutions"]))
+        for function, resource in _of_type(transformed, "AWS::Lambda::Function").items()
+        if "ReservedConcurrentExecutions" in (properties := resource["Properties"])
+    }
+    assert reserved == {"LeaseKeeperFunction": 1}
+    assert sum(reserved.values()) <= 1
+    mappings = _of_type(transformed, "AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+    for name, mapping in mappings.items():
+        limit = stack.resolve(mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"])
+        assert int(limit) == 5, name
+
+
+def test_schedule_is_named_by_cloudformation_and_may_reach_its_dead_letter_queue(
+    transformed: dict[str, Any],
+) -> None:
+    (name, schedule), *_ = _of_type(transformed, "AWS::Scheduler::Schedule").items()
+    target = schedule["Properties"]["Target"]
+    assert "Name" not in schedule["Properties"]
+    role = _reference(target["RoleArn"])
+    assert role is not None
+    sends = [
+        _reference(statement["Resource"])
+        for statement in _statements(transformed, role)
+        if "sqs:SendMessage" in _actions(statement)
+    ]
+    assert sends == ["KeeperDeadLetterQueue"], name
+
+
+def test_every_parameter_says_what_to_enter_and_its_default_is_allowed(
+    source: dict[str, Any],
+) -> None:
+    """`sam deploy --guided` asks each parameter: each has a description, and a default that
+    CloudFormation accepts (only the project id has none: it cannot be guessed)."""
+    for name, spec in source["Parameters"].items():
+        assert len(spec.get("Description", "")) > 20, f"{name}: say what to enter"
+        if "Default" not in spec:
+            assert name == "ModelArtsProjectId", f"{name}: give a default"
+            continue
+        default = spec["Default"]
+        if "AllowedPattern" in spec:
+            assert re.fullmatch(spec["AllowedPattern"], str(default)), name
+        if "AllowedValues" in spec:
+            assert default in spec["AllowedValues"], name
+        if "MinValue" in spec:
+            assert spec["MinValue"] <= default <= spec["MaxValue"], name
 
 
 def test_no_policy_grants_a_wildcard_action(transformed: dict[str, Any]) -> None:

@@ -23,7 +23,37 @@ def test_filled_manifest_points_slack_at_both_routes() -> None:
     assert manifest["settings"]["interactivity"]["request_url"] == (
         "https://abc.example/slack/interactions"
     )
-    assert {"commands", "chat:write", "im:write"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    # chat:write.public: the summary and warning channels work without inviting the bot
+    assert {"commands", "chat:write", "chat:write.public", "im:write"} <= scopes
+
+
+def test_request_urls_must_be_https() -> None:
+    with pytest.raises(ValueError, match="https"):
+        fill("url: {{SLACK_COMMANDS_URL}}", {"SLACK_COMMANDS_URL": "http://abc.example/x"})
+
+
+def test_cli_refuses_an_http_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "filled.yaml"
+    argv = ["--commands-url", "http://abc.example/slack/commands"]
+    argv += ["--interactions-url", "https://abc.example/slack/interactions"]
+    assert (
+        main([*argv, "--template", str(ROOT / "slack" / "manifest.yaml"), "--output", str(output)])
+        == 2
+    )
+    assert "https" in capsys.readouterr().err
+    assert not output.exists()
+
+
+def test_cli_writes_the_filled_manifest(tmp_path: Path) -> None:
+    output = tmp_path / "filled.yaml"
+    argv = ["--commands-url", "https://abc.example/slack/commands"]
+    argv += ["--interactions-url", "https://abc.example/slack/interactions"]
+    assert (
+        main([*argv, "--template", str(ROOT / "slack" / "manifest.yaml"), "--output", str(output)])
+        == 0
+    )
+    assert "{{" not in output.read_text()
 
 
 def test_unfilled_placeholder_is_an_error() -> None:

@@ -1,7 +1,8 @@
 """Notebook worker: SQS (commands FIFO queue + standard follow-up queue) -> ModelArts, exactly once.
 
-Powertools batch processing with partial failures (`nbkeeper.worker.delivery`: a failing record
-raises alone and SQS delivers it again; on its last receive the author is told). Powertools
+Powertools batch processing with partial failures (`nbkeeper.worker.batch`: FIFO commands in
+order, a failure holds back the rest of its group; `nbkeeper.worker.delivery`: a failing record
+raises and SQS delivers it again; on its last receive the author is told). Powertools
 Idempotency (DynamoDB) keys each execution on `command_id`, so a redelivered message never
 creates a second notebook or repeats an action. `sweep-project` (the keeper's fan-out) runs here
 as a one-project keeper pass under the same policy, read at the first sweep: a bad overlay fails
@@ -18,11 +19,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -36,14 +32,12 @@ from pydantic import model_validator
 from nbkeeper.commands import SweepProjectCommand
 from nbkeeper.settings import env, load_settings
 from nbkeeper.wiring import PassSettings, PolicySource, Wiring
+from nbkeeper.worker.batch import BatchRunner
 from nbkeeper.worker.delivery import Delivery
 from nbkeeper.worker.ports import Result
 from nbkeeper.worker.sweep import sweep_result, sweep_target
 
 logger = Logger()
-# A batch in which every record failed is still a partial response (all ids listed), not an
-# invocation error: one poison message alone must not count as a function failure.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class WorkerSettings(PassSettings):
@@ -108,13 +102,18 @@ delivery = Delivery(
 )
 
 
+def receives(record: SQSRecord) -> int:
+    return int(record.attributes.approximate_receive_count or 1)
+
+
+batches = BatchRunner(lambda record: delivery.held_back(record.body, receives(record)))
+
+
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return delivery.handle(record.body, int(record.attributes.approximate_receive_count or 1))
+    return delivery.handle(record.body, receives(record))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     idempotency_config.register_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return batches.run(event, record_handler, context)

@@ -19,7 +19,8 @@ import pydantic
 from nbkeeper.commands import Command, Requester, parse_command, peek_requester
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
-from nbkeeper.worker.reporting import last_receive_notice
+from nbkeeper.worker.ports import RetryLaterError
+from nbkeeper.worker.reporting import HELD_BACK, last_receive_notice
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,13 @@ class Delivery:
         try:
             return self.execute(command.model_dump(mode="json"))
         except Exception as exc:
-            self.failed(body, receives, explain_error(exc), exc)
+            reason = str(exc) if isinstance(exc, RetryLaterError) else explain_error(exc)
+            self.failed(body, receives, reason, exc)
             raise
+
+    def held_back(self, body: str, receives: int) -> None:
+        """A record not run because an earlier one of its FIFO group failed in this batch."""
+        self.failed(body, receives, HELD_BACK)
 
     def failed(
         self, body: str, receives: int, reason: str, exc: BaseException | None = None

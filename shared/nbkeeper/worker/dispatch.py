@@ -41,7 +41,12 @@ from nbkeeper.commands import (
     UpdateCommand,
 )
 from nbkeeper.explain import explain_error
-from nbkeeper.modelarts.errors import AmbiguousCreateError, ModelArtsError, NotFoundError
+from nbkeeper.modelarts.errors import (
+    AmbiguousCreateError,
+    ModelArtsError,
+    NotFoundError,
+    WrongStateError,
+)
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
@@ -66,6 +71,7 @@ from nbkeeper.worker.ports import (
     TRANSIENT_ERRORS,
     FollowUps,
     NotebookApi,
+    NotebookBusyError,
     Reporter,
     Result,
     Sweeper,
@@ -93,14 +99,35 @@ class Worker:
             return await self._dispatch(command, now)
         except TRANSIENT_ERRORS:
             raise
+        except WrongStateError as exc:
+            if isinstance(command, NotebookCommand):
+                await self._raise_if_busy(command)
+            return self._refused(command, exc, now)
         except ModelArtsError as exc:
-            name = name_of(command)
-            self._tell(
-                command,
-                render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
-                now,
+            return self._refused(command, exc, now)
+
+    def _refused(self, command: Command, exc: ModelArtsError, now: datetime) -> Result:
+        """A permanent refusal: the author is told, and the message is done."""
+        name = name_of(command)
+        self._tell(
+            command,
+            render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
+            now,
+        )
+        return Result("refused", getattr(command, "notebook_id", None), exc.kind)
+
+    async def _raise_if_busy(self, command: NotebookCommand) -> None:
+        """A refusal because the notebook is between states (an earlier command's start or stop
+        still running) is not final: the command runs again after it (NotebookBusyError)."""
+        try:
+            notebook = await self.client.show_notebook(command.notebook_id)
+        except ModelArtsError:
+            return  # the refusal stands
+        if notebook.status.is_transient:
+            raise NotebookBusyError(
+                f"{name_of(command)} stayed {notebook.status.value} while an earlier change "
+                "was under way."
             )
-            return Result("refused", getattr(command, "notebook_id", None), exc.kind)
 
     async def _dispatch(self, command: Command, now: datetime) -> Result:
         handlers: dict[type[Any], Callable[[Any, datetime], Awaitable[Result]]] = {

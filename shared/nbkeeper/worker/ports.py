@@ -24,9 +24,25 @@ from nbkeeper.modelarts.schemas import (
 )
 from nbkeeper.slack.render import Message
 
+
+class RetryLaterError(Exception):
+    """The worker's own reasons to run a command again later; the message is for people."""
+
+
+class NotebookBusyError(RetryLaterError):
+    """The notebook is between states (say STOPPING after an earlier stop): a start, stop or
+    update on it runs again once that change is done, so commands take effect in order."""
+
+
 # Raised so that SQS delivers the command again. An ambiguous create is among them: the next
 # delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
-TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError, AmbiguousCreateError)
+TRANSIENT_ERRORS = (
+    ThrottledError,
+    ServerError,
+    TransportError,
+    AmbiguousCreateError,
+    RetryLaterError,
+)
 
 
 class NotebookApi(Protocol):

@@ -6,6 +6,11 @@ from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Noteboo
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 
+# Why a FIFO record failed without running (`nbkeeper.worker.batch`).
+HELD_BACK = (
+    "an earlier request for the same notebook failed, so this one was held back to keep the order."
+)
+
 
 def name_of(command: CommandBase) -> str:
     if isinstance(command, NotebookCommand):

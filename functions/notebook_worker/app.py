@@ -99,6 +99,7 @@ delivery = Delivery(
     SETTINGS.max_receive_count,
     seams.now,
     annotate=lambda c: logger.append_keys(command_id=c.command_id, command_type=c.type),
+    account_for_create=wiring.account_for_create,
 )
 
 

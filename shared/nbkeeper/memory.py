@@ -85,3 +85,16 @@ class MemoryLedger:
             return False
         self.posts[key] = self.posts.get(key, 0) + 1
         return True
+
+
+class MemoryCommandLog:
+    """Per-command notes in memory (the worker's create intents)."""
+
+    def __init__(self) -> None:
+        self.creates: dict[str, str] = {}
+
+    def begin_create(self, command_id: str, name: str, at: datetime) -> None:
+        self.creates[command_id] = name
+
+    def create_begun(self, command_id: str) -> bool:
+        return command_id in self.creates

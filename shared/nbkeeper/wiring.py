@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr, model_validator
 
-from nbkeeper.commands import Command, CommandBase, Requester, encode_command, message_group_id
+from nbkeeper.commands import (
+    Command,
+    CommandBase,
+    CreateCommand,
+    Requester,
+    encode_command,
+    message_group_id,
+)
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.records import ProjectRef
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
+    from nbkeeper.worker.dispatch import Worker
     from nbkeeper.worker.ports import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -290,16 +298,43 @@ class Wiring:
     def execute(self, command: Mapping[str, Any], sweeper: Sweeper | None = None) -> dict[str, Any]:
         """Run one queued command (its JSON form) with a fresh client; the worker's result."""
         from nbkeeper.commands import COMMAND_ADAPTER
+
+        parsed = COMMAND_ADAPTER.validate_python(command)
+        result = self._with_worker(lambda worker: worker.execute(parsed, self.seams.now()), sweeper)
+        return result.as_dict()
+
+    def account_for_create(self, command: CreateCommand) -> str:
+        """On a create's last receive: what it left behind, settled (never raises)."""
+        from nbkeeper.worker.reporting import unknown_create_outcome
+
+        try:
+            return self._with_worker(
+                lambda worker: worker.account_for_create(command, self.seams.now())
+            )
+        except Exception:  # the author is told something in every case; details in the log
+            logger.exception("could not account for a failed create")
+            return unknown_create_outcome(command)
+
+    def _with_worker(
+        self, job: Callable[[Worker], Coroutine[Any, Any, T]], sweeper: Sweeper | None = None
+    ) -> T:
+        """Run `job` with a Worker on a fresh ModelArts client (closed afterwards)."""
+        from nbkeeper.dynamo import DynamoCommandLog
         from nbkeeper.modelarts.client import run_sync
         from nbkeeper.worker.dispatch import Worker
 
-        async def run() -> dict[str, Any]:
+        async def run() -> T:
             async with self.new_modelarts_client() as client:
                 worker = Worker(
-                    client, self.state_store(), self, self, self.settings.project_id, sweeper
+                    client,
+                    self.state_store(),
+                    self,
+                    self,
+                    self.settings.project_id,
+                    sweeper,
+                    intents=DynamoCommandLog(self.state_table),
                 )
-                parsed = COMMAND_ADAPTER.validate_python(command)
-                return (await worker.execute(parsed, self.seams.now())).as_dict()
+                return await job(worker)
 
         return run_sync(run())
 

@@ -1,11 +1,15 @@
 """The worker under faults, through its real handler and moto's FIFO queue (issue 10).
 
 Order: commands on one notebook run in the order they were sent, whatever fails in between.
+Ownership: one create makes at most one notebook, never one with a name already taken, and the
+notebook is recorded as its author's before anything else can fail.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from nbkeeper.commands import Requester, StartCommand, StopCommand
 from nbkeeper.dynamo import DynamoStateStore
@@ -98,3 +102,57 @@ def test_a_command_held_back_to_its_last_receive_tells_its_author(world: World) 
     assert "held back to keep the order" in told[1]
     record = world.emulator.find(notebook_id)
     assert record.deadline_ms - int(world.emulator.now().timestamp() * 1000) < 2 * 3600 * 1000
+
+
+# ---------------------------------------------------------------------- ownership
+
+
+def owner_of(world: World, notebook_id: str) -> str | None:
+    store = DynamoStateStore(world.worker.wiring.state_table)
+    owner = store.get_owner(world.worker.SETTINGS.project_id, notebook_id)
+    return owner.user_id if owner else None
+
+
+@pytest.mark.parametrize("second", ["U0002", "U0001"], ids=["two people", "double enter"])
+def test_two_creates_of_one_name_make_one_notebook_and_the_second_is_told(
+    world: World, second: str
+) -> None:
+    world.slash("create exp-1", "U0001")
+    world.slash("create exp-1", second)
+
+    world.settle()
+
+    (notebook,) = world.notebooks()
+    assert notebook["status"] == "RUNNING" and owner_of(world, notebook["id"]) == "U0001"
+    refusals = [t for t in world.slack.texts() if "already exists" in t]
+    assert len(refusals) == 1 and "<@U0001>" in refusals[0] and notebook["id"] in refusals[0]
+
+
+def test_redelivered_create_after_tagging_failed_keeps_one_notebook(world: World) -> None:
+    # The webhook's clock (NOW, 2027) is years ahead of the emulator's: adoption must not
+    # compare them.
+    world.slash("create exp-1")
+    world.emulator.inject(FaultKind.ERROR_500, 1, method="POST", path=r"/tags/create$")
+
+    world.settle()
+
+    (notebook,) = world.notebooks()
+    assert notebook["status"] == "RUNNING" and owner_of(world, notebook["id"]) == "U0001"
+    assert "is ready" in world.slack.texts()[-1]
+
+
+def test_create_whose_tagging_always_fails_is_the_authors_and_they_are_told(
+    world: World,
+) -> None:
+    world.slash("create exp-1")
+    world.emulator.inject(FaultKind.ERROR_500, MAX_RECEIVES, method="POST", path=r"/tags/create$")
+
+    world.settle()
+
+    assert len(world.receive(world.dlq_url)) == 1
+    (notebook,) = world.notebooks()
+    assert owner_of(world, notebook["id"]) == "U0001"
+    told = world.slack.texts()[-1]
+    assert "failed after 3 attempts" in told
+    assert notebook["id"] in told and "recorded as yours" in told
+    assert "Stopping" in world.slash("stop exp-1")["text"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pydantic
 
-from nbkeeper.commands import Command, Requester, parse_command, peek_requester
+from nbkeeper.commands import Command, CreateCommand, Requester, parse_command, peek_requester
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
 from nbkeeper.worker.ports import RetryLaterError
@@ -41,6 +41,8 @@ class Delivery:
     max_receive_count: int
     now: Callable[[], datetime]
     annotate: Callable[[Command], None] = lambda command: None  # e.g. the logger's keys
+    # On a create's last receive: what it left behind, settled (recorded as theirs, or stopped).
+    account_for_create: Callable[[CreateCommand], str] | None = None
 
     def handle(self, body: str, receives: int) -> dict[str, Any]:
         try:
@@ -81,7 +83,18 @@ class Delivery:
             issued = datetime.fromisoformat(str(_peek(body, "requested_at")))
         except (TypeError, ValueError):
             issued = now
-        self.tell(requester, issued, last_receive_notice(receives, reason), now)
+        self.tell(
+            requester, issued, last_receive_notice(receives, reason, self._aftermath(body)), now
+        )
+
+    def _aftermath(self, body: str) -> str:
+        try:
+            command = parse_command(body)
+        except pydantic.ValidationError:
+            return ""
+        if isinstance(command, CreateCommand) and self.account_for_create is not None:
+            return self.account_for_create(command)
+        return ""
 
 
 def _peek(body: str, key: str) -> Any:

@@ -70,6 +70,16 @@ class NotebookApi(Protocol):
     ) -> None: ...
 
 
+class CreateIntents(Protocol):
+    """Which create commands got as far as calling ModelArts (kept two weeks, the DLQ's life)."""
+
+    def begin_create(self, command_id: str, name: str, at: datetime) -> None:
+        """Note, before the create call, that `command_id` is about to create `name`."""
+        ...
+
+    def create_begun(self, command_id: str) -> bool: ...
+
+
 class FollowUps(Protocol):
     def schedule(self, command: FollowCommand, delay_seconds: int) -> None:
         """Deliver `command` to the worker again after `delay_seconds` (at most 900)."""

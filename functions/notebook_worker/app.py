@@ -8,7 +8,10 @@ creates a second notebook or repeats an action. `sweep-project` (the keeper's fa
 as a one-project keeper pass under the same policy, read at the first sweep: a bad overlay fails
 sweeps only, never people's commands.
 
-Environment: `WorkerSettings` below and `nbkeeper.wiring.PassSettings` name every variable.
+Time: each record runs under a deadline inside the invocation's remaining time, and the worker's
+ModelArts client has its own, smaller retry budget (`nbkeeper.worker.config`).
+
+Environment: `nbkeeper.worker.config.WorkerSettings` names every variable.
 """
 
 from __future__ import annotations
@@ -27,35 +30,17 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import model_validator
 
 from nbkeeper.commands import SweepProjectCommand
-from nbkeeper.settings import env, load_settings
-from nbkeeper.wiring import PassSettings, PolicySource, Wiring
+from nbkeeper.settings import load_settings
+from nbkeeper.wiring import PolicySource, Wiring
 from nbkeeper.worker.batch import BatchRunner
+from nbkeeper.worker.config import WorkerSettings
 from nbkeeper.worker.delivery import Delivery
 from nbkeeper.worker.ports import Result
 from nbkeeper.worker.sweep import sweep_result, sweep_target
 
 logger = Logger()
-
-
-class WorkerSettings(PassSettings):
-    commands_queue_url: str = env("COMMANDS_QUEUE_URL", "set it to the commands FIFO queue URL")
-    followup_queue_url: str = env(
-        "FOLLOWUP_QUEUE_URL", "set it to the standard follow-up queue URL"
-    )
-    idempotency_table: str = env("IDEMPOTENCY_TABLE", "set it to the idempotency table name")
-    max_receive_count: int = env(
-        "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=3, ge=1, le=1000
-    )
-
-    @model_validator(mode="after")
-    def _one_slack_token_source(self) -> WorkerSettings:
-        # Stricter than PassSettings: the worker reports every result, so it needs a token.
-        if (self.bot_token is None) == (self.slack_secret is None):
-            raise ValueError("set exactly one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
-        return self
 
 
 SETTINGS = load_settings(WorkerSettings, os.environ)
@@ -79,9 +64,9 @@ async def sweep(command: SweepProjectCommand, now: datetime) -> Result:
     return sweep_result(report, project)
 
 
-def _execute(command: dict[str, Any]) -> dict[str, Any]:
+def _execute(command: dict[str, Any], budget: float | None = None) -> dict[str, Any]:
     """Run one command (the dict form is what Idempotency hashes and stores)."""
-    return wiring.execute(command, sweep)
+    return wiring.execute(command, sweep, budget)
 
 
 execute = cast(
@@ -94,10 +79,11 @@ execute = cast(
     ),
 )
 delivery = Delivery(
-    lambda command: execute(command=command),
+    lambda command, budget: execute(command=command, budget=budget),
     wiring.tell,
     SETTINGS.max_receive_count,
     seams.now,
+    budget=SETTINGS.run_budget,
     annotate=lambda c: logger.append_keys(command_id=c.command_id, command_type=c.type),
     account_for_create=wiring.account_for_create,
 )
@@ -110,8 +96,11 @@ def receives(record: SQSRecord) -> int:
 batches = BatchRunner(lambda record: delivery.held_back(record.body, receives(record)))
 
 
-def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return delivery.handle(record.body, receives(record))
+def record_handler(
+    record: SQSRecord, lambda_context: LambdaContext | None = None
+) -> dict[str, Any]:
+    left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else None
+    return delivery.handle(record.body, receives(record), left)
 
 
 @logger.inject_lambda_context(clear_state=True)

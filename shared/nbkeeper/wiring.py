@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from nbkeeper.chatops.directory import Directory
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
-    from nbkeeper.modelarts.client import AsyncModelArtsClient
+    from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
@@ -295,36 +295,65 @@ class Wiring:
             self.modelarts, self.run, self.state_store(), self.settings.project_id, now
         )
 
-    def execute(self, command: Mapping[str, Any], sweeper: Sweeper | None = None) -> dict[str, Any]:
-        """Run one queued command (its JSON form) with a fresh client; the worker's result."""
+    @cached_property
+    def command_retry(self) -> RetryPolicy:
+        """The worker's retries: an explicit budget well inside the function's timeout
+        (`nbkeeper.worker.config`), not the client's 60-second default."""
+        from nbkeeper.modelarts.client import RetryPolicy
+
+        return RetryPolicy(total_budget=self.settings.modelarts_retry_budget)
+
+    def execute(
+        self,
+        command: Mapping[str, Any],
+        sweeper: Sweeper | None = None,
+        budget: float | None = None,
+    ) -> dict[str, Any]:
+        """Run one queued command (its JSON form) with a fresh client, within `budget` seconds
+        (CommandDeadlineError past it); the worker's result."""
         from nbkeeper.commands import COMMAND_ADAPTER
 
         parsed = COMMAND_ADAPTER.validate_python(command)
-        result = self._with_worker(lambda worker: worker.execute(parsed, self.seams.now()), sweeper)
+        result = self._with_worker(
+            lambda worker: worker.execute(parsed, self.seams.now()), sweeper, budget
+        )
         return result.as_dict()
 
     def account_for_create(self, command: CreateCommand) -> str:
         """On a create's last receive: what it left behind, settled (never raises)."""
+        from nbkeeper.worker.config import ACCOUNT_SECONDS
         from nbkeeper.worker.reporting import unknown_create_outcome
 
         try:
             return self._with_worker(
-                lambda worker: worker.account_for_create(command, self.seams.now())
+                lambda worker: worker.account_for_create(command, self.seams.now()),
+                budget=ACCOUNT_SECONDS,
             )
         except Exception:  # the author is told something in every case; details in the log
             logger.exception("could not account for a failed create")
             return unknown_create_outcome(command)
 
     def _with_worker(
-        self, job: Callable[[Worker], Coroutine[Any, Any, T]], sweeper: Sweeper | None = None
+        self,
+        job: Callable[[Worker], Coroutine[Any, Any, T]],
+        sweeper: Sweeper | None = None,
+        budget: float | None = None,
     ) -> T:
-        """Run `job` with a Worker on a fresh ModelArts client (closed afterwards)."""
+        """Run `job` with a Worker on a fresh ModelArts client, within `budget` seconds."""
+        import httpx
+
         from nbkeeper.dynamo import DynamoCommandLog
         from nbkeeper.modelarts.client import run_sync
+        from nbkeeper.worker.config import CONNECT_TIMEOUT
         from nbkeeper.worker.dispatch import Worker
+        from nbkeeper.worker.ports import CommandDeadlineError
+
+        timeout = httpx.Timeout(self.settings.modelarts_timeout, connect=CONNECT_TIMEOUT)
 
         async def run() -> T:
-            async with self.new_modelarts_client() as client:
+            async with self.new_modelarts_client(
+                retry=self.command_retry, timeout=timeout
+            ) as client:
                 worker = Worker(
                     client,
                     self.state_store(),
@@ -334,7 +363,11 @@ class Wiring:
                     sweeper,
                     intents=DynamoCommandLog(self.state_table),
                 )
-                return await job(worker)
+                try:
+                    async with asyncio.timeout(budget):
+                        return await job(worker)
+                except TimeoutError:
+                    raise CommandDeadlineError(budget) from None
 
         return run_sync(run())
 

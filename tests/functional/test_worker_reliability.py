@@ -3,18 +3,23 @@
 Order: commands on one notebook run in the order they were sent, whatever fails in between.
 Ownership: one create makes at most one notebook, never one with a name already taken, and the
 notebook is recorded as its author's before anything else can fail.
+Time: no record is cut off by the function's timeout; the client's budget fits well inside it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from samtranslator.yaml_helper import yaml_parse
 
 from nbkeeper.commands import Requester, StartCommand, StopCommand
 from nbkeeper.dynamo import DynamoStateStore
+from nbkeeper.worker.config import REPORT_RESERVE_SECONDS
 from nbkeeper_local.emulator import FaultKind
-from tests.functional.slack_world import MAX_RECEIVES, NOW, World
+from nbkeeper_local.harness import FakeLambdaContext, sqs_event
+from tests.functional.slack_world import MAX_RECEIVES, NOW, ROOT, World
 
 
 def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> str:
@@ -27,7 +32,7 @@ def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> st
 
 def throttle_past_retries(world: World, method: str, path: str) -> None:
     """The next call of `method path` is throttled on every attempt the worker's client makes."""
-    attempts = 4
+    attempts = world.worker.wiring.command_retry.max_attempts
     world.emulator.inject(FaultKind.THROTTLE, attempts, method=method, path=path)
 
 
@@ -156,3 +161,89 @@ def test_create_whose_tagging_always_fails_is_the_authors_and_they_are_told(
     assert "failed after 3 attempts" in told
     assert notebook["id"] in told and "recorded as yours" in told
     assert "Stopping" in world.slash("stop exp-1")["text"]
+
+
+# ---------------------------------------------------------------------- time
+
+
+@dataclass
+class ContextWithTime(FakeLambdaContext):
+    seconds_left: float = 60.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(self.seconds_left * 1000)
+
+
+def run_worker_with(world: World, seconds_left: float) -> list[str]:
+    """One batch from the commands queue with `seconds_left` in the invocation; failed ids."""
+    messages = world.receive(world.queue_url)
+    event = sqs_event(world.queue_url, messages)
+    result = world.worker.lambda_handler(event, ContextWithTime(seconds_left=seconds_left))
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    for m in messages:
+        if m["MessageId"] in failed:
+            world.sqs.change_message_visibility(
+                QueueUrl=world.queue_url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0
+            )
+        else:
+            world.sqs.delete_message(QueueUrl=world.queue_url, ReceiptHandle=m["ReceiptHandle"])
+    return failed
+
+
+def test_the_clients_budget_and_the_report_fit_in_the_workers_timeout(world: World) -> None:
+    template = yaml_parse((ROOT / "template.yaml").read_text())
+    timeout = template["Resources"]["NotebookWorkerFunction"]["Properties"]["Timeout"]
+    settings = world.worker.SETTINGS
+    assert world.worker.wiring.command_retry.total_budget == settings.modelarts_retry_budget
+    assert settings.worst_call_seconds + REPORT_RESERVE_SECONDS <= timeout
+
+
+def test_the_worker_never_waits_past_its_clients_budget(world: World) -> None:
+    notebook_id = create_running(world)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    world.worker.seams.modelarts_options = {"sleep": sleep}
+    budget = world.worker.SETTINGS.modelarts_retry_budget
+    world.emulator.faults.retry_after_s = int(budget) + 5  # ModelArts asks for a longer wait
+    world.emulator.inject(FaultKind.THROTTLE, 1, method="GET", path=rf"/notebooks/{notebook_id}$")
+    world.slash("keep exp-1 for 3h")
+
+    assert len(run_worker_with(world, 60)) == 1  # gave up at once: SQS delivers it again
+    assert all(wait <= budget for wait in waits)
+    world.settle()
+    assert "Keeping *exp-1* alive" in world.slack.texts()[-1]
+
+
+def test_a_record_without_time_to_finish_is_not_started_and_its_author_is_told(
+    world: World,
+) -> None:
+    world.slash("create exp-1")
+    short = REPORT_RESERVE_SECONDS + world.worker.SETTINGS.worst_call_seconds - 1
+
+    for _ in range(MAX_RECEIVES):
+        assert len(run_worker_with(world, short)) == 1
+
+    assert world.run_worker() == 0  # the next receive moves it to the DLQ
+    assert world.notebooks() == []
+    assert len(world.receive(world.dlq_url)) == 1
+    told = world.slack.texts()[-1]
+    assert "ran out of time" in told and "No notebook called *exp-1* was created" in told
+
+
+def test_a_record_past_its_deadline_fails_and_runs_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notebook_id = create_running(world)
+    world.slash("prolong exp-1 8")
+    world.emulator.set_latency(1)  # every call yields to the event loop
+    monkeypatch.setattr(world.worker.delivery, "budget", lambda seconds_left: 0.0)
+
+    assert len(run_worker_with(world, 60)) == 1
+
+    monkeypatch.undo()
+    world.settle(advance_s=60)
+    record = world.emulator.find(notebook_id)
+    assert record.deadline_ms - int(world.emulator.now().timestamp() * 1000) > 7 * 3600 * 1000

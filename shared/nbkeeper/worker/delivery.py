@@ -19,7 +19,7 @@ import pydantic
 from nbkeeper.commands import Command, CreateCommand, Requester, parse_command, peek_requester
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
-from nbkeeper.worker.ports import RetryLaterError
+from nbkeeper.worker.ports import OutOfTimeError, RetryLaterError
 from nbkeeper.worker.reporting import HELD_BACK, last_receive_notice
 
 logger = logging.getLogger(__name__)
@@ -36,15 +36,18 @@ class PoisonMessageError(Exception):
 class Delivery:
     """Runs records; `execute` takes a command's JSON form (what Idempotency hashes)."""
 
-    execute: Callable[[dict[str, Any]], dict[str, Any]]
+    execute: Callable[[dict[str, Any], float | None], dict[str, Any]]  # (command, seconds)
     tell: Tell
     max_receive_count: int
     now: Callable[[], datetime]
+    # Seconds a record may run with this many left in the invocation; None: do not start it.
+    budget: Callable[[float], float | None] = lambda seconds_left: seconds_left
     annotate: Callable[[Command], None] = lambda command: None  # e.g. the logger's keys
     # On a create's last receive: what it left behind, settled (recorded as theirs, or stopped).
     account_for_create: Callable[[CreateCommand], str] | None = None
 
-    def handle(self, body: str, receives: int) -> dict[str, Any]:
+    def handle(self, body: str, receives: int, seconds_left: float | None = None) -> dict[str, Any]:
+        """Run one record; `seconds_left` in the invocation (None: no deadline)."""
         try:
             command: Command = parse_command(body)
         except pydantic.ValidationError as exc:
@@ -52,8 +55,11 @@ class Delivery:
             self.failed(body, receives, reason)
             raise PoisonMessageError(reason) from None
         self.annotate(command)
+        budget = None if seconds_left is None else self.budget(seconds_left)
         try:
-            return self.execute(command.model_dump(mode="json"))
+            if seconds_left is not None and budget is None:
+                raise OutOfTimeError()
+            return self.execute(command.model_dump(mode="json"), budget)
         except Exception as exc:
             reason = str(exc) if isinstance(exc, RetryLaterError) else explain_error(exc)
             self.failed(body, receives, reason, exc)

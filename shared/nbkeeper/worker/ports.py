@@ -34,6 +34,22 @@ class NotebookBusyError(RetryLaterError):
     update on it runs again once that change is done, so commands take effect in order."""
 
 
+class CommandDeadlineError(RetryLaterError):
+    """The command did not finish within the time its invocation could give it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(
+            f"it did not finish within the {seconds or 0:.0f} seconds the worker could give it."
+        )
+
+
+class OutOfTimeError(RetryLaterError):
+    """Too little time left in the invocation to start the command and still report on it."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker ran out of time before it could start it.")
+
+
 # Raised so that SQS delivers the command again. An ambiguous create is among them: the next
 # delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
 TRANSIENT_ERRORS = (

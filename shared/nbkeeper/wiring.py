@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
     from nbkeeper.chatops.directory import Directory
+    from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
     from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
@@ -179,21 +180,48 @@ class Wiring:
 
         return DynamoStateStore(self.state_table)
 
+    @cached_property
+    def command_log(self) -> DynamoCommandLog:
+        """Per-command notes in the state table (create intents, response_urls)."""
+        from nbkeeper.dynamo import DynamoCommandLog
+
+        return DynamoCommandLog(self.state_table)
+
     def enqueue(self, command: Command) -> None:
-        """Send a command to the FIFO commands queue: grouped by notebook, de-duplicated by id."""
+        """Send a command to the FIFO commands queue: grouped by notebook, de-duplicated by id;
+        its response_url waits in the state table, not in the message."""
         self.sqs.send_message(
             QueueUrl=self.settings.commands_queue_url,
-            MessageBody=encode_command(command),
+            MessageBody=encode_command(self._without_response_url(command, command.command_id)),
             MessageGroupId=message_group_id(command, self.settings.project_id),
             MessageDeduplicationId=command.command_id,
         )
 
+    def _without_response_url(self, command: Command, key: str) -> Command:
+        """A response_url is a credential for 30 minutes; queue and DLQ bodies live 14 days. It
+        is kept under `key`, the command id (30-minute TTL), for the worker's `tell`; if that
+        write fails, the result comes as a DM instead."""
+        url = command.requested_by.response_url
+        if url is None:
+            return command
+        try:
+            self.command_log.put_response_url(key, url, command.requested_at)
+        except Exception as exc:  # boto's errors vary; never log the URL itself
+            logger.warning(
+                "response_url not kept (%s); the result will be a DM", type(exc).__name__
+            )
+        requester = command.requested_by.model_copy(update={"response_url": None})
+        return command.model_copy(update={"requested_by": requester})
+
     def schedule(self, command: Command, delay_seconds: int) -> None:
         """Send a follow-up to the standard queue, delayed (SQS allows at most 900 s): the
-        worker's `FollowUps`."""
+        worker's `FollowUps`. A response_url (from an older message) is kept like `enqueue`
+        keeps it, under the id of the command the follow-up continues."""
+        from nbkeeper.worker.followups import origin_id
+
         self.sqs.send_message(
             QueueUrl=self.settings.followup_queue_url,
-            MessageBody=encode_command(command),
+            MessageBody=encode_command(self._without_response_url(command, origin_id(command))),
             DelaySeconds=max(0, min(delay_seconds, self.seams.max_followup_delay)),
         )
 
@@ -239,12 +267,26 @@ class Wiring:
         return Notifier(self.slack_api(self.bot_token), DynamoLedger(self.state_table))
 
     def tell(
-        self, requester: Requester, issued_at: datetime, message: Message, now: datetime
+        self,
+        requester: Requester,
+        issued_at: datetime,
+        message: Message,
+        now: datetime,
+        command_id: str | None = None,
     ) -> str:
-        """Deliver `message` to whoever asked; returns how ("response_url", "dm", ...)."""
+        """Deliver `message` to whoever asked; returns how ("response_url", "dm", ...).
+
+        The response_url is the message's own (older producers sent it) or the one the webhook
+        kept under `command_id`."""
+        url = requester.response_url
+        if url is None and command_id is not None:
+            try:
+                url = self.command_log.response_url(command_id, now)
+            except Exception as exc:  # the DM still reaches them
+                logger.warning("response_url lookup failed (%s)", type(exc).__name__)
         return self.notifier.deliver(
             user_id=requester.user_id,
-            response_url=requester.response_url,
+            response_url=url,
             issued_at=issued_at,
             message=message,
             now=now,
@@ -252,8 +294,13 @@ class Wiring:
         )
 
     def report(self, command: CommandBase, message: Message, now: datetime) -> str:
-        """The worker's `Reporter`: tell the command's author."""
-        return self.tell(command.requested_by, command.requested_at, message, now)
+        """The worker's `Reporter`: tell the command's author (follow-ups: at the response_url
+        of the command they continue)."""
+        from nbkeeper.worker.followups import origin_id
+
+        return self.tell(
+            command.requested_by, command.requested_at, message, now, origin_id(command)
+        )
 
     def keeper_notifier(self, policy: Policy) -> KeeperNotifier:
         """Slack warnings and summaries with the bot token; nobody is told without one."""
@@ -342,7 +389,6 @@ class Wiring:
         """Run `job` with a Worker on a fresh ModelArts client, within `budget` seconds."""
         import httpx
 
-        from nbkeeper.dynamo import DynamoCommandLog
         from nbkeeper.modelarts.client import run_sync
         from nbkeeper.worker.config import CONNECT_TIMEOUT
         from nbkeeper.worker.dispatch import Worker
@@ -361,7 +407,7 @@ class Wiring:
                     self,
                     self.settings.project_id,
                     sweeper,
-                    intents=DynamoCommandLog(self.state_table),
+                    intents=self.command_log,
                 )
                 try:
                     async with asyncio.timeout(budget):

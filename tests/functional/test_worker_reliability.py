@@ -4,17 +4,19 @@ Order: commands on one notebook run in the order they were sent, whatever fails 
 Ownership: one create makes at most one notebook, never one with a name already taken, and the
 notebook is recorded as its author's before anything else can fail.
 Time: no record is cut off by the function's timeout; the client's budget fits well inside it.
+Credentials: no queue or DLQ body carries a response_url.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from nbkeeper.commands import Requester, StartCommand, StopCommand
+from nbkeeper.commands import Requester, StartCommand, StopCommand, encode_command
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.worker.config import REPORT_RESERVE_SECONDS
 from nbkeeper_local.emulator import FaultKind
@@ -247,3 +249,51 @@ def test_a_record_past_its_deadline_fails_and_runs_again(
     world.settle(advance_s=60)
     record = world.emulator.find(notebook_id)
     assert record.deadline_ms - int(world.emulator.now().timestamp() * 1000) > 7 * 3600 * 1000
+
+
+# ---------------------------------------------------------------------- credentials
+
+
+def test_queue_bodies_carry_no_response_url_and_results_still_reach_it(world: World) -> None:
+    create_running(world)
+    world.slash("stop exp-1")
+    response_url = f"https://hooks.slack.com/commands/T0001/{world._trigger}/x"
+    (message,) = world.receive(world.queue_url)
+    world.sqs.change_message_visibility(
+        QueueUrl=world.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+    )
+    assert "hooks.slack.com" not in message["Body"]
+    assert "response_url" not in json.loads(message["Body"])["requested_by"]
+
+    world.settle()
+
+    url, body, _ = world.slack.posts[-1]
+    assert url == response_url and "is stopped" in body["text"]
+
+
+def test_an_older_message_with_its_response_url_is_still_answered_there(world: World) -> None:
+    notebook_id = create_running(world)
+    response_url = "https://hooks.slack.com/commands/T0001/older/x"
+    command = StopCommand(
+        command_id="older.stop-1",
+        requested_at=datetime.fromtimestamp(NOW, UTC),
+        requested_by=Requester(user_id="U0001", response_url=response_url),
+        notebook_id=notebook_id,
+    )
+    world.sqs.send_message(
+        QueueUrl=world.queue_url,
+        MessageBody=encode_command(command),
+        MessageGroupId=f"nb.{notebook_id}",
+        MessageDeduplicationId=command.command_id,
+    )
+
+    world.run_worker()
+    (follow,) = world.receive(world.followup_url)
+    assert "hooks.slack.com" not in follow["Body"]
+    world.sqs.change_message_visibility(
+        QueueUrl=world.followup_url, ReceiptHandle=follow["ReceiptHandle"], VisibilityTimeout=0
+    )
+    world.settle()
+
+    url, body, _ = world.slack.posts[-1]
+    assert url == response_url and "is stopped" in body["text"]

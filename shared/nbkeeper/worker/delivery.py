@@ -19,13 +19,14 @@ import pydantic
 from nbkeeper.commands import Command, CreateCommand, Requester, parse_command, peek_requester
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
+from nbkeeper.worker.followups import origin_id
 from nbkeeper.worker.ports import OutOfTimeError, RetryLaterError
 from nbkeeper.worker.reporting import HELD_BACK, last_receive_notice
 
 logger = logging.getLogger(__name__)
 
-# (requester, when they asked, message, now) -> how it was delivered
-Tell = Callable[[Requester, datetime, Message, datetime], str]
+# (requester, when they asked, message, now, command id) -> how it was delivered
+Tell = Callable[[Requester, datetime, Message, datetime, str | None], str]
 
 
 class PoisonMessageError(Exception):
@@ -89,18 +90,20 @@ class Delivery:
             issued = datetime.fromisoformat(str(_peek(body, "requested_at")))
         except (TypeError, ValueError):
             issued = now
-        self.tell(
-            requester, issued, last_receive_notice(receives, reason, self._aftermath(body)), now
-        )
-
-    def _aftermath(self, body: str) -> str:
         try:
-            command = parse_command(body)
+            command: Command | None = parse_command(body)
         except pydantic.ValidationError:
-            return ""
+            command = None
+        aftermath = ""
         if isinstance(command, CreateCommand) and self.account_for_create is not None:
-            return self.account_for_create(command)
-        return ""
+            aftermath = self.account_for_create(command)
+        # The response_url the webhook kept is filed under the id of the command a follow-up
+        # continues.
+        command_id = origin_id(command) if command else _peek(body, "command_id")
+        notice = last_receive_notice(receives, reason, aftermath)
+        self.tell(
+            requester, issued, notice, now, command_id if isinstance(command_id, str) else None
+        )
 
 
 def _peek(body: str, key: str) -> Any:

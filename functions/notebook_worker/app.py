@@ -41,8 +41,6 @@ from nbkeeper.worker.ports import Result
 from nbkeeper.worker.sweep import sweep_result, sweep_target
 
 logger = Logger()
-
-
 SETTINGS = load_settings(WorkerSettings, os.environ)
 POLICY = PolicySource(SETTINGS.policy_path, SETTINGS.policy_parameter)  # read at the first sweep
 wiring = Wiring(SETTINGS)

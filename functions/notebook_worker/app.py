@@ -1,13 +1,17 @@
 """Notebook worker: SQS (commands FIFO queue + standard follow-up queue) -> ModelArts, exactly once.
 
-Powertools batch processing with partial failures (`nbkeeper.worker.delivery`: a failing record
-raises alone and SQS delivers it again; on its last receive the author is told). Powertools
+Powertools batch processing with partial failures (`nbkeeper.worker.batch`: FIFO commands in
+order, a failure holds back the rest of its group; `nbkeeper.worker.delivery`: a failing record
+raises and SQS delivers it again; on its last receive the author is told). Powertools
 Idempotency (DynamoDB) keys each execution on `command_id`, so a redelivered message never
 creates a second notebook or repeats an action. `sweep-project` (the keeper's fan-out) runs here
 as a one-project keeper pass under the same policy, read at the first sweep: a bad overlay fails
 sweeps only, never people's commands.
 
-Environment: `WorkerSettings` below and `nbkeeper.wiring.PassSettings` name every variable.
+Time: each record runs under a deadline inside the invocation's remaining time, and the worker's
+ModelArts client has its own, smaller retry budget (`nbkeeper.worker.config`).
+
+Environment: `nbkeeper.worker.config.WorkerSettings` names every variable.
 """
 
 from __future__ import annotations
@@ -18,11 +22,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -31,39 +30,17 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import model_validator
 
 from nbkeeper.commands import SweepProjectCommand
-from nbkeeper.settings import env, load_settings
-from nbkeeper.wiring import PassSettings, PolicySource, Wiring
+from nbkeeper.settings import load_settings
+from nbkeeper.wiring import PolicySource, Wiring
+from nbkeeper.worker.batch import BatchRunner
+from nbkeeper.worker.config import WorkerSettings
 from nbkeeper.worker.delivery import Delivery
 from nbkeeper.worker.ports import Result
 from nbkeeper.worker.sweep import sweep_result, sweep_target
 
 logger = Logger()
-# A batch in which every record failed is still a partial response (all ids listed), not an
-# invocation error: one poison message alone must not count as a function failure.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-class WorkerSettings(PassSettings):
-    commands_queue_url: str = env("COMMANDS_QUEUE_URL", "set it to the commands FIFO queue URL")
-    followup_queue_url: str = env(
-        "FOLLOWUP_QUEUE_URL", "set it to the standard follow-up queue URL"
-    )
-    idempotency_table: str = env("IDEMPOTENCY_TABLE", "set it to the idempotency table name")
-    max_receive_count: int = env(
-        "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=5, ge=1, le=1000
-    )
-
-    @model_validator(mode="after")
-    def _one_slack_token_source(self) -> WorkerSettings:
-        # Stricter than PassSettings: the worker reports every result, so it needs a token.
-        if (self.bot_token is None) == (self.slack_secret is None):
-            raise ValueError("set exactly one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
-        return self
-
-
 SETTINGS = load_settings(WorkerSettings, os.environ)
 POLICY = PolicySource(SETTINGS.policy_path, SETTINGS.policy_parameter)  # read at the first sweep
 wiring = Wiring(SETTINGS)
@@ -85,9 +62,9 @@ async def sweep(command: SweepProjectCommand, now: datetime) -> Result:
     return sweep_result(report, project)
 
 
-def _execute(command: dict[str, Any]) -> dict[str, Any]:
+def _execute(command: dict[str, Any], budget: float | None = None) -> dict[str, Any]:
     """Run one command (the dict form is what Idempotency hashes and stores)."""
-    return wiring.execute(command, sweep)
+    return wiring.execute(command, sweep, budget)
 
 
 execute = cast(
@@ -100,21 +77,31 @@ execute = cast(
     ),
 )
 delivery = Delivery(
-    lambda command: execute(command=command),
+    lambda command, budget: execute(command=command, budget=budget),
     wiring.tell,
     SETTINGS.max_receive_count,
     seams.now,
+    budget=SETTINGS.run_budget,
     annotate=lambda c: logger.append_keys(command_id=c.command_id, command_type=c.type),
+    account_for_create=wiring.account_for_create,
 )
 
 
-def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return delivery.handle(record.body, int(record.attributes.approximate_receive_count or 1))
+def receives(record: SQSRecord) -> int:
+    return int(record.attributes.approximate_receive_count or 1)
+
+
+batches = BatchRunner(lambda record: delivery.held_back(record.body, receives(record)))
+
+
+def record_handler(
+    record: SQSRecord, lambda_context: LambdaContext | None = None
+) -> dict[str, Any]:
+    left = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else None
+    return delivery.handle(record.body, receives(record), left)
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     idempotency_config.register_lambda_context(context)
-    return process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return batches.run(event, record_handler, context)

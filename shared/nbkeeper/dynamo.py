@@ -9,6 +9,8 @@ Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch sec
 | warning     | PROJECT#{project_id}  | WARN#{notebook_id}          | a day after `stop_after`  |
 | audit       | AUDIT#{project_id}#{YYYY-MM-DD} | {iso time}#{notebook_id}#{action} | 90 days |
 | response_url posts | RESPURL#{sha256(url)[:40]} | RESPURL            | a day after the command   |
+| create intent | COMMAND#{command_id} | CREATE                    | 14 days (the DLQ's life)  |
+| response_url | COMMAND#{command_id}  | RESPURL                     | 30 minutes (Slack's limit) |
 
 Everything the keeper needs for one project is in one partition, so a pass reads it with a single
 paged Query per project. DynamoDB deletes TTL'd items up to two days late, so readers also filter
@@ -32,8 +34,10 @@ from nbkeeper.records import (
     ProjectState,
     Reservation,
 )
-from nbkeeper.slack.api import RESPONSE_URL_MAX_POSTS, response_url_key
+from nbkeeper.slack.api import RESPONSE_URL_LIFETIME, RESPONSE_URL_MAX_POSTS, response_url_key
 
+COMMAND = "COMMAND#"
+INTENT_RETENTION = timedelta(days=14)  # a DLQ message can be redriven for as long
 OWNER = "OWNER#"
 RESERVATION = "RES#"
 WARNING = "WARN#"
@@ -84,6 +88,7 @@ class DynamoStateStore:
                 team_id=item.get("team_id"),
                 notebook_name=item.get("notebook_name"),
                 created_at=_from_epoch(item["created_at"]),
+                command_id=item.get("command_id"),
             )
         elif prefix + "#" == RESERVATION:
             reservation = Reservation(
@@ -127,6 +132,7 @@ class DynamoStateStore:
                     "team_id": owner.team_id,
                     "notebook_name": owner.notebook_name,
                     "created_at": _epoch(owner.created_at),
+                    "command_id": owner.command_id,
                 }
             )
         )
@@ -224,3 +230,45 @@ class DynamoLedger:
         except errors.ConditionalCheckFailedException:
             return False
         return True
+
+
+class DynamoCommandLog:
+    """Per-command notes in the state table: which creates got as far as calling ModelArts, and
+    the command's response_url (a credential: kept here for its 30 minutes, never in a queue)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def begin_create(self, command_id: str, name: str, at: datetime) -> None:
+        self._table.put_item(
+            Item={
+                "pk": COMMAND + command_id,
+                "sk": "CREATE",
+                "name": name,
+                "at": _epoch(at),
+                "expires_at": _epoch(at + INTENT_RETENTION),
+            }
+        )
+
+    def create_begun(self, command_id: str) -> bool:
+        reply = self._table.get_item(
+            Key={"pk": COMMAND + command_id, "sk": "CREATE"}, ConsistentRead=True
+        )
+        return bool(reply.get("Item"))
+
+    def put_response_url(self, command_id: str, url: str, issued_at: datetime) -> None:
+        self._table.put_item(
+            Item={
+                "pk": COMMAND + command_id,
+                "sk": "RESPURL",
+                "url": url,
+                "expires_at": _epoch(issued_at + RESPONSE_URL_LIFETIME),
+            }
+        )
+
+    def response_url(self, command_id: str, now: datetime) -> str | None:
+        """The command's response_url while Slack still accepts it (TTL deletes it days late)."""
+        item = self._table.get_item(Key={"pk": COMMAND + command_id, "sk": "RESPURL"}).get("Item")
+        if not item or _from_epoch(item["expires_at"]) <= now:
+            return None
+        return str(item["url"])

@@ -13,7 +13,7 @@ from nbkeeper.records import (
     ProjectState,
     Reservation,
 )
-from nbkeeper.slack.api import RESPONSE_URL_MAX_POSTS, response_url_key
+from nbkeeper.slack.api import RESPONSE_URL_LIFETIME, RESPONSE_URL_MAX_POSTS, response_url_key
 
 
 class MemoryStateStore:
@@ -85,3 +85,24 @@ class MemoryLedger:
             return False
         self.posts[key] = self.posts.get(key, 0) + 1
         return True
+
+
+class MemoryCommandLog:
+    """Per-command notes in memory (create intents, response_urls)."""
+
+    def __init__(self) -> None:
+        self.creates: dict[str, str] = {}
+        self.response_urls: dict[str, tuple[str, datetime]] = {}
+
+    def begin_create(self, command_id: str, name: str, at: datetime) -> None:
+        self.creates[command_id] = name
+
+    def create_begun(self, command_id: str) -> bool:
+        return command_id in self.creates
+
+    def put_response_url(self, command_id: str, url: str, issued_at: datetime) -> None:
+        self.response_urls[command_id] = (url, issued_at + RESPONSE_URL_LIFETIME)
+
+    def response_url(self, command_id: str, now: datetime) -> str | None:
+        url, expires = self.response_urls.get(command_id, ("", now))
+        return url if now < expires else None

@@ -43,6 +43,9 @@ class Owner(StateItem):
     team_id: str | None = None
     notebook_name: str | None = None
     created_at: datetime
+    # The create command that made it: written before the notebook is tagged, so a redelivered
+    # create recognises its own notebook even when tagging failed.
+    command_id: str | None = None
 
 
 class Reservation(StateItem):

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr, model_validator
 
-from nbkeeper.commands import Command, CommandBase, Requester, encode_command, message_group_id
+from nbkeeper.commands import (
+    Command,
+    CommandBase,
+    CreateCommand,
+    Requester,
+    encode_command,
+    message_group_id,
+)
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.records import ProjectRef
@@ -39,12 +46,14 @@ if TYPE_CHECKING:
     import httpx
 
     from nbkeeper.chatops.directory import Directory
+    from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
-    from nbkeeper.modelarts.client import AsyncModelArtsClient
+    from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
+    from nbkeeper.worker.dispatch import Worker
     from nbkeeper.worker.ports import Sweeper
 
 logger = logging.getLogger(__name__)
@@ -171,21 +180,48 @@ class Wiring:
 
         return DynamoStateStore(self.state_table)
 
+    @cached_property
+    def command_log(self) -> DynamoCommandLog:
+        """Per-command notes in the state table (create intents, response_urls)."""
+        from nbkeeper.dynamo import DynamoCommandLog
+
+        return DynamoCommandLog(self.state_table)
+
     def enqueue(self, command: Command) -> None:
-        """Send a command to the FIFO commands queue: grouped by notebook, de-duplicated by id."""
+        """Send a command to the FIFO commands queue: grouped by notebook, de-duplicated by id;
+        its response_url waits in the state table, not in the message."""
         self.sqs.send_message(
             QueueUrl=self.settings.commands_queue_url,
-            MessageBody=encode_command(command),
+            MessageBody=encode_command(self._without_response_url(command, command.command_id)),
             MessageGroupId=message_group_id(command, self.settings.project_id),
             MessageDeduplicationId=command.command_id,
         )
 
+    def _without_response_url(self, command: Command, key: str) -> Command:
+        """A response_url is a credential for 30 minutes; queue and DLQ bodies live 14 days. It
+        is kept under `key`, the command id (30-minute TTL), for the worker's `tell`; if that
+        write fails, the result comes as a DM instead."""
+        url = command.requested_by.response_url
+        if url is None:
+            return command
+        try:
+            self.command_log.put_response_url(key, url, command.requested_at)
+        except Exception as exc:  # boto's errors vary; never log the URL itself
+            logger.warning(
+                "response_url not kept (%s); the result will be a DM", type(exc).__name__
+            )
+        requester = command.requested_by.model_copy(update={"response_url": None})
+        return command.model_copy(update={"requested_by": requester})
+
     def schedule(self, command: Command, delay_seconds: int) -> None:
         """Send a follow-up to the standard queue, delayed (SQS allows at most 900 s): the
-        worker's `FollowUps`."""
+        worker's `FollowUps`. A response_url (from an older message) is kept like `enqueue`
+        keeps it, under the id of the command the follow-up continues."""
+        from nbkeeper.worker.followups import origin_id
+
         self.sqs.send_message(
             QueueUrl=self.settings.followup_queue_url,
-            MessageBody=encode_command(command),
+            MessageBody=encode_command(self._without_response_url(command, origin_id(command))),
             DelaySeconds=max(0, min(delay_seconds, self.seams.max_followup_delay)),
         )
 
@@ -231,12 +267,26 @@ class Wiring:
         return Notifier(self.slack_api(self.bot_token), DynamoLedger(self.state_table))
 
     def tell(
-        self, requester: Requester, issued_at: datetime, message: Message, now: datetime
+        self,
+        requester: Requester,
+        issued_at: datetime,
+        message: Message,
+        now: datetime,
+        command_id: str | None = None,
     ) -> str:
-        """Deliver `message` to whoever asked; returns how ("response_url", "dm", ...)."""
+        """Deliver `message` to whoever asked; returns how ("response_url", "dm", ...).
+
+        The response_url is the message's own (older producers sent it) or the one the webhook
+        kept under `command_id`."""
+        url = requester.response_url
+        if url is None and command_id is not None:
+            try:
+                url = self.command_log.response_url(command_id, now)
+            except Exception as exc:  # the DM still reaches them
+                logger.warning("response_url lookup failed (%s)", type(exc).__name__)
         return self.notifier.deliver(
             user_id=requester.user_id,
-            response_url=requester.response_url,
+            response_url=url,
             issued_at=issued_at,
             message=message,
             now=now,
@@ -244,8 +294,13 @@ class Wiring:
         )
 
     def report(self, command: CommandBase, message: Message, now: datetime) -> str:
-        """The worker's `Reporter`: tell the command's author."""
-        return self.tell(command.requested_by, command.requested_at, message, now)
+        """The worker's `Reporter`: tell the command's author (follow-ups: at the response_url
+        of the command they continue)."""
+        from nbkeeper.worker.followups import origin_id
+
+        return self.tell(
+            command.requested_by, command.requested_at, message, now, origin_id(command)
+        )
 
     def keeper_notifier(self, policy: Policy) -> KeeperNotifier:
         """Slack warnings and summaries with the bot token; nobody is told without one."""
@@ -287,19 +342,78 @@ class Wiring:
             self.modelarts, self.run, self.state_store(), self.settings.project_id, now
         )
 
-    def execute(self, command: Mapping[str, Any], sweeper: Sweeper | None = None) -> dict[str, Any]:
-        """Run one queued command (its JSON form) with a fresh client; the worker's result."""
-        from nbkeeper.commands import COMMAND_ADAPTER
-        from nbkeeper.modelarts.client import run_sync
-        from nbkeeper.worker.dispatch import Worker
+    @cached_property
+    def command_retry(self) -> RetryPolicy:
+        """The worker's retries: an explicit budget well inside the function's timeout
+        (`nbkeeper.worker.config`), not the client's 60-second default."""
+        from nbkeeper.modelarts.client import RetryPolicy
 
-        async def run() -> dict[str, Any]:
-            async with self.new_modelarts_client() as client:
+        return RetryPolicy(total_budget=self.settings.modelarts_retry_budget)
+
+    def execute(
+        self,
+        command: Mapping[str, Any],
+        sweeper: Sweeper | None = None,
+        budget: float | None = None,
+    ) -> dict[str, Any]:
+        """Run one queued command (its JSON form) with a fresh client, within `budget` seconds
+        (CommandDeadlineError past it); the worker's result."""
+        from nbkeeper.commands import COMMAND_ADAPTER
+
+        parsed = COMMAND_ADAPTER.validate_python(command)
+        result = self._with_worker(
+            lambda worker: worker.execute(parsed, self.seams.now()), sweeper, budget
+        )
+        return result.as_dict()
+
+    def account_for_create(self, command: CreateCommand) -> str:
+        """On a create's last receive: what it left behind, settled (never raises)."""
+        from nbkeeper.worker.config import ACCOUNT_SECONDS
+        from nbkeeper.worker.reporting import unknown_create_outcome
+
+        try:
+            return self._with_worker(
+                lambda worker: worker.account_for_create(command, self.seams.now()),
+                budget=ACCOUNT_SECONDS,
+            )
+        except Exception:  # the author is told something in every case; details in the log
+            logger.exception("could not account for a failed create")
+            return unknown_create_outcome(command)
+
+    def _with_worker(
+        self,
+        job: Callable[[Worker], Coroutine[Any, Any, T]],
+        sweeper: Sweeper | None = None,
+        budget: float | None = None,
+    ) -> T:
+        """Run `job` with a Worker on a fresh ModelArts client, within `budget` seconds."""
+        import httpx
+
+        from nbkeeper.modelarts.client import run_sync
+        from nbkeeper.worker.config import CONNECT_TIMEOUT
+        from nbkeeper.worker.dispatch import Worker
+        from nbkeeper.worker.ports import CommandDeadlineError
+
+        timeout = httpx.Timeout(self.settings.modelarts_timeout, connect=CONNECT_TIMEOUT)
+
+        async def run() -> T:
+            async with self.new_modelarts_client(
+                retry=self.command_retry, timeout=timeout
+            ) as client:
                 worker = Worker(
-                    client, self.state_store(), self, self, self.settings.project_id, sweeper
+                    client,
+                    self.state_store(),
+                    self,
+                    self,
+                    self.settings.project_id,
+                    sweeper,
+                    intents=self.command_log,
                 )
-                parsed = COMMAND_ADAPTER.validate_python(command)
-                return (await worker.execute(parsed, self.seams.now())).as_dict()
+                try:
+                    async with asyncio.timeout(budget):
+                        return await job(worker)
+                except TimeoutError:
+                    raise CommandDeadlineError(budget) from None
 
         return run_sync(run())
 

@@ -10,7 +10,7 @@ import pytest
 
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.emulator import FaultKind
-from tests.functional.slack_world import ADMIN, BOT_TOKEN, NOW, SECRET, World, sign
+from tests.functional.slack_world import ADMIN, BOT_TOKEN, MAX_RECEIVES, NOW, SECRET, World, sign
 
 
 def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> str:
@@ -231,12 +231,12 @@ def test_poison_message_reaches_dlq_and_author_is_told(world: World) -> None:
         MessageDeduplicationId="bad.1",
     )
     world.slash("create exp-1")  # a good message in the same batch still succeeds
-    for _ in range(4):
+    for _ in range(MAX_RECEIVES + 1):
         world.run_worker()
     dead = world.receive(world.dlq_url)
     assert [m["Body"] for m in dead] == [poison]
     told = world.slack.dms()
-    assert len(told) == 1 and "failed after 3 attempts" in told[0]
+    assert len(told) == 1 and f"failed after {MAX_RECEIVES} attempts" in told[0]
     assert [n["name"] for n in world.notebooks()] == ["exp-1"]
 
 

@@ -16,15 +16,17 @@ from typing import Any
 
 import pydantic
 
-from nbkeeper.commands import Command, Requester, parse_command, peek_requester
+from nbkeeper.commands import Command, CreateCommand, Requester, parse_command, peek_requester
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
-from nbkeeper.worker.reporting import last_receive_notice
+from nbkeeper.worker.followups import origin_id
+from nbkeeper.worker.ports import OutOfTimeError, RetryLaterError
+from nbkeeper.worker.reporting import HELD_BACK, last_receive_notice
 
 logger = logging.getLogger(__name__)
 
-# (requester, when they asked, message, now) -> how it was delivered
-Tell = Callable[[Requester, datetime, Message, datetime], str]
+# (requester, when they asked, message, now, command id) -> how it was delivered
+Tell = Callable[[Requester, datetime, Message, datetime, str | None], str]
 
 
 class PoisonMessageError(Exception):
@@ -35,13 +37,18 @@ class PoisonMessageError(Exception):
 class Delivery:
     """Runs records; `execute` takes a command's JSON form (what Idempotency hashes)."""
 
-    execute: Callable[[dict[str, Any]], dict[str, Any]]
+    execute: Callable[[dict[str, Any], float | None], dict[str, Any]]  # (command, seconds)
     tell: Tell
     max_receive_count: int
     now: Callable[[], datetime]
+    # Seconds a record may run with this many left in the invocation; None: do not start it.
+    budget: Callable[[float], float | None] = lambda seconds_left: seconds_left
     annotate: Callable[[Command], None] = lambda command: None  # e.g. the logger's keys
+    # On a create's last receive: what it left behind, settled (recorded as theirs, or stopped).
+    account_for_create: Callable[[CreateCommand], str] | None = None
 
-    def handle(self, body: str, receives: int) -> dict[str, Any]:
+    def handle(self, body: str, receives: int, seconds_left: float | None = None) -> dict[str, Any]:
+        """Run one record; `seconds_left` in the invocation (None: no deadline)."""
         try:
             command: Command = parse_command(body)
         except pydantic.ValidationError as exc:
@@ -49,11 +56,19 @@ class Delivery:
             self.failed(body, receives, reason)
             raise PoisonMessageError(reason) from None
         self.annotate(command)
+        budget = None if seconds_left is None else self.budget(seconds_left)
         try:
-            return self.execute(command.model_dump(mode="json"))
+            if seconds_left is not None and budget is None:
+                raise OutOfTimeError()
+            return self.execute(command.model_dump(mode="json"), budget)
         except Exception as exc:
-            self.failed(body, receives, explain_error(exc), exc)
+            reason = str(exc) if isinstance(exc, RetryLaterError) else explain_error(exc)
+            self.failed(body, receives, reason, exc)
             raise
+
+    def held_back(self, body: str, receives: int) -> None:
+        """A record not run because an earlier one of its FIFO group failed in this batch."""
+        self.failed(body, receives, HELD_BACK)
 
     def failed(
         self, body: str, receives: int, reason: str, exc: BaseException | None = None
@@ -75,7 +90,20 @@ class Delivery:
             issued = datetime.fromisoformat(str(_peek(body, "requested_at")))
         except (TypeError, ValueError):
             issued = now
-        self.tell(requester, issued, last_receive_notice(receives, reason), now)
+        try:
+            command: Command | None = parse_command(body)
+        except pydantic.ValidationError:
+            command = None
+        aftermath = ""
+        if isinstance(command, CreateCommand) and self.account_for_create is not None:
+            aftermath = self.account_for_create(command)
+        # The response_url the webhook kept is filed under the id of the command a follow-up
+        # continues.
+        command_id = origin_id(command) if command else _peek(body, "command_id")
+        notice = last_receive_notice(receives, reason, aftermath)
+        self.tell(
+            requester, issued, notice, now, command_id if isinstance(command_id, str) else None
+        )
 
 
 def _peek(body: str, key: str) -> Any:

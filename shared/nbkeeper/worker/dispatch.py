@@ -2,9 +2,8 @@
 
 Pure orchestration: the ModelArts client, the state store, the follow-up scheduler and the
 reporter are passed in, and so is `now`. Exactly-once is the handler's job (Powertools
-Idempotency keyed on `command_id`); this module adds the second line of defence for the one
-non-idempotent call, create: it tags every notebook it creates with the command id and, before
-creating, adopts a notebook that already carries it.
+Idempotency keyed on `command_id`); `nbkeeper.worker.create` adds the second line of defence for
+the one non-idempotent call, create (whose notebook is it, and is the name taken).
 
 Waiting without sleeping: a create, start, stop or stop-before-delete is followed by
 `FollowCommand`s on a *standard* SQS queue with per-message `DelaySeconds` (the commands queue is
@@ -41,20 +40,30 @@ from nbkeeper.commands import (
     UpdateCommand,
 )
 from nbkeeper.explain import explain_error
-from nbkeeper.modelarts.errors import AmbiguousCreateError, ModelArtsError, NotFoundError
+from nbkeeper.modelarts.errors import (
+    AmbiguousCreateError,
+    ModelArtsError,
+    NotFoundError,
+    WrongStateError,
+)
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
-    ListNotebooksQuery,
     Notebook,
     NotebookStatus,
     NotebookUpdateRequest,
 )
-from nbkeeper.records import Owner, Reservation, StateStore
+from nbkeeper.records import Reservation, StateStore
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
 from nbkeeper.timefmt import from_ms, to_ms
+from nbkeeper.worker.create import (
+    account_for_failed_create,
+    name_taken,
+    namesakes,
+    owner_record,
+)
 from nbkeeper.worker.followups import (
     FAILED_STATES,
     FOLLOW_DEADLINES,
@@ -64,8 +73,10 @@ from nbkeeper.worker.followups import (
 )
 from nbkeeper.worker.ports import (
     TRANSIENT_ERRORS,
+    CreateIntents,
     FollowUps,
     NotebookApi,
+    NotebookBusyError,
     Reporter,
     Result,
     Sweeper,
@@ -73,9 +84,6 @@ from nbkeeper.worker.ports import (
 from nbkeeper.worker.reporting import name_of, verb_of
 
 logger = logging.getLogger(__name__)
-
-# How far ModelArts' clock may lag ours when deciding that an untagged notebook is this create's.
-CREATE_CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass
@@ -86,6 +94,8 @@ class Worker:
     reporter: Reporter
     default_project_id: str
     sweeper: Sweeper | None = None
+    # Without it a create never adopts an untagged namesake (only its tag or owner record count).
+    intents: CreateIntents | None = None
 
     async def execute(self, command: Command, now: datetime) -> Result:
         """Run one command; permanent failures are reported, transient ones raised."""
@@ -93,14 +103,35 @@ class Worker:
             return await self._dispatch(command, now)
         except TRANSIENT_ERRORS:
             raise
+        except WrongStateError as exc:
+            if isinstance(command, NotebookCommand):
+                await self._raise_if_busy(command)
+            return self._refused(command, exc, now)
         except ModelArtsError as exc:
-            name = name_of(command)
-            self._tell(
-                command,
-                render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
-                now,
+            return self._refused(command, exc, now)
+
+    def _refused(self, command: Command, exc: ModelArtsError, now: datetime) -> Result:
+        """A permanent refusal: the author is told, and the message is done."""
+        name = name_of(command)
+        self._tell(
+            command,
+            render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
+            now,
+        )
+        return Result("refused", getattr(command, "notebook_id", None), exc.kind)
+
+    async def _raise_if_busy(self, command: NotebookCommand) -> None:
+        """A refusal because the notebook is between states (an earlier command's start or stop
+        still running) is not final: the command runs again after it (NotebookBusyError)."""
+        try:
+            notebook = await self.client.show_notebook(command.notebook_id)
+        except ModelArtsError:
+            return  # the refusal stands
+        if notebook.status.is_transient:
+            raise NotebookBusyError(
+                f"{name_of(command)} stayed {notebook.status.value} while an earlier change "
+                "was under way."
             )
-            return Result("refused", getattr(command, "notebook_id", None), exc.kind)
 
     async def _dispatch(self, command: Command, now: datetime) -> Result:
         handlers: dict[type[Any], Callable[[Any, datetime], Awaitable[Result]]] = {
@@ -135,65 +166,55 @@ class Worker:
     # ------------------------------------------------------------ create
 
     async def _create(self, command: CreateCommand, now: datetime) -> Result:
-        existing = await self._created_by(command)
-        if existing is None:
-            try:
-                existing = await self.client.create_notebook(command.to_request())
-            except AmbiguousCreateError:
-                # Look again: made since the command was requested, it is ours; if not, SQS retries.
-                existing = await self._created_by(command)
-                if existing is None:
-                    raise
-        await self.client.add_tags(
-            existing.id,
-            {OWNER_TAG: command.requested_by.user_id, COMMAND_TAG: command.command_id},
-        )
-        self.store.put_owner(
-            Owner(
-                project_id=self._project_id(command),
-                notebook_id=existing.id,
-                user_id=command.requested_by.user_id,
-                team_id=command.requested_by.team_id,
-                notebook_name=command.name,
-                created_at=now,
+        project_id = self._project_id(command)
+        found = await namesakes(self.client, self.store, self.intents, project_id, command)
+        notebook = found.mine
+        if notebook is None:
+            if found.taken:
+                self._tell(command, name_taken(command, found.taken), now)
+                return Result("refused", found.taken[0][0].id, "name taken")
+            notebook = await self._create_new(command, project_id)
+        if not found.recorded:
+            # First, before anything else can fail: whatever happens next, it is the author's.
+            self.store.put_owner(owner_record(project_id, notebook, command, now))
+        if notebook.tag(COMMAND_TAG) != command.command_id:
+            await self.client.add_tags(
+                notebook.id,
+                {OWNER_TAG: command.requested_by.user_id, COMMAND_TAG: command.command_id},
             )
-        )
         follow = FollowCommand(
             command_id=follow_id(command.command_id, 0),
             requested_at=command.requested_at,
             requested_by=command.requested_by,
             project=command.project,
-            notebook_id=existing.id,
+            notebook_id=notebook.id,
             notebook_name=command.name,
             origin="create",
             wait_for="RUNNING",
             attempt=1,
             deadline=now + FOLLOW_DEADLINES["create"],
         )
-        return await self._check(follow, existing, now)
+        return await self._check(follow, notebook, now)
 
-    async def _created_by(self, command: CreateCommand) -> Notebook | None:
-        """A notebook this command already created, if any.
+    async def _create_new(self, command: CreateCommand, project_id: str) -> Notebook:
+        if self.intents is not None:
+            # Before the call: only a command that got this far may later adopt an untagged
+            # namesake with its spec (its reply, or its owner record, was lost).
+            self.intents.begin_create(command.command_id, command.name, command.requested_at)
+        try:
+            return await self.client.create_notebook(command.to_request())
+        except AmbiguousCreateError:
+            # Look again: if it was made after all it is ours; if not, SQS delivers it again.
+            again = await namesakes(self.client, self.store, self.intents, project_id, command)
+            if again.mine is None:
+                raise
+            return again.mine
 
-        Tagged with the command id; or untagged but made since the command was requested: an
-        earlier delivery (or an ambiguous create) made it and failed before tagging it. An older
-        untagged namesake is someone else's notebook and is never adopted.
-        """
-        since_ms = to_ms(command.requested_at - CREATE_CLOCK_SKEW)
-        named = await self.client.list_notebooks(ListNotebooksQuery(name=command.name))
-        untagged: Notebook | None = None
-        for notebook in named:
-            if notebook.name != command.name:
-                continue
-            tag = notebook.tag(COMMAND_TAG)
-            if tag == command.command_id:
-                return notebook
-            created_ms = notebook.create_at or (
-                notebook.lease.create_at if notebook.lease else None
-            )
-            if tag is None and created_ms is not None and created_ms >= since_ms:
-                untagged = untagged or notebook
-        return untagged
+    async def account_for_create(self, command: CreateCommand, now: datetime) -> str:
+        """On a create's last receive: what exists (recorded as the author's, or stopped)."""
+        return await account_for_failed_create(
+            self.client, self.store, self.intents, self._project_id(command), command, now
+        )
 
     # ------------------------------------------------------------ delete, update
 

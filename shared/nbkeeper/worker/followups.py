@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Literal
 
-from nbkeeper.commands import FollowCommand, FollowOrigin, NotebookCommand
+from nbkeeper.commands import CommandBase, FollowCommand, FollowOrigin, NotebookCommand
 from nbkeeper.modelarts.schemas import NotebookStatus, NotebookUpdateRequest
 
 FAILED_STATES = frozenset(
@@ -64,6 +64,14 @@ def follow_for(
         attempt=attempt + 1,
         deadline=now + FOLLOW_DEADLINES[origin],
     )
+
+
+def origin_id(command: CommandBase) -> str:
+    """The id of the command a follow-up continues (its own id for any other command)."""
+    if not isinstance(command, FollowCommand):
+        return command.command_id
+    base, sep, last = command.command_id.rpartition(".f")
+    return base if sep and last.isdigit() else command.command_id
 
 
 def follow_id(command_id: str, attempt: int) -> str:

@@ -24,9 +24,41 @@ from nbkeeper.modelarts.schemas import (
 )
 from nbkeeper.slack.render import Message
 
+
+class RetryLaterError(Exception):
+    """The worker's own reasons to run a command again later; the message is for people."""
+
+
+class NotebookBusyError(RetryLaterError):
+    """The notebook is between states (say STOPPING after an earlier stop): a start, stop or
+    update on it runs again once that change is done, so commands take effect in order."""
+
+
+class CommandDeadlineError(RetryLaterError):
+    """The command did not finish within the time its invocation could give it."""
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(
+            f"it did not finish within the {seconds or 0:.0f} seconds the worker could give it."
+        )
+
+
+class OutOfTimeError(RetryLaterError):
+    """Too little time left in the invocation to start the command and still report on it."""
+
+    def __init__(self) -> None:
+        super().__init__("the worker ran out of time before it could start it.")
+
+
 # Raised so that SQS delivers the command again. An ambiguous create is among them: the next
 # delivery finds the notebook by name if it was made after all (`_created_by`), or creates it.
-TRANSIENT_ERRORS = (ThrottledError, ServerError, TransportError, AmbiguousCreateError)
+TRANSIENT_ERRORS = (
+    ThrottledError,
+    ServerError,
+    TransportError,
+    AmbiguousCreateError,
+    RetryLaterError,
+)
 
 
 class NotebookApi(Protocol):
@@ -52,6 +84,16 @@ class NotebookApi(Protocol):
     async def add_tags(
         self, notebook_id: str, tags: Mapping[str, str], workspace_id: str | None = None
     ) -> None: ...
+
+
+class CreateIntents(Protocol):
+    """Which create commands got as far as calling ModelArts (kept two weeks, the DLQ's life)."""
+
+    def begin_create(self, command_id: str, name: str, at: datetime) -> None:
+        """Note, before the create call, that `command_id` is about to create `name`."""
+        ...
+
+    def create_begun(self, command_id: str) -> bool: ...
 
 
 class FollowUps(Protocol):

@@ -6,6 +6,11 @@ from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Noteboo
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 
+# Why a FIFO record failed without running (`nbkeeper.worker.batch`).
+HELD_BACK = (
+    "an earlier request for the same notebook failed, so this one was held back to keep the order."
+)
+
 
 def name_of(command: CommandBase) -> str:
     if isinstance(command, NotebookCommand):
@@ -21,10 +26,20 @@ def verb_of(command: CommandBase) -> str:
     return str(getattr(command, "type", "run"))
 
 
-def last_receive_notice(receives: int, reason: str) -> Message:
-    """What the author is told when their command fails its last receive (then the DLQ)."""
+def last_receive_notice(receives: int, reason: str, aftermath: str = "") -> Message:
+    """What the author is told when their command fails its last receive (then the DLQ);
+    `aftermath` says what it left behind (a create's notebook)."""
     return render.done(
         f"Your nbkeeper request failed after {receives} attempts: {reason} "
-        "It was set aside for an admin (dead-letter queue); nothing more will happen.",
+        "It was set aside for an admin (dead-letter queue); nothing more will happen."
+        + (f" {aftermath}" if aftermath else ""),
         ok=False,
+    )
+
+
+def unknown_create_outcome(command: CreateCommand) -> str:
+    """When even looking for a failed create's notebook fails."""
+    return (
+        f"nbkeeper could not check whether {name_of(command)} was created: `/nb list` shows "
+        "what exists."
     )

@@ -1,0 +1,49 @@
+"""The worker's per-command notes (create intents, kept response_urls) and the owner record's
+command id: DynamoDB (moto) and the in-memory fake behave the same."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from nbkeeper.dynamo import DynamoCommandLog, DynamoStateStore
+from nbkeeper.memory import MemoryCommandLog, MemoryStateStore
+from nbkeeper.records import Owner
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+URL = "https://hooks.slack.com/commands/T1/2/secret"
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def backends(request: pytest.FixtureRequest) -> tuple[Any, Any]:
+    if request.param == "memory":
+        return MemoryCommandLog(), MemoryStateStore()
+    table = request.getfixturevalue("state_table")
+    return DynamoCommandLog(table), DynamoStateStore(table)
+
+
+def test_a_create_intent_is_remembered_per_command(backends: tuple[Any, Any]) -> None:
+    log, _ = backends
+    assert not log.create_begun("sc.1")
+    log.begin_create("sc.1", "exp-1", NOW)
+    assert log.create_begun("sc.1") and not log.create_begun("sc.2")
+
+
+def test_a_kept_response_url_is_given_out_for_its_30_minutes_only(
+    backends: tuple[Any, Any],
+) -> None:
+    log, _ = backends
+    log.put_response_url("sc.1", URL, NOW)
+    assert log.response_url("sc.1", NOW + timedelta(minutes=29)) == URL
+    assert log.response_url("sc.1", NOW + timedelta(minutes=30)) is None
+    assert log.response_url("sc.2", NOW) is None
+
+
+def test_the_owner_record_names_the_create_command(backends: tuple[Any, Any]) -> None:
+    _, store = backends
+    owner = Owner(project_id="p", notebook_id="nb", user_id="U1", created_at=NOW, command_id="c")
+    store.put_owner(owner)
+    assert store.get_owner("p", "nb") == owner
+    assert store.load_project("p", NOW).owners["nb"].command_id == "c"

@@ -52,6 +52,7 @@ def table(state_table: Any) -> Any:
 @pytest.fixture
 def app(
     table: Any,
+    emulator: Emulator,
     emulator_transport: httpx.AsyncBaseTransport,
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[ModuleType, FakeSlack]:
@@ -75,6 +76,8 @@ def app(
     module.seams.slack_transport = httpx.MockTransport(slack)
     # The client's rate limiter and retries wait through this: tests never sleep.
     module.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
+    # The wall clock is the emulator's: tests move time without sleeping.
+    module.seams.clock = lambda: emulator.now().timestamp()
     return module, slack
 
 
@@ -233,6 +236,58 @@ def test_bad_configuration_names_the_variable(
     monkeypatch.setenv("POLICY_PATH", str(bad))
     with pytest.raises(PolicyError, match="idle_threshold_minutes"):
         load_app("lease_keeper")
+
+
+def at(moment: datetime) -> dict[str, Any]:
+    """The schedule event for a pass at `moment`."""
+    return {**EVENT, "time": moment.isoformat().replace("+00:00", "Z")}
+
+
+def warning_posts(slack: FakeSlack) -> list[dict[str, Any]]:
+    """chat.postMessage bodies that are keeper warnings (they end with the buttons)."""
+    return [
+        body
+        for url, body, _ in slack.posts
+        if url.endswith("chat.postMessage")
+        and body.get("blocks", [{}])[-1].get("type") == "actions"
+    ]
+
+
+def two_notebooks(emulator: Emulator, emulator_api: Any, table: Any) -> dict[str, str]:
+    """ "busy" (a busy kernel) and "idle" (quiet since 09:01), both owned, 2 h leases."""
+    ids = {name: create(emulator_api, name) for name in ("busy", "idle")}
+    emulator.advance(60)
+    emulator.set_activity(ids["busy"], pattern=ActivityPattern.BUSY)
+    go_idle(emulator, ids["idle"])
+    store = DynamoStateStore(table)
+    for name, notebook_id in ids.items():
+        store.put_owner(
+            Owner(
+                project_id=PROJECT_ID,
+                notebook_id=notebook_id,
+                user_id=OWNERS.get(name, "UIDLE"),
+                created_at=emulator.now(),
+            )
+        )
+    return ids
+
+
+def test_a_state_table_outage_still_prolongs_and_never_warns_or_stops(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    module, slack = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=105))  # 10:46: both leases end within 20 minutes
+    lease_end = emulator.find(ids["busy"]).deadline_ms
+    table.delete()  # the state table is gone: no reservations, warnings or owners
+    summary = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert emulator.find(ids["busy"]).deadline_ms > lease_end  # the busy one keeps running
+    assert summary["prolong"] == 1
+    assert summary["warn"] == summary["stop"] == 0
+    assert summary["project_errors"] == 1
+    assert warning_posts(slack) == []
+    emulator.advance(timedelta(minutes=30))  # the idle one's lease ran out, as it would have
+    assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
 
 
 def _hhmm(moment: datetime) -> str:

@@ -518,13 +518,29 @@ def test_a_stop_whose_warning_cannot_be_deleted_is_still_audited_as_done(
     assert ("stop", "ok") in [(r.action, r.outcome) for r in store.audit]
 
 
-def test_unreadable_state_is_a_project_error_not_a_crash(
+def test_without_state_kept_notebooks_are_prolonged_and_nothing_is_warned_or_stopped(
     emulator: Emulator, world: dict[str, Any]
 ) -> None:
+    ids = world["ids"]
+    world["store"].put_warning(due_idle_warning(emulator, ids["idle"]))  # unreadable below
     store = FlakyStore(world["store"], "load_project")
-    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
-    assert report.outcomes == []
-    assert [p.error for p in report.project_errors] == ["state not readable: OSError"]
+    emulator.advance(timedelta(minutes=108))  # the 2 h leases end within 20 minutes
+    notifier = RecordingNotifier()
+    report = run(emulator, world["transport"], world["auth"], store, notifier)
+    actions = by_name(report)
+    assert {name for name, action in actions.items() if action is Action.PROLONG} == {
+        "active",
+        "busy",
+        "tagged",
+    }
+    assert actions["idle"] is Action.NOOP and actions["reserved"] is Action.NOOP
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.decision.reason.startswith("not warned: nbkeeper's state is not readable")
+    assert notifier.warnings == []
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    assert [p.error for p in report.project_errors] == [
+        "state not readable: OSError; only prolonged"
+    ]
 
 
 def test_an_audit_that_cannot_be_written_is_reported_not_raised(

@@ -151,23 +151,28 @@ class _Pass:
         self.report.projects.append(summary)
         audit: list[AuditRecord] = []
         tasks: list[asyncio.Task[NotebookOutcome]] = []
+        state_read = True
         try:
             state = self.store.load_project(project.project_id, self.now)
-        except Exception as exc:  # without reservations and warnings nothing is safe to decide
-            summary.error = f"state not readable: {type(exc).__name__}"
-            logger.error("project %s not swept: %s", project.project_id, summary.error)
-            return
+        except Exception as exc:
+            # Without reservations and warnings no warning or stop is safe, but a busy notebook
+            # must not run out of lease because the state table is down: still prolong.
+            state, state_read = ProjectState(), False
+            summary.error = f"state not readable: {type(exc).__name__}; only prolonged"
+            logger.error("project %s: %s", project.project_id, summary.error)
         try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
             # Each notebook is probed and decided as soon as the iterator yields it.
             async for notebook in client.iter_notebooks(query, all_users=True):
                 tasks.append(
-                    asyncio.create_task(self.guarded(project, client, state, notebook, audit))
+                    asyncio.create_task(
+                        self.guarded(project, client, state, state_read, notebook, audit)
+                    )
                 )
         except ModelArtsError as exc:
             # The notebooks already listed are still handled; the rest wait for the next pass.
-            summary.error = f"{exc.kind}: {exc}"
+            summary.error = _joined(summary.error, f"{exc.kind}: {exc}")
             logger.error("project %s not fully swept: %s", project.project_id, summary.error)
         summary.notebooks = len(tasks)
         self.report.outcomes.extend(await asyncio.gather(*tasks))
@@ -175,7 +180,7 @@ class _Pass:
             try:
                 self.store.record_audit(audit)
             except Exception as exc:  # the actions happened: report, do not undo the pass
-                summary.error = f"audit not recorded: {type(exc).__name__}"
+                summary.error = _joined(summary.error, f"audit not recorded: {type(exc).__name__}")
                 logger.error("project %s: %s", project.project_id, summary.error)
 
     async def guarded(
@@ -183,12 +188,13 @@ class _Pass:
         project: ProjectRef,
         client: KeeperClient,
         state: ProjectState,
+        state_read: bool,
         notebook: Notebook,
         audit: list[AuditRecord],
     ) -> NotebookOutcome:
         """`notebook`, but a failure nobody foresaw fails this notebook only, not the pass."""
         try:
-            return await self.notebook(project, client, state, notebook, audit)
+            return await self.notebook(project, client, state, state_read, notebook, audit)
         except Exception as exc:
             logger.exception("notebook %s not handled", notebook.id)
             return NotebookOutcome(
@@ -207,6 +213,7 @@ class _Pass:
         project: ProjectRef,
         client: KeeperClient,
         state: ProjectState,
+        state_read: bool,
         notebook: Notebook,
         audit: list[AuditRecord],
     ) -> NotebookOutcome:
@@ -224,6 +231,11 @@ class _Pass:
             self.policy,
             self.now,
         )
+        if not state_read and decision.action in (Action.WARN, Action.STOP):
+            verb = "warned" if decision.action is Action.WARN else "stopped"
+            decision = Decision(
+                Action.NOOP, f"not {verb}: nbkeeper's state is not readable ({decision.reason})"
+            )
         owner = state.owners.get(notebook.id)
         outcome = NotebookOutcome(
             project_id=project.project_id,
@@ -357,3 +369,7 @@ class _Pass:
             outcome=result,
             detail=detail,
         )
+
+
+def _joined(*errors: str | None) -> str:
+    return "; ".join(error for error in errors if error)

@@ -28,6 +28,7 @@ from nbkeeper.keeper.report import NotebookOutcome, NullNotifier, PassReport, de
 from nbkeeper.memory import MemoryStateStore
 from nbkeeper.records import (
     AuditRecord,
+    NotebookState,
     Owner,
     PendingWarning,
     ProjectState,
@@ -85,6 +86,9 @@ class ReadOnlyState:
         except Exception as exc:
             self.load_error = self.load_error or exc
             raise
+
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> NotebookState:
+        return self._source.load_notebook(project_id, notebook_id, now)  # never in a dry run
 
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
         return self._scratch.get_owner(project_id, notebook_id)

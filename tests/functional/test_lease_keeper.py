@@ -290,6 +290,60 @@ def test_a_state_table_outage_still_prolongs_and_never_warns_or_stops(
     assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
 
 
+class KeepPressedDuringThePass(httpx.AsyncBaseTransport):
+    """The Jupyter transport; when `notebook_id` is probed (after the pass read the state), its
+    owner presses [Keep 2h more] and the worker records the reservation."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, notebook_id: str, keep: Any) -> None:
+        self.inner, self.notebook_id, self.keep = inner, notebook_id, keep
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.notebook_id in request.url.path and self.keep is not None:
+            self.keep()
+            self.keep = None
+        return await self.inner.handle_async_request(request)
+
+
+def test_keep_pressed_during_a_pass_prevents_the_stop(
+    app: tuple[ModuleType, FakeSlack],
+    table: Any,
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+) -> None:
+    module, _ = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=70))  # 10:11, quiet for 70 min
+    store = DynamoStateStore(table)
+    first = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert first["warn"] == 1  # "idle" is warned: stop due at 10:26
+    emulator.advance(timedelta(minutes=16))
+
+    def keep() -> None:
+        store.put_reservation(
+            Reservation(
+                project_id=PROJECT_ID,
+                notebook_id=ids["idle"],
+                until=emulator.now() + timedelta(hours=2),
+                by_user="UIDLE",
+            )
+        )
+
+    module.seams.jupyter_transport = KeepPressedDuringThePass(emulator_transport, ids["idle"], keep)
+    reads: list[dict[str, Any]] = []
+    client = module.wiring.state_table.meta.client
+    client.meta.events.register(
+        "provide-client-params.dynamodb.GetItem", lambda params, **_: reads.append(params)
+    )
+    second = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert second["stop"] == 0
+    emulator.advance(60)
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    [stop] = [r for r in store.list_audit(PROJECT_ID, emulator.now()) if r.action == "stop"]
+    assert stop.outcome == "skipped: reserved during the pass"
+    assert reads and all(params.get("ConsistentRead") is True for params in reads)
+
+
 def _hhmm(moment: datetime) -> str:
     return moment.strftime("%H:%M")
 

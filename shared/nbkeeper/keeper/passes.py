@@ -246,7 +246,7 @@ class _Pass:
             decision=decision,
         )
         if decision.action is not Action.NOOP:
-            await self._act(project, client, notebook, outcome)
+            await self._act(project, client, notebook, outcome, state)
         if decision.clear_warning and warning is not None and outcome.acted:
             cleared = self.dry_run or self._forget_warning(project, notebook)
             if cleared:
@@ -272,6 +272,7 @@ class _Pass:
         client: KeeperClient,
         notebook: Notebook,
         outcome: NotebookOutcome,
+        state: ProjectState,
     ) -> None:
         decision = outcome.decision
         price = self.policy.price_per_hour(notebook.flavor)
@@ -286,6 +287,8 @@ class _Pass:
                     assert decision.extend_ms is not None
                     await client.renew_lease(notebook.id, decision.extend_ms)
                 elif decision.action is Action.STOP:
+                    if not self._still_due(project, notebook, state, outcome):
+                        return
                     await client.stop_notebook(notebook.id)
                     # Done even if this fails: a warning older than the next run is ignored.
                     self._forget_warning(project, notebook)
@@ -303,6 +306,28 @@ class _Pass:
                 exc,
                 extra={"error": exc.kind},
             )
+
+    def _still_due(
+        self,
+        project: ProjectRef,
+        notebook: Notebook,
+        state: ProjectState,
+        outcome: NotebookOutcome,
+    ) -> bool:
+        """Re-read the reservation and the warning the stop was decided on, consistently: a
+        [Keep] pressed during the pass (owners press it right around the stop time) wins."""
+        try:
+            fresh = self.store.load_notebook(project.project_id, notebook.id, self.now)
+        except Exception as exc:  # unsure is not a stop: the next pass decides again
+            outcome.settle("failed", f"state not re-read before the stop ({type(exc).__name__})")
+            return False
+        if fresh.reservation != state.reservations.get(notebook.id):
+            outcome.settle("skipped", "reserved during the pass")
+            return False
+        if fresh.warning != state.warnings.get(notebook.id):
+            outcome.settle("skipped", "warning changed during the pass")
+            return False
+        return True
 
     def _forget_warning(self, project: ProjectRef, notebook: Notebook) -> bool:
         """Delete the notebook's pending warning; False (logged) when the store fails."""

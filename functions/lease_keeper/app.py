@@ -1,8 +1,9 @@
 """Lease keeper: EventBridge Scheduler -> one pass over every configured project.
 
-Parses the event (its `time` is "now", so a replay decides the same way; else the clock), runs
-the pass assembled by `nbkeeper.wiring` (ModelArts clients, Jupyter prober, Slack notifier, the
-DynamoDB state store, the SQS fan-out) and returns the pass summary, also emitted as metrics.
+Parses the event (its `time` names the pass, for ids and audit; decisions use the wall clock,
+as events can arrive hours late), runs the pass assembled by `nbkeeper.wiring` (ModelArts
+clients, Jupyter prober, Slack notifier, the DynamoDB state store, the SQS fan-out) and returns
+the pass summary, also emitted as metrics.
 
 Environment: MODELARTS_* / HUAWEICLOUD_* (see nbkeeper.settings), STATE_TABLE,
 COMMANDS_QUEUE_URL (fan-out; optional), POLICY_PATH (default: the policy.yaml shipped in the
@@ -57,7 +58,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         wiring.keeper_pass(
             default_projects(policy, SETTINGS),
             policy,
-            parsed.now(),
+            parsed.time,
             dry_run=parsed.dry_run,
             enqueue=wiring.enqueue if SETTINGS.commands_queue_url else None,
         )

@@ -307,17 +307,25 @@ class Wiring:
         self,
         projects: Sequence[ProjectRef],
         policy: Policy,
-        now: datetime,
+        event_time: datetime | None,
         *,
         dry_run: bool | None = None,
         enqueue: Enqueue | None = None,
     ) -> PassReport:
-        """`run_keeper_pass` with this handler's settings, state store, notifier and seams."""
+        """`run_keeper_pass` with this handler's settings, state store, notifier and seams.
+
+        `event_time` (the schedule event's, a sweep message's) names the pass; its decisions
+        use the wall clock, `seams.clock` (`keeper.schedule.pass_time`: events can be hours late).
+        """
+        from nbkeeper.keeper.schedule import pass_time
+
+        times = pass_time(event_time, self.seams.now())
         return await run_keeper_pass(
             self.settings,
             projects,
             policy,
-            now,
+            times.now,
+            at=times.at,
             store=self.state_store(),
             notifier=self.keeper_notifier(policy),
             dry_run=dry_run,
@@ -364,6 +372,7 @@ async def run_keeper_pass(
     *,
     store: StateStore,
     notifier: KeeperNotifier,
+    at: datetime | None = None,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
     modelarts_transport: httpx.AsyncBaseTransport | None = None,
@@ -373,7 +382,8 @@ async def run_keeper_pass(
     rate_limit: float = 20.0,
     max_concurrency: int = 20,
 ) -> PassReport:
-    """One pass over `projects` at `now`: clients, prober and `run_pass`, then clean up.
+    """One pass over `projects` deciding at `now` (`at`: the event's time, for ids and audit):
+    clients, prober and `run_pass`, then clean up.
 
     The ModelArts rate limit is per account, so the projects' clients share `rate_limit` (req/s).
     """
@@ -411,6 +421,7 @@ async def run_keeper_pass(
             notifier,
             policy,
             now,
+            at=at,
             dry_run=dry_run,
             enqueue=enqueue,
         )

@@ -211,9 +211,11 @@ def test_event_without_time_uses_the_clock(
     app: tuple[ModuleType, FakeSlack], emulator: Emulator
 ) -> None:
     module, _ = app
+    emulator.advance(timedelta(minutes=7))
     summary = module.lambda_handler({}, FakeLambdaContext())
-    at = datetime.fromisoformat(summary["at"])
-    assert at > EMULATOR_START  # the host clock, not the emulator's
+    # The wall clock: seams.clock, the emulator's here (the host's in Lambda).
+    assert datetime.fromisoformat(summary["at"]) == EMULATOR_START + timedelta(minutes=7)
+    assert summary["at"] == summary["decided_at"]
     assert summary["notebooks"] == 0
 
 
@@ -342,6 +344,51 @@ def test_keep_pressed_during_a_pass_prevents_the_stop(
     [stop] = [r for r in store.list_audit(PROJECT_ID, emulator.now()) if r.action == "stop"]
     assert stop.outcome == "skipped: reserved during the pass"
     assert reads and all(params.get("ConsistentRead") is True for params in reads)
+
+
+def test_a_late_event_warns_with_the_promised_lead_time(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    """An event 25 minutes late (a Lambda retry) at 10:30: the warning promises 10:45, from the
+    wall clock, and the stop waits for it."""
+    module, slack = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=89))  # 10:30, "idle" quiet since 09:01
+    wall = emulator.now()
+    late = module.lambda_handler(at(wall - timedelta(minutes=25)), FakeLambdaContext())
+    assert late["warn"] == 1
+    assert late["at"] == "2024-03-04T10:05:00Z"  # the event's time names the pass
+    assert late["decided_at"] == "2024-03-04T10:30:00Z"  # the wall clock decided it
+    [warning] = warning_posts(slack)
+    assert "will be stopped at Mon 10:45" in warning["text"]
+    pending = DynamoStateStore(table).load_project(PROJECT_ID, wall).warnings[ids["idle"]]
+    assert (pending.warned_at, pending.stop_after) == (wall, wall + timedelta(minutes=15))
+    [record] = [
+        r for r in DynamoStateStore(table).list_audit(PROJECT_ID, wall) if r.action == "warn"
+    ]
+    assert record.at == wall - timedelta(minutes=25)  # audit keeps the event's time ...
+    assert record.detail["decided_at"] == "2024-03-04T10:30:00Z"  # ... and says when it decided
+
+    emulator.advance(timedelta(minutes=5))  # 10:35: the next pass, on time
+    assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 0
+    emulator.advance(timedelta(minutes=10))  # 10:45: the promised time
+    assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 1
+
+
+def test_consistently_late_events_still_prolong_a_busy_notebook(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    """Every event 40 minutes late: at 10:45 the busy notebook's lease ends in 15 minutes (by
+    the event's time it had 55), so it is prolonged now rather than left to run out."""
+    module, _ = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=104))  # 10:45
+    lease_end = emulator.find(ids["busy"]).deadline_ms
+    summary = module.lambda_handler(at(emulator.now() - timedelta(minutes=40)), FakeLambdaContext())
+    assert summary["prolong"] == 1
+    assert emulator.find(ids["busy"]).deadline_ms >= lease_end + 100 * 60_000
+    emulator.advance(timedelta(minutes=20))  # 11:05: past the old lease end
+    assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
 
 
 def _hhmm(moment: datetime) -> str:

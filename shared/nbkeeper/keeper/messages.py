@@ -131,7 +131,7 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     """Counts, hours and cost saved, failures first, then stops and warnings."""
     counts = report.counts
     mode = " (dry run: nothing was changed)" if report.dry_run else ""
-    when = local_time(report.at, policy.zone)
+    when = local_time(report.now, policy.zone)
     title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
     figures = (
         f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "

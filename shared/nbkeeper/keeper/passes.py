@@ -43,6 +43,7 @@ from nbkeeper.modelarts.schemas import (
 )
 from nbkeeper.records import AuditRecord, PendingWarning, ProjectRef, ProjectState, StateStore
 from nbkeeper.tags import OWNER_TAG
+from nbkeeper.timefmt import iso
 
 logger = logging.getLogger(__name__)
 
@@ -92,22 +93,26 @@ async def run_pass(
     policy: Policy,
     now: datetime,
     *,
+    at: datetime | None = None,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
 ) -> PassReport:
     """Run one pass over `projects` at `now` (see the module docstring).
 
+    `now` (the wall clock, `keeper.schedule.pass_time`) drives every decision; `at` (default:
+    `now`) is the triggering event's time, used for fan-out ids and audit records only.
     `dry_run` (default: the policy's) decides and reports without renewing, stopping, warning
     or writing warnings; audit records are still written, marked dry-run.
     """
-    if now.tzinfo is None:
+    at = now if at is None else at
+    if now.tzinfo is None or at.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     dry = policy.dry_run if dry_run is None else dry_run
-    report = PassReport(at=now, dry_run=dry, currency=policy.currency)
+    report = PassReport(at=at, dry_run=dry, currency=policy.currency, decided_at=now)
     notifier = notifier or NullNotifier()
     if enqueue is not None and len(projects) > policy.max_projects_per_pass:
         for project in projects:
-            enqueue(sweep_command(project, now, dry))
+            enqueue(sweep_command(project, at, dry))
             report.fanned_out.append(project)
         logger.info("fanned out %d projects", len(projects), extra={"projects": len(projects)})
         return report
@@ -139,6 +144,7 @@ class _Pass:
         self.notifier = notifier
         self.policy = policy
         self.now = now
+        self.at = report.at  # the event's time: audit records
         self.dry_run = dry_run
         self.report = report
         # Kernels are asked for whenever activity is older than the threshold that applies
@@ -382,13 +388,15 @@ class _Pass:
         outcome: NotebookOutcome | None = None,
     ) -> AuditRecord:
         detail = decision_detail(outcome.decision, outcome.cost_saved) if outcome else {}
+        if self.now != self.at:  # a late (or early) event: when the decision was really made
+            detail["decided_at"] = iso(self.now)
         return AuditRecord(
             project_id=project.project_id,
             notebook_id=notebook.id,
             notebook_name=notebook.name,
             action=action,
             reason=reason,
-            at=self.now,
+            at=self.at,
             actor=ACTOR,
             dry_run=self.dry_run,
             outcome=result,

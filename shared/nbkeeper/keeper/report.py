@@ -105,15 +105,22 @@ class ProjectReport:
 
 @dataclass
 class PassReport:
-    """What one pass saw and did."""
+    """What one pass saw and did: `at` is the triggering event's time (ids, audit),
+    `decided_at` the wall clock its decisions used (default: `at`)."""
 
     at: datetime
     dry_run: bool
     currency: str = "USD"
+    decided_at: datetime | None = None
     projects: list[ProjectReport] = field(default_factory=list)
     outcomes: list[NotebookOutcome] = field(default_factory=list)
     fanned_out: list[ProjectRef] = field(default_factory=list)
     cleared_warnings: int = 0
+
+    @property
+    def now(self) -> datetime:
+        """The time the pass's decisions were made at."""
+        return self.decided_at or self.at
 
     @property
     def counts(self) -> dict[str, int]:
@@ -144,6 +151,7 @@ class PassReport:
         """Compact, log- and JSON-friendly figures (no notebook tokens or URLs)."""
         return {
             "at": iso(self.at),
+            "decided_at": iso(self.now),
             "dry_run": self.dry_run,
             "projects": len(self.projects),
             "fanned_out": len(self.fanned_out),

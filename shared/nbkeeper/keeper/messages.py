@@ -148,6 +148,13 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
         f":x: project `{p.project_id}` not swept: {escape(p.error or '')}"
         for p in report.project_errors
     ]
+    problems += [
+        f":grey_question: notebook `{escape(r.label)}` in project `{r.project_id}` could not be "
+        f"read ({escape(r.reason)}); left alone"
+        for r in report.unreadable[:SUMMARY_LINES]
+    ]
+    if len(report.unreadable) > SUMMARY_LINES:
+        problems.append(f"…and {len(report.unreadable) - SUMMARY_LINES} more unreadable records.")
     interesting = [o for o in report.outcomes if o.failed]
     interesting += [o for o in report.outcomes if not o.failed and o.action is Action.STOP]
     interesting += [o for o in report.outcomes if not o.failed and o.action is Action.WARN]

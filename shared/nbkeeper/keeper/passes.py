@@ -30,6 +30,7 @@ from nbkeeper.keeper.report import (
     NullNotifier,
     PassReport,
     ProjectReport,
+    SkippedRecord,
     WarningNotice,
     decision_detail,
     summary_worth_posting,
@@ -51,12 +52,33 @@ ACTOR = "lease-keeper"
 LIST_PAGE_SIZE = 50  # the SDK documents 10, 20 or 50
 
 
+class UnreadableRecord(Protocol):
+    """A list record the client could not read as a notebook (the client's
+    `UnreadableNotebook`): skipped, counted and reported, never acted on."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def notebook_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+
+OnUnreadable = Callable[[UnreadableRecord], None]
+
+
 class KeeperClient(Protocol):
     """The part of `AsyncModelArtsClient` a pass uses (one client per project)."""
 
     def iter_notebooks(
-        self, query: ListNotebooksQuery | None = None, all_users: bool = False
-    ) -> AsyncIterator[Notebook]: ...
+        self,
+        query: ListNotebooksQuery | None = None,
+        all_users: bool = False,
+        *,
+        on_unreadable: OnUnreadable | None = None,
+    ) -> AsyncIterator[Notebook]:
+        """Readable notebooks; each record that cannot be read goes to `on_unreadable`."""
+        ...
 
     async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
 
@@ -166,11 +188,30 @@ class _Pass:
             state, state_read = ProjectState(), False
             summary.error = f"state not readable: {type(exc).__name__}; only prolonged"
             logger.error("project %s: %s", project.project_id, summary.error)
+
+        def unreadable(record: UnreadableRecord) -> None:
+            skipped = SkippedRecord(
+                project_id=project.project_id,
+                position=record.position,
+                notebook_id=record.notebook_id,
+                reason=record.reason,
+            )
+            self.report.unreadable.append(skipped)
+            summary.unreadable += 1
+            logger.warning(
+                "project %s: notebook %s not readable, left alone: %s",
+                project.project_id,
+                skipped.label,
+                record.reason,
+                extra={"notebook_id": record.notebook_id, "position": record.position},
+            )
+
         try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
             # Each notebook is probed and decided as soon as the iterator yields it.
-            async for notebook in client.iter_notebooks(query, all_users=True):
+            listing = client.iter_notebooks(query, all_users=True, on_unreadable=unreadable)
+            async for notebook in listing:
                 tasks.append(
                     asyncio.create_task(
                         self.guarded(project, client, state, state_read, notebook, audit)

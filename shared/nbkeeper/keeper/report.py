@@ -101,6 +101,21 @@ class ProjectReport:
     project_id: str
     notebooks: int = 0
     error: str | None = None
+    unreadable: int = 0  # list records that could not be read (never acted on)
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A listed notebook record that could not be read: counted, reported, never acted on."""
+
+    project_id: str
+    position: int  # its place in the listing, for a record without a readable id
+    notebook_id: str | None
+    reason: str  # names fields and rules, never values (a record carries the notebook token)
+
+    @property
+    def label(self) -> str:
+        return self.notebook_id or f"at position {self.position} (no readable id)"
 
 
 @dataclass
@@ -116,6 +131,7 @@ class PassReport:
     outcomes: list[NotebookOutcome] = field(default_factory=list)
     fanned_out: list[ProjectRef] = field(default_factory=list)
     cleared_warnings: int = 0
+    unreadable: list[SkippedRecord] = field(default_factory=list)
 
     @property
     def now(self) -> datetime:
@@ -157,6 +173,7 @@ class PassReport:
             "fanned_out": len(self.fanned_out),
             "notebooks": len(self.outcomes),
             **self.counts,
+            "unreadable": len(self.unreadable),
             "warnings_cleared": self.cleared_warnings,
             "failures": len(self.failures),
             "project_errors": len(self.project_errors),
@@ -174,6 +191,7 @@ METRICS = (
     ("ActionFailures", "failures"),
     ("ProjectErrors", "project_errors"),
     ("ProjectsFannedOut", "fanned_out"),
+    ("UnreadableNotebooks", "unreadable"),
     ("HoursSaved", "hours_saved"),
     ("CostSaved", "cost_saved"),
 )
@@ -187,18 +205,20 @@ def pass_metrics(report: PassReport) -> dict[str, float]:
 
 def summary_worth_posting(report: PassReport, mode: SummaryMode) -> bool:
     """Whether the pass summary goes to Slack: `actions` (default) when the pass warned, stopped
-    or failed (an action or a whole project), `always` after any pass that saw a notebook or an
-    error, `never` not at all. A pass that only prolonged or left things alone is quiet."""
+    or failed (an action, a whole project, or a notebook record it could not read), `always`
+    after any pass that saw a notebook or an error, `never` not at all. A pass that only
+    prolonged or left things alone is quiet."""
     if mode == "never":
         return False
     if mode == "always":
-        return bool(report.outcomes or report.project_errors)
+        return bool(report.outcomes or report.project_errors or report.unreadable)
     counts = report.counts
     return bool(
         counts[Action.WARN.value]
         or counts[Action.STOP.value]
         or report.failures
         or report.project_errors
+        or report.unreadable
     )
 
 

@@ -49,6 +49,45 @@ def table(state_table: Any) -> Any:
     return state_table
 
 
+KEEPER_ENV = {
+    "MODELARTS_REGION": "cn-north-4",
+    "MODELARTS_PROJECT_ID": PROJECT_ID,
+    "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,
+    "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
+    "HUAWEICLOUD_SDK_SK": SECRET_KEY,
+    "STATE_TABLE": "state",
+    "SLACK_BOT_TOKEN": BOT_TOKEN,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
+    "POWERTOOLS_SERVICE_NAME": "lease-keeper",
+}
+
+
+def keeper_app(
+    emulator: Emulator,
+    transport: httpx.AsyncBaseTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack | None = None,
+    **changes: str | None,
+) -> tuple[ModuleType, FakeSlack]:
+    """The keeper handler, cold-started with KEEPER_ENV plus `changes` (None: unset)."""
+    for key, value in {**KEEPER_ENV, **changes}.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    module = load_app("lease_keeper")
+    slack = slack or FakeSlack()
+    module.seams.modelarts_transport = transport
+    module.seams.jupyter_transport = transport
+    module.seams.slack_transport = httpx.MockTransport(slack)
+    # The client's rate limiter and retries wait through this: tests never sleep.
+    module.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
+    # The wall clock is the emulator's: tests move time without sleeping.
+    module.seams.clock = lambda: emulator.now().timestamp()
+    return module, slack
+
+
 @pytest.fixture
 def app(
     table: Any,
@@ -56,29 +95,7 @@ def app(
     emulator_transport: httpx.AsyncBaseTransport,
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[ModuleType, FakeSlack]:
-    for key, value in {
-        "MODELARTS_REGION": "cn-north-4",
-        "MODELARTS_PROJECT_ID": PROJECT_ID,
-        "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,
-        "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
-        "HUAWEICLOUD_SDK_SK": SECRET_KEY,
-        "STATE_TABLE": "state",
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
-        "POWERTOOLS_SERVICE_NAME": "lease-keeper",
-    }.items():
-        monkeypatch.setenv(key, value)
-    module = load_app("lease_keeper")
-    slack = FakeSlack()
-    module.seams.modelarts_transport = emulator_transport
-    module.seams.jupyter_transport = emulator_transport
-    module.seams.slack_transport = httpx.MockTransport(slack)
-    # The client's rate limiter and retries wait through this: tests never sleep.
-    module.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
-    # The wall clock is the emulator's: tests move time without sleeping.
-    module.seams.clock = lambda: emulator.now().timestamp()
-    return module, slack
+    return keeper_app(emulator, emulator_transport, monkeypatch)
 
 
 def create(emulator_api: Any, name: str) -> str:
@@ -389,6 +406,30 @@ def test_consistently_late_events_still_prolong_a_busy_notebook(
     assert emulator.find(ids["busy"]).deadline_ms >= lease_end + 100 * 60_000
     emulator.advance(timedelta(minutes=20))  # 11:05: past the old lease end
     assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
+
+
+def test_without_a_slack_token_nobody_is_warned_so_nothing_is_stopped(
+    table: Any,
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module, slack = keeper_app(emulator, emulator_transport, monkeypatch, SLACK_BOT_TOKEN=None)
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=70))  # "idle" has been quiet for 70 minutes
+    for _ in range(3):  # long past any warning's lead time
+        summary = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+        assert summary["warn"] == summary["stop"] == 0
+        assert summary["failures"] == 1  # the warning that could not be sent, every pass
+        emulator.advance(timedelta(minutes=16))
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    assert DynamoStateStore(table).load_project(PROJECT_ID, emulator.now()).warnings == {}
+    [record, *_] = [r for r in DynamoStateStore(table).list_audit(PROJECT_ID, emulator.now())]
+    assert record.outcome == (
+        "failed: warning not delivered: no Slack bot token configured, nobody can be warned"
+    )
+    assert slack.posts == []
 
 
 def _hhmm(moment: datetime) -> str:

@@ -19,7 +19,13 @@ from nbkeeper.keeper.messages import (
     warning_message,
 )
 from nbkeeper.keeper.policy import load_policy_text
-from nbkeeper.keeper.report import NotebookOutcome, PassReport, ProjectReport, WarningNotice
+from nbkeeper.keeper.report import (
+    NotDelivered,
+    NotebookOutcome,
+    PassReport,
+    ProjectReport,
+    WarningNotice,
+)
 from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper.records import ProjectRef
 from nbkeeper.slack.buttons import KeeperValue
@@ -195,7 +201,7 @@ def test_notifier_posts_to_owner_then_fallback_channel_and_summary_channel() -> 
 
 def test_notifier_without_anyone_to_tell_fails_the_warning() -> None:
     notifier = SlackKeeperNotifier(lambda c, m: None, load_policy_text(""))
-    with pytest.raises(LookupError):
+    with pytest.raises(NotDelivered, match="no owner"):
         asyncio.run(notifier.warn(notice(owner=None)))
     asyncio.run(notifier.summary(report()))  # no summary channel: nothing, no error
 

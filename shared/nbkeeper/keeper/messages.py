@@ -18,7 +18,13 @@ from typing import Any
 
 from nbkeeper.keeper.decide import Action
 from nbkeeper.keeper.policy import Policy
-from nbkeeper.keeper.report import Delivered, NotebookOutcome, PassReport, WarningNotice
+from nbkeeper.keeper.report import (
+    Delivered,
+    NotDelivered,
+    NotebookOutcome,
+    PassReport,
+    WarningNotice,
+)
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
 from nbkeeper.slack.render import SECTION_MAX, clip, escape
 from nbkeeper.timefmt import local_time
@@ -222,7 +228,7 @@ class SlackKeeperNotifier:
         )
         if not channel:
             # Nobody to tell is a delivery failure: the stop must not follow.
-            raise LookupError("no owner, no warning_channel, summary_channel or admins configured")
+            raise NotDelivered("no owner, no warning_channel, summary_channel or admins configured")
         message = warning_message(notice, self._policy)
         ts = await asyncio.to_thread(self._post, channel, message)
         return Delivered(channel=channel, message_ts=ts)

@@ -26,6 +26,7 @@ from nbkeeper.keeper.decide import Action, Decision, decide
 from nbkeeper.keeper.policy import Policy
 from nbkeeper.keeper.report import (
     KeeperNotifier,
+    NotDelivered,
     NotebookOutcome,
     NullNotifier,
     PassReport,
@@ -400,8 +401,10 @@ class _Pass:
         )
         try:
             delivered = await self.notifier.warn(notice)
+        except NotDelivered as exc:  # not recorded: a stop never follows a warning nobody got
+            outcome.settle("failed", f"warning not delivered: {exc}")
+            return
         except Exception as exc:  # whatever the channel failed with: retry on the next pass
-            # Not recorded: a stop must never follow a warning nobody received.
             outcome.settle("failed", f"warning not delivered ({type(exc).__name__})")
             return
         try:

@@ -41,19 +41,25 @@ class Delivered:
     message_ts: str | None = None
 
 
+class NotDelivered(Exception):
+    """A warning reached nobody. The message says why and is safe to show (no token)."""
+
+
 class KeeperNotifier(Protocol):
     async def warn(self, notice: WarningNotice) -> Delivered:
-        """Tell the owner; raise to report that the warning did not reach anyone."""
+        """Tell the owner; raise (`NotDelivered`, or whatever the channel failed with) when the
+        warning reached nobody: it is then not recorded, so no stop follows it."""
         ...
 
     async def summary(self, report: PassReport) -> None: ...
 
 
 class NullNotifier:
-    """Notifies nobody (no Slack configured); warnings are still recorded."""
+    """No Slack configured: nobody can be warned, so no warning is recorded and nothing is
+    stopped (nobody told means no stop); summaries go nowhere. Dry runs never call `warn`."""
 
     async def warn(self, notice: WarningNotice) -> Delivered:
-        return Delivered()
+        raise NotDelivered("no Slack bot token configured, nobody can be warned")
 
     async def summary(self, report: PassReport) -> None:
         return None

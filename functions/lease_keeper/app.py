@@ -9,7 +9,8 @@ Environment: MODELARTS_* / HUAWEICLOUD_* (see nbkeeper.settings), STATE_TABLE,
 COMMANDS_QUEUE_URL (fan-out; optional), POLICY_PATH (default: the policy.yaml shipped in the
 layer), POLICY_PARAMETER (SSM parameter with a YAML overlay; optional), SLACK_BOT_TOKEN (local) or
 SLACK_SECRET (Secrets Manager JSON with "bot_token"), SLACK_API_URL, MODELARTS_RATE_LIMIT (req/s
-over all projects), MODELARTS_MAX_CONCURRENCY.
+over all projects), MODELARTS_MAX_CONCURRENCY, and the deploy's answers NBKEEPER_TIMEZONE,
+NBKEEPER_WARNING_CHANNEL, SLACK_ADMINS (see PassSettings).
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ class KeeperSettings(PassSettings):
 # Cold start: configuration and policy are validated once; a mistake names the variable or key.
 SETTINGS = load_settings(KeeperSettings, os.environ)
 POLICY = PolicySource(SETTINGS.policy_path, SETTINGS.policy_parameter)
-POLICY.current()
+for problem in SETTINGS.keeper_problems(POLICY.current()):  # loud; every summary repeats it
+    logger.error("lease keeper cannot warn everyone: %s", problem)
 wiring = Wiring(SETTINGS)
 seams = wiring.seams
 

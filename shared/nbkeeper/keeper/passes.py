@@ -119,19 +119,23 @@ async def run_pass(
     at: datetime | None = None,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
+    notices: Sequence[str] = (),
 ) -> PassReport:
     """Run one pass over `projects` at `now` (see the module docstring).
 
     `now` (the wall clock, `keeper.schedule.pass_time`) drives every decision; `at` (default:
     `now`) is the triggering event's time, used for fan-out ids and audit records only.
     `dry_run` (default: the policy's) decides and reports without renewing, stopping, warning
-    or writing warnings; audit records are still written, marked dry-run.
+    or writing warnings; audit records are still written, marked dry-run. `notices` (what keeps
+    warnings from reaching people) are repeated in the report and its summary.
     """
     at = now if at is None else at
     if now.tzinfo is None or at.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     dry = policy.dry_run if dry_run is None else dry_run
     report = PassReport(at=at, dry_run=dry, currency=policy.currency, decided_at=now)
+    for text in notices:
+        report.notice(text)
     notifier = notifier or NullNotifier()
     if enqueue is not None and len(projects) > policy.max_projects_per_pass:
         for project in projects:
@@ -403,10 +407,14 @@ class _Pass:
             delivered = await self.notifier.warn(notice)
         except NotDelivered as exc:  # not recorded: a stop never follows a warning nobody got
             outcome.settle("failed", f"warning not delivered: {exc}")
+            for problem in exc.problems:
+                self.report.notice(problem)
             return
         except Exception as exc:  # whatever the channel failed with: retry on the next pass
             outcome.settle("failed", f"warning not delivered ({type(exc).__name__})")
             return
+        for problem in delivered.problems:  # delivered, but not where it should have gone
+            self.report.notice(problem)
         try:
             self.store.put_warning(
                 PendingWarning(

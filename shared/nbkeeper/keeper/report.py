@@ -35,14 +35,21 @@ class WarningNotice:
 
 @dataclass(frozen=True)
 class Delivered:
-    """Where a warning went (stored with the pending warning)."""
+    """Where a warning went (stored with the pending warning), and the targets before it that
+    could not take it (`problems`, for the pass summary)."""
 
     channel: str | None = None
     message_ts: str | None = None
+    problems: tuple[str, ...] = ()
 
 
 class NotDelivered(Exception):
-    """A warning reached nobody. The message says why and is safe to show (no token)."""
+    """A warning reached nobody. The message says why and is safe to show (no token);
+    `problems` name targets that refused it, for the pass summary."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class KeeperNotifier(Protocol):
@@ -138,6 +145,12 @@ class PassReport:
     fanned_out: list[ProjectRef] = field(default_factory=list)
     cleared_warnings: int = 0
     unreadable: list[SkippedRecord] = field(default_factory=list)
+    # What keeps warnings from reaching people (configuration, refused channels): one line each.
+    notices: list[str] = field(default_factory=list)
+
+    def notice(self, text: str) -> None:
+        if text not in self.notices:
+            self.notices.append(text)
 
     @property
     def now(self) -> datetime:
@@ -186,6 +199,7 @@ class PassReport:
             "hours_saved": round(self.hours_saved, 2),
             "cost_saved": round(self.cost_saved, 2),
             "currency": self.currency,
+            "notices": list(self.notices),
         }
 
 

@@ -1,14 +1,16 @@
 """Lease keeper: EventBridge Scheduler -> one pass over every configured project.
 
-Parses the event (its `time` is "now", so a replay decides the same way; else the clock), runs
-the pass assembled by `nbkeeper.wiring` (ModelArts clients, Jupyter prober, Slack notifier, the
-DynamoDB state store, the SQS fan-out) and returns the pass summary, also emitted as metrics.
+Parses the event (its `time` names the pass, for ids and audit; decisions use the wall clock,
+as events can arrive hours late), runs the pass assembled by `nbkeeper.wiring` (ModelArts
+clients, Jupyter prober, Slack notifier, the DynamoDB state store, the SQS fan-out) and returns
+the pass summary, also emitted as metrics.
 
 Environment: MODELARTS_* / HUAWEICLOUD_* (see nbkeeper.settings), STATE_TABLE,
 COMMANDS_QUEUE_URL (fan-out; optional), POLICY_PATH (default: the policy.yaml shipped in the
 layer), POLICY_PARAMETER (SSM parameter with a YAML overlay; optional), SLACK_BOT_TOKEN (local) or
 SLACK_SECRET (Secrets Manager JSON with "bot_token"), SLACK_API_URL, MODELARTS_RATE_LIMIT (req/s
-over all projects), MODELARTS_MAX_CONCURRENCY.
+over all projects), MODELARTS_MAX_CONCURRENCY, and the deploy's answers NBKEEPER_TIMEZONE,
+NBKEEPER_WARNING_CHANNEL, SLACK_ADMINS (see PassSettings).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class KeeperSettings(PassSettings):
 # Cold start: configuration and policy are validated once; a mistake names the variable or key.
 SETTINGS = load_settings(KeeperSettings, os.environ)
 POLICY = PolicySource(SETTINGS.policy_path, SETTINGS.policy_parameter)
-POLICY.current()
+for problem in SETTINGS.keeper_problems(POLICY.current()):  # loud; every summary repeats it
+    logger.error("lease keeper cannot warn everyone: %s", problem)
 wiring = Wiring(SETTINGS)
 seams = wiring.seams
 
@@ -57,7 +60,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         wiring.keeper_pass(
             default_projects(policy, SETTINGS),
             policy,
-            parsed.now(),
+            parsed.time,
             dry_run=parsed.dry_run,
             enqueue=wiring.enqueue if SETTINGS.commands_queue_url else None,
         )

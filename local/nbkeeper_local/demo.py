@@ -75,6 +75,7 @@ class Story:
         # follow-ups are due at once while the emulator's clock moves instead.
         self.worker.seams.max_followup_delay = 0
         self.worker.seams.clock = lambda: self.emulator.now().timestamp()
+        self.keeper.seams.clock = lambda: self.emulator.now().timestamp()
         self.commands.seams.clock = lambda: int(self.emulator.now().timestamp())
         self.sqs = world.boto3_client("sqs")
         self.ids: dict[str, str] = {}

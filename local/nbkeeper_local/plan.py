@@ -24,10 +24,17 @@ from typing import Any, TextIO
 
 from nbkeeper.keeper.decide import Action
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_file, load_policy_text
-from nbkeeper.keeper.report import NotebookOutcome, NullNotifier, PassReport, decision_detail
+from nbkeeper.keeper.report import (
+    NotebookOutcome,
+    NullNotifier,
+    PassReport,
+    SkippedRecord,
+    decision_detail,
+)
 from nbkeeper.memory import MemoryStateStore
 from nbkeeper.records import (
     AuditRecord,
+    NotebookState,
     Owner,
     PendingWarning,
     ProjectState,
@@ -85,6 +92,9 @@ class ReadOnlyState:
         except Exception as exc:
             self.load_error = self.load_error or exc
             raise
+
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> NotebookState:
+        return self._source.load_notebook(project_id, notebook_id, now)  # never in a dry run
 
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
         return self._scratch.get_owner(project_id, notebook_id)
@@ -168,6 +178,19 @@ def row(outcome: NotebookOutcome, state_read: bool = False) -> dict[str, object]
     return data | detail
 
 
+def unreadable_row(record: SkippedRecord, state_read: bool = False) -> dict[str, object]:
+    """A listed record that could not be read: never acted on (`action: unreadable`)."""
+    return {
+        "notebook_id": record.notebook_id,
+        "name": None,
+        "project_id": record.project_id,
+        "action": "unreadable",
+        "reason": f"not readable, left alone: {record.reason}",
+        "position": record.position,
+        "state_read": state_read,
+    }
+
+
 def state_note(table: str | None) -> str:
     if table:
         return f"nbkeeper state: read from DynamoDB table {table} (reservations, warnings, owners)"
@@ -195,11 +218,16 @@ def print_table(report: PassReport, out: TextIO, state_table: str | None = None)
     for line in [headers, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
         print("  ".join([*cells, line[4]]).rstrip(), file=out)
+    if report.unreadable:
+        print(f"\n{len(report.unreadable)} notebook records could not be read:", file=out)
+        for record in report.unreadable:
+            print(f"  {record.label} ({record.project_id}): {record.reason}", file=out)
     counts = report.counts
+    unreadable = f", {len(report.unreadable)} unreadable" if report.unreadable else ""
     print(
         f"\n{len(report.outcomes)} running notebooks at {report.at.isoformat()}: "
         f"{counts['prolong']} to prolong, {counts['warn']} to warn, {counts['stop']} to stop, "
-        f"{counts['noop']} to leave alone. Dry run: nothing was changed.",
+        f"{counts['noop']} to leave alone{unreadable}. Dry run: nothing was changed.",
         file=out,
     )
 
@@ -243,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         for outcome in report.outcomes:
             print(json.dumps(row(outcome, state_read=bool(table)), ensure_ascii=False))
+        for record in report.unreadable:
+            print(json.dumps(unreadable_row(record, bool(table)), ensure_ascii=False))
     else:
         print_table(report, sys.stdout, table)
     return 1 if report.project_errors else 0

@@ -29,6 +29,7 @@ from nbkeeper.records import (
     AUDIT_RETENTION,
     TTL_GRACE,
     AuditRecord,
+    NotebookState,
     Owner,
     PendingWarning,
     ProjectState,
@@ -110,6 +111,22 @@ class DynamoStateStore:
             )
             if now < warning.stop_after + TTL_GRACE:
                 state.warnings[notebook_id] = warning
+
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> NotebookState:
+        """Two strongly consistent GetItems: a write acknowledged before this read is seen (the
+        pass's Query is eventually consistent, and a Keep may land during the pass)."""
+        state = ProjectState()
+        for prefix in (RESERVATION, WARNING):
+            reply = self._table.get_item(
+                Key={"pk": self._project_pk(project_id), "sk": prefix + notebook_id},
+                ConsistentRead=True,
+            )
+            if reply.get("Item"):
+                self._absorb(state, project_id, reply["Item"], now)
+        return NotebookState(
+            reservation=state.reservations.get(notebook_id),
+            warning=state.warnings.get(notebook_id),
+        )
 
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:
         reply = self._table.get_item(

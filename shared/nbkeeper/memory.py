@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from nbkeeper.records import (
     TTL_GRACE,
     AuditRecord,
+    NotebookState,
     Owner,
     PendingWarning,
     ProjectState,
@@ -38,6 +39,13 @@ class MemoryStateStore:
                 for k, v in self.warnings.items()
                 if k[0] == project_id and now < v.stop_after + TTL_GRACE
             },
+        )
+
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> NotebookState:
+        state = self.load_project(project_id, now)
+        return NotebookState(
+            reservation=state.reservations.get(notebook_id),
+            warning=state.warnings.get(notebook_id),
         )
 
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None:

@@ -96,8 +96,21 @@ class ProjectState:
     warnings: dict[str, PendingWarning] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NotebookState:
+    """One notebook's reservation and pending warning, read consistently (just before a stop)."""
+
+    reservation: Reservation | None = None
+    warning: PendingWarning | None = None
+
+
 class StateStore(Protocol):
     def load_project(self, project_id: str, now: datetime) -> ProjectState: ...
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> NotebookState:
+        """A strongly consistent read of what a stop depends on (a Keep pressed a moment ago
+        is seen); the same filters as `load_project`."""
+        ...
+
     def get_owner(self, project_id: str, notebook_id: str) -> Owner | None: ...
     def put_owner(self, owner: Owner) -> None: ...
     def put_reservation(self, reservation: Reservation) -> None: ...

@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 
 from nbkeeper.commands import (
     Command,
@@ -36,7 +36,14 @@ from nbkeeper.commands import (
     encode_command,
     message_group_id,
 )
-from nbkeeper.keeper.policy import Policy, PolicyError, load_policy
+from nbkeeper.keeper.policy import (
+    Policy,
+    PolicyError,
+    ignored_admins,
+    known_timezone,
+    load_policy,
+    with_deploy_answers,
+)
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.records import ProjectRef
 from nbkeeper.settings import ModelArtsSettings, build_client, env, secret_field
@@ -95,12 +102,72 @@ class PassSettings(ModelArtsSettings):
         ge=1,
         le=200,
     )
+    # The deploy's answers (keeper.policy.with_deploy_answers): the same values the template
+    # gives every function, so the keeper and the webhook agree.
+    deploy_timezone: str | None = env(
+        "NBKEEPER_TIMEZONE",
+        "IANA timezone of the deploy (the policy's timezone unless the policy sets one)",
+        default=None,
+    )
+    deploy_warning_channel: str | None = env(
+        "NBKEEPER_WARNING_CHANNEL",
+        "Slack channel for warnings about notebooks without a known owner "
+        "(unless the policy sets warning_channel)",
+        default=None,
+    )
+    slack_admins: str = env(
+        "SLACK_ADMINS",
+        "comma-separated Slack user ids of nbkeeper's admins (the webhook's list)",
+        default="",
+    )
 
     @model_validator(mode="after")
     def _at_most_one_slack_token_source(self) -> PassSettings:
         if self.bot_token is not None and self.slack_secret is not None:
             raise ValueError("set at most one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
         return self
+
+    @field_validator("deploy_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        # A typo fails the cold start, naming the variable.
+        return None if value is None else known_timezone(value)
+
+    @property
+    def admins(self) -> list[str]:
+        return [part.strip() for part in self.slack_admins.split(",") if part.strip()]
+
+    @property
+    def slack_configured(self) -> bool:
+        return self.bot_token is not None or self.slack_secret is not None
+
+    def keeper_policy(self, policy: Policy) -> Policy:
+        """`policy` with this deploy's timezone, warning channel and admins."""
+        return with_deploy_answers(
+            policy,
+            timezone=self.deploy_timezone,
+            warning_channel=self.deploy_warning_channel,
+            admins=self.admins,
+        )
+
+    def keeper_problems(self, policy: Policy) -> list[str]:
+        """What keeps the keeper's warnings from reaching people, for operators: logged as
+        errors at cold start, and a line in every pass summary."""
+        problems: list[str] = []
+        if not self.slack_configured:
+            problems.append(
+                "no Slack bot token (SLACK_SECRET or SLACK_BOT_TOKEN): nobody can be warned, "
+                "so nothing is stopped"
+            )
+        ignored = ignored_admins(policy, self.admins)
+        if ignored:
+            problems.append(
+                f"policy admins {', '.join(ignored)} are not in SLACK_ADMINS, the list the Slack "
+                "webhook honours: they are not sent warnings as admins; list them there"
+            )
+        from nbkeeper.keeper.messages import routing_problems
+
+        return problems + routing_problems(self.keeper_policy(policy))
 
 
 class PolicySource:
@@ -421,21 +488,32 @@ class Wiring:
         self,
         projects: Sequence[ProjectRef],
         policy: Policy,
-        now: datetime,
+        event_time: datetime | None,
         *,
         dry_run: bool | None = None,
         enqueue: Enqueue | None = None,
     ) -> PassReport:
-        """`run_keeper_pass` with this handler's settings, state store, notifier and seams."""
+        """`run_keeper_pass` with this handler's settings, state store, notifier and seams,
+        under `policy` with the deploy's answers (`PassSettings.keeper_policy`).
+
+        `event_time` (the schedule event's, a sweep message's) names the pass; its decisions
+        use the wall clock, `seams.clock` (`keeper.schedule.pass_time`: events can be hours late).
+        """
+        from nbkeeper.keeper.schedule import pass_time
+
+        times = pass_time(event_time, self.seams.now())
+        deployed = self.settings.keeper_policy(policy)
         return await run_keeper_pass(
             self.settings,
             projects,
-            policy,
-            now,
+            deployed,
+            times.now,
+            at=times.at,
             store=self.state_store(),
-            notifier=self.keeper_notifier(policy),
+            notifier=self.keeper_notifier(deployed),
             dry_run=dry_run,
             enqueue=enqueue,
+            notices=self.settings.keeper_problems(policy),
             modelarts_transport=self.seams.modelarts_transport,
             modelarts_options=self.seams.modelarts_options,
             jupyter_transport=self.seams.jupyter_transport,
@@ -478,8 +556,10 @@ async def run_keeper_pass(
     *,
     store: StateStore,
     notifier: KeeperNotifier,
+    at: datetime | None = None,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
+    notices: Sequence[str] = (),
     modelarts_transport: httpx.AsyncBaseTransport | None = None,
     modelarts_options: Mapping[str, Any] | None = None,
     jupyter_transport: httpx.AsyncBaseTransport | None = None,
@@ -487,7 +567,8 @@ async def run_keeper_pass(
     rate_limit: float = 20.0,
     max_concurrency: int = 20,
 ) -> PassReport:
-    """One pass over `projects` at `now`: clients, prober and `run_pass`, then clean up.
+    """One pass over `projects` deciding at `now` (`at`: the event's time, for ids and audit):
+    clients, prober and `run_pass`, then clean up.
 
     The ModelArts rate limit is per account, so the projects' clients share `rate_limit` (req/s).
     """
@@ -525,8 +606,10 @@ async def run_keeper_pass(
             notifier,
             policy,
             now,
+            at=at,
             dry_run=dry_run,
             enqueue=enqueue,
+            notices=notices,
         )
     finally:
         if own_transport is not None:

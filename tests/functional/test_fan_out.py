@@ -70,6 +70,8 @@ def fan_out(
     keeper.seams.slack_transport = httpx.MockTransport(world.slack)
     keeper.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
     world.worker.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
+    # Passes decide by the wall clock (events can be late): here, the emulator's.
+    keeper.seams.clock = world.worker.seams.clock = lambda: emulator.now().timestamp()
     return world, keeper
 
 

@@ -49,33 +49,53 @@ def table(state_table: Any) -> Any:
     return state_table
 
 
-@pytest.fixture
-def app(
-    table: Any,
-    emulator_transport: httpx.AsyncBaseTransport,
+KEEPER_ENV = {
+    "MODELARTS_REGION": "cn-north-4",
+    "MODELARTS_PROJECT_ID": PROJECT_ID,
+    "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,
+    "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
+    "HUAWEICLOUD_SDK_SK": SECRET_KEY,
+    "STATE_TABLE": "state",
+    "SLACK_BOT_TOKEN": BOT_TOKEN,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
+    "POWERTOOLS_SERVICE_NAME": "lease-keeper",
+}
+
+
+def keeper_app(
+    emulator: Emulator,
+    transport: httpx.AsyncBaseTransport,
     monkeypatch: pytest.MonkeyPatch,
+    slack: FakeSlack | None = None,
+    **changes: str | None,
 ) -> tuple[ModuleType, FakeSlack]:
-    for key, value in {
-        "MODELARTS_REGION": "cn-north-4",
-        "MODELARTS_PROJECT_ID": PROJECT_ID,
-        "MODELARTS_ENDPOINT": EMULATOR_BASE_URL,
-        "HUAWEICLOUD_SDK_AK": ACCESS_KEY,
-        "HUAWEICLOUD_SDK_SK": SECRET_KEY,
-        "STATE_TABLE": "state",
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
-        "POWERTOOLS_SERVICE_NAME": "lease-keeper",
-    }.items():
-        monkeypatch.setenv(key, value)
+    """The keeper handler, cold-started with KEEPER_ENV plus `changes` (None: unset)."""
+    for key, value in {**KEEPER_ENV, **changes}.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
     module = load_app("lease_keeper")
-    slack = FakeSlack()
-    module.seams.modelarts_transport = emulator_transport
-    module.seams.jupyter_transport = emulator_transport
+    slack = slack or FakeSlack()
+    module.seams.modelarts_transport = transport
+    module.seams.jupyter_transport = transport
     module.seams.slack_transport = httpx.MockTransport(slack)
     # The client's rate limiter and retries wait through this: tests never sleep.
     module.seams.modelarts_options = {"sleep": no_sleep, "retry": NO_RETRY}
+    # The wall clock is the emulator's: tests move time without sleeping.
+    module.seams.clock = lambda: emulator.now().timestamp()
     return module, slack
+
+
+@pytest.fixture
+def app(
+    table: Any,
+    emulator: Emulator,
+    emulator_transport: httpx.AsyncBaseTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[ModuleType, FakeSlack]:
+    return keeper_app(emulator, emulator_transport, monkeypatch)
 
 
 def create(emulator_api: Any, name: str) -> str:
@@ -208,9 +228,11 @@ def test_event_without_time_uses_the_clock(
     app: tuple[ModuleType, FakeSlack], emulator: Emulator
 ) -> None:
     module, _ = app
+    emulator.advance(timedelta(minutes=7))
     summary = module.lambda_handler({}, FakeLambdaContext())
-    at = datetime.fromisoformat(summary["at"])
-    assert at > EMULATOR_START  # the host clock, not the emulator's
+    # The wall clock: seams.clock, the emulator's here (the host's in Lambda).
+    assert datetime.fromisoformat(summary["at"]) == EMULATOR_START + timedelta(minutes=7)
+    assert summary["at"] == summary["decided_at"]
     assert summary["notebooks"] == 0
 
 
@@ -233,6 +255,181 @@ def test_bad_configuration_names_the_variable(
     monkeypatch.setenv("POLICY_PATH", str(bad))
     with pytest.raises(PolicyError, match="idle_threshold_minutes"):
         load_app("lease_keeper")
+
+
+def at(moment: datetime) -> dict[str, Any]:
+    """The schedule event for a pass at `moment`."""
+    return {**EVENT, "time": moment.isoformat().replace("+00:00", "Z")}
+
+
+def warning_posts(slack: FakeSlack) -> list[dict[str, Any]]:
+    """chat.postMessage bodies that are keeper warnings (they end with the buttons)."""
+    return [
+        body
+        for url, body, _ in slack.posts
+        if url.endswith("chat.postMessage")
+        and body.get("blocks", [{}])[-1].get("type") == "actions"
+    ]
+
+
+def two_notebooks(emulator: Emulator, emulator_api: Any, table: Any) -> dict[str, str]:
+    """ "busy" (a busy kernel) and "idle" (quiet since 09:01), both owned, 2 h leases."""
+    ids = {name: create(emulator_api, name) for name in ("busy", "idle")}
+    emulator.advance(60)
+    emulator.set_activity(ids["busy"], pattern=ActivityPattern.BUSY)
+    go_idle(emulator, ids["idle"])
+    store = DynamoStateStore(table)
+    for name, notebook_id in ids.items():
+        store.put_owner(
+            Owner(
+                project_id=PROJECT_ID,
+                notebook_id=notebook_id,
+                user_id=OWNERS.get(name, "UIDLE"),
+                created_at=emulator.now(),
+            )
+        )
+    return ids
+
+
+def test_a_state_table_outage_still_prolongs_and_never_warns_or_stops(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    module, slack = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=105))  # 10:46: both leases end within 20 minutes
+    lease_end = emulator.find(ids["busy"]).deadline_ms
+    table.delete()  # the state table is gone: no reservations, warnings or owners
+    summary = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert emulator.find(ids["busy"]).deadline_ms > lease_end  # the busy one keeps running
+    assert summary["prolong"] == 1
+    assert summary["warn"] == summary["stop"] == 0
+    assert summary["project_errors"] == 1
+    assert warning_posts(slack) == []
+    emulator.advance(timedelta(minutes=30))  # the idle one's lease ran out, as it would have
+    assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
+
+
+class KeepPressedDuringThePass(httpx.AsyncBaseTransport):
+    """The Jupyter transport; when `notebook_id` is probed (after the pass read the state), its
+    owner presses [Keep 2h more] and the worker records the reservation."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, notebook_id: str, keep: Any) -> None:
+        self.inner, self.notebook_id, self.keep = inner, notebook_id, keep
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.notebook_id in request.url.path and self.keep is not None:
+            self.keep()
+            self.keep = None
+        return await self.inner.handle_async_request(request)
+
+
+def test_keep_pressed_during_a_pass_prevents_the_stop(
+    app: tuple[ModuleType, FakeSlack],
+    table: Any,
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+) -> None:
+    module, _ = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=70))  # 10:11, quiet for 70 min
+    store = DynamoStateStore(table)
+    first = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert first["warn"] == 1  # "idle" is warned: stop due at 10:26
+    emulator.advance(timedelta(minutes=16))
+
+    def keep() -> None:
+        store.put_reservation(
+            Reservation(
+                project_id=PROJECT_ID,
+                notebook_id=ids["idle"],
+                until=emulator.now() + timedelta(hours=2),
+                by_user="UIDLE",
+            )
+        )
+
+    module.seams.jupyter_transport = KeepPressedDuringThePass(emulator_transport, ids["idle"], keep)
+    reads: list[dict[str, Any]] = []
+    client = module.wiring.state_table.meta.client
+    client.meta.events.register(
+        "provide-client-params.dynamodb.GetItem", lambda params, **_: reads.append(params)
+    )
+    second = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+    assert second["stop"] == 0
+    emulator.advance(60)
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    [stop] = [r for r in store.list_audit(PROJECT_ID, emulator.now()) if r.action == "stop"]
+    assert stop.outcome == "skipped: reserved during the pass"
+    assert reads and all(params.get("ConsistentRead") is True for params in reads)
+
+
+def test_a_late_event_warns_with_the_promised_lead_time(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    """An event 25 minutes late (a Lambda retry) at 10:30: the warning promises 10:45, from the
+    wall clock, and the stop waits for it."""
+    module, slack = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=89))  # 10:30, "idle" quiet since 09:01
+    wall = emulator.now()
+    late = module.lambda_handler(at(wall - timedelta(minutes=25)), FakeLambdaContext())
+    assert late["warn"] == 1
+    assert late["at"] == "2024-03-04T10:05:00Z"  # the event's time names the pass
+    assert late["decided_at"] == "2024-03-04T10:30:00Z"  # the wall clock decided it
+    [warning] = warning_posts(slack)
+    assert "will be stopped at Mon 10:45" in warning["text"]
+    pending = DynamoStateStore(table).load_project(PROJECT_ID, wall).warnings[ids["idle"]]
+    assert (pending.warned_at, pending.stop_after) == (wall, wall + timedelta(minutes=15))
+    [record] = [
+        r for r in DynamoStateStore(table).list_audit(PROJECT_ID, wall) if r.action == "warn"
+    ]
+    assert record.at == wall - timedelta(minutes=25)  # audit keeps the event's time ...
+    assert record.detail["decided_at"] == "2024-03-04T10:30:00Z"  # ... and says when it decided
+
+    emulator.advance(timedelta(minutes=5))  # 10:35: the next pass, on time
+    assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 0
+    emulator.advance(timedelta(minutes=10))  # 10:45: the promised time
+    assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 1
+
+
+def test_consistently_late_events_still_prolong_a_busy_notebook(
+    app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
+) -> None:
+    """Every event 40 minutes late: at 10:45 the busy notebook's lease ends in 15 minutes (by
+    the event's time it had 55), so it is prolonged now rather than left to run out."""
+    module, _ = app
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=104))  # 10:45
+    lease_end = emulator.find(ids["busy"]).deadline_ms
+    summary = module.lambda_handler(at(emulator.now() - timedelta(minutes=40)), FakeLambdaContext())
+    assert summary["prolong"] == 1
+    assert emulator.find(ids["busy"]).deadline_ms >= lease_end + 100 * 60_000
+    emulator.advance(timedelta(minutes=20))  # 11:05: past the old lease end
+    assert emulator.find(ids["busy"]).status is NotebookStatus.RUNNING
+
+
+def test_without_a_slack_token_nobody_is_warned_so_nothing_is_stopped(
+    table: Any,
+    emulator: Emulator,
+    emulator_api: Any,
+    emulator_transport: httpx.AsyncBaseTransport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    module, slack = keeper_app(emulator, emulator_transport, monkeypatch, SLACK_BOT_TOKEN=None)
+    ids = two_notebooks(emulator, emulator_api, table)
+    emulator.advance(timedelta(minutes=70))  # "idle" has been quiet for 70 minutes
+    for _ in range(3):  # long past any warning's lead time
+        summary = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
+        assert summary["warn"] == summary["stop"] == 0
+        assert summary["failures"] == 1  # the warning that could not be sent, every pass
+        emulator.advance(timedelta(minutes=16))
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    assert DynamoStateStore(table).load_project(PROJECT_ID, emulator.now()).warnings == {}
+    [record, *_] = [r for r in DynamoStateStore(table).list_audit(PROJECT_ID, emulator.now())]
+    assert record.outcome == (
+        "failed: warning not delivered: no Slack bot token configured, nobody can be warned"
+    )
+    assert slack.posts == []
 
 
 def _hhmm(moment: datetime) -> str:

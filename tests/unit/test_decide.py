@@ -509,7 +509,7 @@ def situations(draw: st.DrawFn) -> dict[str, Any]:
         ),
     )
     activity: ActivityResult = draw(
-        st.one_of(st.builds(UnknownActivity, reason=st.just("unreadable")), known, known)
+        st.one_of(known, known, st.builds(UnknownActivity, reason=st.just("unreadable")))
     )
     res = draw(
         st.one_of(
@@ -522,20 +522,38 @@ def situations(draw: st.DrawFn) -> dict[str, Any]:
     )
     warn = draw(
         st.one_of(
-            st.none(),
             st.builds(
                 lambda kind, ago, lead: warning(kind, now - timedelta(minutes=ago), lead),
                 st.sampled_from(["idle", "off_hours", "max_runtime"]),
-                st.integers(min_value=0, max_value=600),
+                # Mostly recent (a stop needs a warning due within the hour), sometimes old.
+                st.one_of(
+                    st.integers(min_value=0, max_value=90), st.integers(min_value=0, max_value=600)
+                ),
                 st.integers(min_value=0, max_value=60).map(lambda m: timedelta(minutes=m)),
             ),
+            st.none(),
         )
     )
-    lease: dict[str, Any] = {
+    lease: dict[str, Any] | None = {
         "create_at": ms(started),
         "duration": ms(now + ends_in) - ms(started),
         "enable": draw(st.booleans()),
     }
+    # Leases without an end, as the service and third-party clients report them.
+    shape = draw(st.sampled_from(["timed", "timed", "timed", "-1", "none", "0", "absent"]))
+    if shape == "absent":
+        lease = None
+    elif shape != "timed":
+        assert lease is not None
+        lease["duration"] = {"-1": -1, "none": None, "0": 0}[shape]
+    if lease is not None and draw(st.booleans()):
+        # The lease's last change (a start, a renewal): before or after a pending warning.
+        changed = draw(
+            st.one_of(
+                st.integers(min_value=90, max_value=600), st.integers(min_value=0, max_value=600)
+            )
+        )
+        lease["update_at"] = ms(now - timedelta(minutes=changed))
     nb = Notebook.model_validate(
         {
             "id": "nb1",
@@ -653,6 +671,57 @@ def test_every_decision_has_a_reason_and_stop_only_after_a_due_warning(
         assert decision.stop_after is not None and decision.warning_kind is not None
 
 
+@settings(max_examples=300, deadline=None)
+@given(case=situations(), policy=policies())
+def test_a_stop_follows_only_a_warning_sent_in_the_current_run(
+    case: dict[str, Any], policy: Policy
+) -> None:
+    decision = decide(policy=policy, **case)
+    if decision.action is not Action.STOP:
+        return
+    warn: PendingWarning = case["warning"]
+    nb: Notebook = case["notebook"]
+    activity: ActivityResult = case["activity"]
+    if isinstance(activity, Activity) and activity.started is not None:
+        assert warn.warned_at >= activity.started  # sent after the Jupyter Server started
+    if nb.lease is not None and nb.lease.update_at is not None:
+        assert ms(warn.warned_at) >= nb.lease.update_at  # nobody started or renewed it since
+    assert case["now"] - warn.stop_after <= timedelta(hours=1)  # not long overdue
+
+
+def _no_end(nb: Notebook) -> bool:
+    lease = nb.lease
+    return (
+        lease is None
+        or lease.enable is False
+        or lease.duration is None
+        or lease.duration <= 0
+        or lease.create_at is None
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(case=situations(), policy=policies())
+def test_a_lease_without_an_end_never_has_a_deadline(case: dict[str, Any], policy: Policy) -> None:
+    """`enable: false`, a negative, zero or missing duration, or no lease: no auto-stop. Nothing
+    to prolong, no deadline in the past, and every such lease decides alike."""
+    nb: Notebook = case["notebook"]
+    if not _no_end(nb):
+        return
+    now: datetime = case["now"]
+    decision = decide(policy=policy, **case)
+    assert decision.action is not Action.PROLONG
+    assert decision.hours_saved == 0
+    if decision.stop_after is not None:
+        assert decision.stop_after >= now
+    if decision.action is Action.WARN and decision.warning_kind != "max_runtime":
+        assert decision.stop_after == now + policy.warning_lead
+    if nb.lease is not None:
+        for variant in ({"enable": False}, {"duration": -1}, {"duration": None}):
+            other = nb.model_copy(update={"lease": nb.lease.model_copy(update=variant)})
+            assert decide(policy=policy, **{**case, "notebook": other}) == decision
+
+
 def test_the_generated_situations_reach_every_action() -> None:
     """Guards the properties above against being vacuous."""
     seen: set[Action] = set()
@@ -682,3 +751,60 @@ def test_a_warning_from_before_the_current_run_does_not_stop_it() -> None:
     old = warning(warned_at=NOW - timedelta(hours=3))
     decision = decide(notebook(), restarted, None, old, POLICY, NOW)
     assert decision.action is Action.WARN
+
+
+def test_a_restart_jupyter_does_not_report_gets_a_fresh_warning_not_a_stop() -> None:
+    # Jupyter does not report `started`. Warned 30 min ago (due 15 min ago), then stopped by its
+    # owner and started again 10 min ago: the start set a new lease (update_at).
+    silent = Activity(last_activity=NOW - 90 * MIN, kernels=1)
+    old = warning(warned_at=NOW - 30 * MIN)
+    restarted = notebook(update_at=NOW - 10 * MIN)
+    decision = decide(restarted, silent, None, old, POLICY, NOW)
+    assert decision.action is Action.WARN
+    assert decision.stop_after == NOW + POLICY.warning_lead
+    # The same warning, the lease unchanged since: the stop is due.
+    unchanged = notebook(update_at=NOW - timedelta(hours=2))
+    assert decide(unchanged, silent, None, old, POLICY, NOW).action is Action.STOP
+
+
+def test_a_long_overdue_warning_is_from_an_earlier_run() -> None:
+    # Warned yesterday; the notebook was stopped by hand and started today, and neither Jupyter
+    # nor the lease says when: a warning a day overdue told nobody about this run.
+    silent = Activity(last_activity=NOW - 90 * MIN, kernels=1)
+    yesterday = warning(warned_at=NOW - timedelta(days=1))
+    decision = decide(notebook(), silent, None, yesterday, POLICY, NOW)
+    assert decision.action is Action.WARN
+    within_the_hour = warning(warned_at=NOW - 70 * MIN)  # due 55 min ago
+    assert decide(notebook(), silent, None, within_the_hour, POLICY, NOW).action is Action.STOP
+
+
+def _lease_notebook(lease: dict[str, Any] | None) -> Notebook:
+    return Notebook.model_validate(
+        {"id": "nb1", "name": "nb1", "status": "RUNNING", "lease": lease, "tags": []}
+    )
+
+
+NO_END = {
+    "enable false": {
+        "create_at": ms(NOW - timedelta(hours=3)),
+        "duration": HOUR_MS,
+        "enable": False,
+    },
+    "duration -1": {"create_at": ms(NOW - timedelta(hours=3)), "duration": -1, "enable": True},
+    "no duration": {"create_at": ms(NOW - timedelta(hours=3)), "enable": True},
+    "duration 0": {"create_at": ms(NOW - timedelta(hours=3)), "duration": 0, "enable": True},
+    "no lease": None,
+}
+
+
+@pytest.mark.parametrize("lease", list(NO_END.values()), ids=list(NO_END))
+def test_a_lease_without_an_end_means_no_auto_stop(lease: dict[str, Any] | None) -> None:
+    nb = _lease_notebook(lease)
+    kept = decide(nb, ACTIVE, None, None, POLICY, NOW)
+    assert kept.action is Action.NOOP and "does not auto-stop" in kept.reason
+    warned = decide(nb, IDLE, None, None, POLICY, NOW)
+    assert warned.action is Action.WARN
+    assert warned.stop_after == NOW + POLICY.warning_lead
+    assert "will stop at Mon 10:15" in warned.reason  # not "now": there is no deadline
+    stopped = decide(nb, IDLE, None, warning(), POLICY, NOW)
+    assert stopped.action is Action.STOP and stopped.hours_saved == 0

@@ -475,6 +475,10 @@ class FlakyStore(MemoryStateStore):
         self._maybe_fail("load_project")
         return super().load_project(project_id, now)
 
+    def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> Any:
+        self._maybe_fail("load_notebook")
+        return super().load_notebook(project_id, notebook_id, now)
+
     def put_warning(self, warning: PendingWarning) -> None:
         self._maybe_fail("put_warning")
         super().put_warning(warning)
@@ -518,13 +522,29 @@ def test_a_stop_whose_warning_cannot_be_deleted_is_still_audited_as_done(
     assert ("stop", "ok") in [(r.action, r.outcome) for r in store.audit]
 
 
-def test_unreadable_state_is_a_project_error_not_a_crash(
+def test_without_state_kept_notebooks_are_prolonged_and_nothing_is_warned_or_stopped(
     emulator: Emulator, world: dict[str, Any]
 ) -> None:
+    ids = world["ids"]
+    world["store"].put_warning(due_idle_warning(emulator, ids["idle"]))  # unreadable below
     store = FlakyStore(world["store"], "load_project")
-    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
-    assert report.outcomes == []
-    assert [p.error for p in report.project_errors] == ["state not readable: OSError"]
+    emulator.advance(timedelta(minutes=108))  # the 2 h leases end within 20 minutes
+    notifier = RecordingNotifier()
+    report = run(emulator, world["transport"], world["auth"], store, notifier)
+    actions = by_name(report)
+    assert {name for name, action in actions.items() if action is Action.PROLONG} == {
+        "active",
+        "busy",
+        "tagged",
+    }
+    assert actions["idle"] is Action.NOOP and actions["reserved"] is Action.NOOP
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.decision.reason.startswith("not warned: nbkeeper's state is not readable")
+    assert notifier.warnings == []
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+    assert [p.error for p in report.project_errors] == [
+        "state not readable: OSError; only prolonged"
+    ]
 
 
 def test_an_audit_that_cannot_be_written_is_reported_not_raised(
@@ -567,3 +587,38 @@ def test_a_notebook_that_cannot_be_decided_fails_alone(
     busy = next(o for o in report.outcomes if o.notebook_id == ids["busy"])
     assert busy.action is Action.NOOP and busy.outcome == "failed: RuntimeError"
     assert len(report.outcomes) == 6 and len(report.failures) == 1
+
+
+def test_a_stop_is_not_made_when_the_state_cannot_be_read_again(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    ids = world["ids"]
+    store = FlakyStore(world["store"], "load_notebook")
+    emulator.advance(timedelta(hours=1, minutes=30))
+    store.put_warning(due_idle_warning(emulator, ids["idle"]))
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.action is Action.STOP
+    assert idle.outcome == "failed: state not re-read before the stop (OSError)"
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+
+
+def test_a_warning_that_changed_during_the_pass_stops_nothing(
+    emulator: Emulator, world: dict[str, Any]
+) -> None:
+    """Someone answered the warning (another pass cleared it, a Stop now ran) between the
+    pass's read and its stop: the consistent read sees it and the stop is skipped."""
+    ids = world["ids"]
+
+    class ClearedMeanwhile(MemoryStateStore):
+        def load_notebook(self, project_id: str, notebook_id: str, now: datetime) -> Any:
+            self.warnings.pop((project_id, notebook_id), None)
+            return super().load_notebook(project_id, notebook_id, now)
+
+    store = ClearedMeanwhile()
+    emulator.advance(timedelta(hours=1, minutes=30))
+    store.put_warning(due_idle_warning(emulator, ids["idle"]))
+    report = run(emulator, world["transport"], world["auth"], store, RecordingNotifier())
+    idle = next(o for o in report.outcomes if o.name == "idle")
+    assert idle.outcome == "skipped: warning changed during the pass"
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING

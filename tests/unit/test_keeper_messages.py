@@ -19,7 +19,13 @@ from nbkeeper.keeper.messages import (
     warning_message,
 )
 from nbkeeper.keeper.policy import load_policy_text
-from nbkeeper.keeper.report import NotebookOutcome, PassReport, ProjectReport, WarningNotice
+from nbkeeper.keeper.report import (
+    NotDelivered,
+    NotebookOutcome,
+    PassReport,
+    ProjectReport,
+    WarningNotice,
+)
 from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper.records import ProjectRef
 from nbkeeper.slack.buttons import KeeperValue
@@ -195,7 +201,7 @@ def test_notifier_posts_to_owner_then_fallback_channel_and_summary_channel() -> 
 
 def test_notifier_without_anyone_to_tell_fails_the_warning() -> None:
     notifier = SlackKeeperNotifier(lambda c, m: None, load_policy_text(""))
-    with pytest.raises(LookupError):
+    with pytest.raises(NotDelivered, match="no owner"):
         asyncio.run(notifier.warn(notice(owner=None)))
     asyncio.run(notifier.summary(report()))  # no summary channel: nothing, no error
 
@@ -209,3 +215,66 @@ def test_a_warning_nobody_claims_goes_to_an_admin_when_no_channel_is_set() -> No
     delivered = asyncio.run(notifier.warn(notice(owner=None)))
     assert posts == ["U0ADMIN"]
     assert delivered.channel == "U0ADMIN"
+
+
+class Slack:
+    """chat.postMessage: refuses the conversations in `refused` with Slack's error code."""
+
+    def __init__(self, **refused: str) -> None:
+        self.refused = refused
+        self.tried: list[str] = []
+
+    def __call__(self, channel: str, message: dict[str, Any]) -> str:
+        from nbkeeper.slack.api import SlackApiError
+
+        self.tried.append(channel)
+        if channel in self.refused:
+            raise SlackApiError("chat.postMessage", self.refused[channel])
+        return "1.0"
+
+
+def test_a_warning_a_channel_refuses_goes_to_the_next_target_and_says_why() -> None:
+    slack = Slack(C0WARN="not_in_channel")
+    policy = load_policy_text("warning_channel: C0WARN\nadmins: [U0ADMIN]")
+    delivered = asyncio.run(SlackKeeperNotifier(slack, policy).warn(notice(owner=None)))
+    assert slack.tried == ["C0WARN", "U0ADMIN"]
+    assert delivered.channel == "U0ADMIN"
+    assert delivered.problems == (
+        "warnings cannot be posted to C0WARN (not_in_channel): invite the bot to C0WARN "
+        "or grant it chat:write.public",
+    )
+
+
+def test_an_owner_slack_does_not_know_falls_back_to_the_channel() -> None:
+    slack = Slack(alice="channel_not_found")  # an `nbkeeper.owner` tag that is not a user id
+    policy = load_policy_text("warning_channel: C0WARN")
+    delivered = asyncio.run(SlackKeeperNotifier(slack, policy).warn(notice(owner="alice")))
+    assert (slack.tried, delivered.channel) == (["alice", "C0WARN"], "C0WARN")
+
+
+def test_a_warning_every_target_refuses_is_not_delivered() -> None:
+    slack = Slack(C0WARN="not_in_channel", U0ADMIN="user_not_found")
+    policy = load_policy_text("warning_channel: C0WARN\nadmins: [U0ADMIN]")
+    with pytest.raises(NotDelivered) as refused:
+        asyncio.run(SlackKeeperNotifier(slack, policy).warn(notice(owner=None)))
+    assert len(refused.value.problems) == 2
+    assert "U0ADMIN (user_not_found)" in str(refused.value)
+
+
+def test_a_slack_failure_is_not_a_reason_to_try_elsewhere() -> None:
+    from nbkeeper.slack.api import SlackApiError
+
+    slack = Slack(C0WARN="ratelimited (retry after 3 s)")
+    policy = load_policy_text("warning_channel: C0WARN\nadmins: [U0ADMIN]")
+    with pytest.raises(SlackApiError):
+        asyncio.run(SlackKeeperNotifier(slack, policy).warn(notice(owner=None)))
+    assert slack.tried == ["C0WARN"]  # the next pass retries; nobody else is bothered
+
+
+def test_the_summary_repeats_what_keeps_warnings_from_people() -> None:
+    summary = report()
+    summary.notice("warnings cannot be posted to <#x> (not_in_channel): invite the bot")
+    message = summary_message(summary, POLICY)
+    assert_valid_blocks(message)
+    assert "warnings cannot be posted to &lt;#x&gt; (not_in_channel)" in json.dumps(message)
+    assert summary.summary()["notices"] == summary.notices

@@ -233,3 +233,44 @@ def test_no_working_hours_means_no_next_start() -> None:
 def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         BERLIN.is_working_time(datetime(2026, 1, 5, 12))
+
+
+# ---------------------------------------------------------------- the deploy's answers
+
+
+def test_the_deploys_timezone_is_the_default_unless_the_policy_sets_one() -> None:
+    from nbkeeper.keeper.policy import with_deploy_answers
+
+    shipped = load_policy_file(SHIPPED)
+    deployed = with_deploy_answers(shipped, timezone="Asia/Singapore")
+    assert deployed.timezone == "Asia/Singapore"
+    # Tuesday 10:00 in Singapore is 02:00 UTC: working hours by the deploy's zone only.
+    tuesday_10 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+    assert deployed.is_working_time(tuesday_10) and not shipped.is_working_time(tuesday_10)
+    explicit = load_policy("/dev/null", "/p", fetch=lambda name: "timezone: UTC")
+    assert with_deploy_answers(explicit, timezone="Asia/Singapore").timezone == "UTC"
+    in_file = load_policy_text("timezone: Europe/Berlin")
+    assert with_deploy_answers(in_file, timezone="Asia/Singapore").timezone == "Europe/Berlin"
+
+
+def test_the_deploys_warning_channel_is_used_when_the_policy_has_none() -> None:
+    from nbkeeper.keeper.policy import with_deploy_answers
+
+    shipped = load_policy_file(SHIPPED)
+    assert with_deploy_answers(shipped, warning_channel="C0WARN").warning_channel == "C0WARN"
+    own = load_policy_text("warning_channel: C0OWN")
+    assert with_deploy_answers(own, warning_channel="C0WARN").warning_channel == "C0OWN"
+
+
+def test_the_deploys_admins_replace_the_policys() -> None:
+    from nbkeeper.keeper.policy import ignored_admins, with_deploy_answers
+
+    policy = load_policy_text("admins: [U0OLD, U0BOTH]")
+    assert with_deploy_answers(policy, admins=["U0BOTH", "U0NEW"]).admins == ["U0BOTH", "U0NEW"]
+    assert with_deploy_answers(policy, admins=[]).admins == []  # the webhook has no admins
+    assert with_deploy_answers(policy).admins == ["U0OLD", "U0BOTH"]  # not deployed: as is
+    assert ignored_admins(policy, ["U0BOTH", "U0NEW"]) == ["U0OLD"]
+
+
+def test_the_shipped_policy_leaves_the_timezone_to_the_deploy() -> None:
+    assert "timezone" not in load_policy_file(SHIPPED).model_fields_set

@@ -102,3 +102,42 @@ def test_sweep_target_and_project_settings() -> None:
     assert default_projects(policy, settings) == [
         ProjectRef(region="cn-north-4", project_id=settings.project_id)
     ]
+
+
+def test_the_deploys_answers_shape_the_keepers_policy() -> None:
+    settings = load_settings(
+        PassSettings,
+        {
+            **ENV,
+            "NBKEEPER_TIMEZONE": "Asia/Singapore",
+            "NBKEEPER_WARNING_CHANNEL": "C0WARN",
+            "SLACK_ADMINS": " U0ADMIN, U0OTHER ",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+        },
+    )
+    policy = settings.keeper_policy(PolicySource(DEFAULT_POLICY_PATH).current())
+    assert (policy.timezone, policy.warning_channel) == ("Asia/Singapore", "C0WARN")
+    assert policy.admins == ["U0ADMIN", "U0OTHER"]
+    assert settings.keeper_problems(policy) == []
+
+
+def test_a_bad_deploy_timezone_fails_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="NBKEEPER_TIMEZONE"):
+        load_settings(PassSettings, {**ENV, "NBKEEPER_TIMEZONE": "Mars/Olympus"})
+
+
+def test_keeper_problems_say_what_keeps_warnings_from_people() -> None:
+    from nbkeeper.keeper.policy import load_policy_text
+
+    bare = load_settings(PassSettings, ENV)  # no Slack, no channel, no admins
+    problems = bare.keeper_problems(load_policy_text("admins: [U0OLD]"))
+    assert [p.split(":")[0] for p in problems] == [
+        "no Slack bot token (SLACK_SECRET or SLACK_BOT_TOKEN)",
+        "policy admins U0OLD are not in SLACK_ADMINS, the list the Slack webhook honours",
+        "warnings about notebooks without a known owner have nowhere to go, so those "
+        "notebooks are never stopped",
+    ]
+    with_channel = load_settings(
+        PassSettings, {**ENV, "SLACK_SECRET": "s", "NBKEEPER_WARNING_CHANNEL": "C0WARN"}
+    )
+    assert with_channel.keeper_problems(load_policy_text("")) == []

@@ -16,7 +16,11 @@ Rules, in order:
 4. When activity cannot be read from Jupyter, nothing is warned or stopped.
 5. Otherwise the notebook is idle beyond the threshold. Without a pending warning it is warned
    (`off_hours` outside working hours or on a holiday, else `idle`); once the warning's lead time
-   has passed it is stopped.
+   has passed it is stopped. A warning counts only for the run it was sent in (see
+   `warned_in_an_earlier_run`); an older one is replaced by a fresh warning, never acted on.
+
+A lease without an end (`enable: false`, no positive `duration`, no lease at all) means "no
+auto-stop": there is nothing to prolong and no deadline, never one in the past (`lease_end`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from nbkeeper.records import PendingWarning, Reservation, WarningKind
 from nbkeeper.timefmt import from_ms, human, local_time, to_ms
 
 STOP_KINDS: frozenset[WarningKind] = frozenset({"idle", "off_hours"})
+# A due stop warning is acted on at the next pass (minutes). One still pending this long after
+# its stop time belongs to an earlier run, or to a stop that kept failing: warn again.
+STALE_WARNING = timedelta(hours=1)
 
 
 class Action(StrEnum):
@@ -59,6 +66,36 @@ class Decision:
     clear_warning: bool = False
     # stop: lease hours that would otherwise have run (what stopping saves).
     hours_saved: float = 0.0
+
+
+def lease_end(notebook: Notebook) -> datetime | None:
+    """When the lease stops the notebook, or None when it never will: no lease, auto-stop off
+    (`enable: false`), no positive `duration` (Terraform sends -1 for "no auto-stop") or no
+    `create_at` to count it from."""
+    lease = notebook.lease
+    if lease is None or lease.enable is False or lease.create_at is None:
+        return None
+    if lease.duration is None or lease.duration <= 0:
+        return None
+    return from_ms(lease.create_at + lease.duration)
+
+
+def warned_in_an_earlier_run(
+    warning: PendingWarning, notebook: Notebook, activity: Activity, now: datetime
+) -> bool:
+    """Whether a pending stop warning was sent before the notebook's current run began.
+
+    The run began at the Jupyter Server's start when Jupyter says so. Whether it does or not,
+    a lease changed after the warning (a start sets a new lease; so does a renewal by hand)
+    means the owner acted since; and a warning overdue by more than `STALE_WARNING` is from an
+    earlier run or a stop that kept failing. Each is answered with a fresh warning, not a stop.
+    """
+    if activity.started is not None and warning.warned_at < activity.started:
+        return True
+    changed = notebook.lease.update_at if notebook.lease is not None else None
+    if changed is not None and from_ms(changed) > warning.warned_at:
+        return True
+    return now - warning.stop_after > STALE_WARNING
 
 
 def is_active(activity: ActivityResult, policy: Policy, now: datetime) -> bool:
@@ -140,13 +177,9 @@ def _keep(
     else:
         why = f"opted out by tag {policy.opt_out_tag.key}={policy.opt_out_tag.value}"
     clear = warning is not None and warning.kind in STOP_KINDS
-    lease = notebook.lease
-    if lease is None or lease.enable is False:
+    deadline = lease_end(notebook)
+    if deadline is None:
         return Decision(Action.NOOP, f"{why}; the lease does not auto-stop", clear_warning=clear)
-    deadline_ms = lease.deadline_ms
-    if deadline_ms is None:
-        return Decision(Action.NOOP, f"{why}; lease end unknown", clear_warning=clear)
-    deadline = from_ms(deadline_ms)
     remaining = deadline - now
     if remaining > policy.renew_before:
         return Decision(
@@ -184,7 +217,8 @@ def _keep(
             f"{why}; lease already runs to {local_time(deadline, policy.zone)}",
             clear_warning=clear,
         )
-    duration_ms = extend_ms + (to_ms(now) - lease.create_at if lease.create_at is not None else 0)
+    create_at = notebook.lease.create_at if notebook.lease is not None else None
+    duration_ms = extend_ms + (to_ms(now) - create_at if create_at is not None else 0)
     return Decision(
         Action.PROLONG,
         f"{why} and the lease ends in {human(remaining)}: prolonged "
@@ -255,14 +289,14 @@ def _idle(
         where = "a holiday" if policy.is_holiday(now) else "outside working hours"
         why = f"{where} and idle ({_activity_text(activity, now)})"
     pending = warning if warning is not None and warning.kind in STOP_KINDS else None
-    if pending is not None and activity.started and pending.warned_at < activity.started:
-        pending = None  # sent before a restart (a stop whose warning outlived it): warn again
+    if pending is not None and warned_in_an_earlier_run(pending, notebook, activity, now):
+        pending = None  # it told nobody about this run: warn again
+    deadline = lease_end(notebook)
     if pending is None:
         stop_after = now + policy.warning_lead
         stops_at = stop_after
-        lease = notebook.lease
-        if lease is not None and lease.enable is not False and lease.deadline_ms is not None:
-            stops_at = min(stop_after, max(now, from_ms(lease.deadline_ms)))  # lease ends first
+        if deadline is not None:
+            stops_at = min(stop_after, max(now, deadline))  # the lease ends first
         return Decision(
             Action.WARN,
             f"{why}: will stop at {local_time(stops_at, policy.zone)} unless used or reserved",
@@ -276,10 +310,8 @@ def _idle(
             f"stops at {local_time(pending.stop_after, policy.zone)}",
         )
     saved = 0.0
-    if notebook.lease is not None and notebook.lease.enable is not False:
-        deadline_ms = notebook.lease.deadline_ms
-        if deadline_ms is not None:
-            saved = max(0.0, (deadline_ms - to_ms(now)) / 3_600_000)
+    if deadline is not None:
+        saved = max(0.0, (deadline - now).total_seconds() / 3600)
     return Decision(
         Action.STOP,
         f"{why}: warned at {local_time(pending.warned_at, policy.zone)} and still idle",

@@ -18,7 +18,14 @@ from typing import Any
 
 from nbkeeper.keeper.decide import Action
 from nbkeeper.keeper.policy import Policy
-from nbkeeper.keeper.report import Delivered, NotebookOutcome, PassReport, WarningNotice
+from nbkeeper.keeper.report import (
+    Delivered,
+    NotDelivered,
+    NotebookOutcome,
+    PassReport,
+    WarningNotice,
+)
+from nbkeeper.slack.api import SlackApiError
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
 from nbkeeper.slack.render import SECTION_MAX, clip, escape
 from nbkeeper.timefmt import local_time
@@ -131,7 +138,7 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     """Counts, hours and cost saved, failures first, then stops and warnings."""
     counts = report.counts
     mode = " (dry run: nothing was changed)" if report.dry_run else ""
-    when = local_time(report.at, policy.zone)
+    when = local_time(report.now, policy.zone)
     title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
     figures = (
         f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "
@@ -144,10 +151,18 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     if report.fanned_out:
         figures = f"Fanned out {len(report.fanned_out)} projects to the worker, one message each."
         saved = ""
-    problems = [
+    problems = [f":warning: {escape(notice)}" for notice in report.notices]
+    problems += [
         f":x: project `{p.project_id}` not swept: {escape(p.error or '')}"
         for p in report.project_errors
     ]
+    problems += [
+        f":grey_question: notebook `{escape(r.label)}` in project `{r.project_id}` could not be "
+        f"read ({escape(r.reason)}); left alone"
+        for r in report.unreadable[:SUMMARY_LINES]
+    ]
+    if len(report.unreadable) > SUMMARY_LINES:
+        problems.append(f"…and {len(report.unreadable) - SUMMARY_LINES} more unreadable records.")
     interesting = [o for o in report.outcomes if o.failed]
     interesting += [o for o in report.outcomes if not o.failed and o.action is Action.STOP]
     interesting += [o for o in report.outcomes if not o.failed and o.action is Action.WARN]
@@ -194,31 +209,81 @@ def _join_clipped(lines: list[str]) -> str:
     return "\n".join(out)
 
 
+# Slack's answers when a message cannot go to that conversation (the next target is tried).
+UNDELIVERABLE = frozenset(
+    {
+        "not_in_channel",
+        "channel_not_found",
+        "is_archived",
+        "restricted_action",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "messages_tab_disabled",
+    }
+)
+
+
+def warning_targets(owner: str | None, policy: Policy) -> list[str]:
+    """Where a warning goes, in order: the owner by DM; then the team's channels
+    (`warning_channel`, `summary_channel`); then the admins by DM (someone must be able to press
+    the buttons). Each target that Slack refuses (`UNDELIVERABLE`) hands over to the next."""
+    targets: list[str] = []
+    for target in (owner, policy.warning_channel, policy.summary_channel, *policy.admins):
+        if target and target not in targets:
+            targets.append(target)
+    return targets
+
+
+def routing_problems(policy: Policy) -> list[str]:
+    """Why warnings about notebooks without a known owner could reach nobody, for operators."""
+    if warning_targets(None, policy):
+        return []
+    return [
+        "warnings about notebooks without a known owner have nowhere to go, so those notebooks "
+        "are never stopped: set NBKEEPER_WARNING_CHANNEL or SLACK_ADMINS (the deploy's "
+        "answers), or warning_channel in the policy"
+    ]
+
+
+def _refused(target: str, error: str) -> str:
+    if error in ("not_in_channel", "channel_not_found"):
+        return (
+            f"warnings cannot be posted to {target} ({error}): invite the bot to {target} "
+            "or grant it chat:write.public"
+        )
+    return f"warnings cannot be delivered to {target} ({error})"
+
+
 class SlackKeeperNotifier:
-    """Posts warnings to the owner (a DM: chat.postMessage to the user id) or the fallback
-    channel, and summaries to `summary_channel`, through a synchronous `post` callable (run in a
-    worker thread so probes keep flowing)."""
+    """Posts warnings along `warning_targets` (a DM is chat.postMessage to the user id) and
+    summaries to `summary_channel`, through a synchronous `post` callable (run in a worker
+    thread so probes keep flowing)."""
 
     def __init__(self, post: PostMessage, policy: Policy) -> None:
         self._post = post
         self._policy = policy
 
     async def warn(self, notice: WarningNotice) -> Delivered:
-        policy = self._policy
-        # The owner first; for a notebook nobody claimed, the team's channels, then an nbkeeper
-        # admin by DM (someone must be able to press the buttons).
-        channel = (
-            notice.owner
-            or policy.warning_channel
-            or policy.summary_channel
-            or (policy.admins[0] if policy.admins else None)
-        )
-        if not channel:
+        targets = warning_targets(notice.owner, self._policy)
+        if not targets:
             # Nobody to tell is a delivery failure: the stop must not follow.
-            raise LookupError("no owner, no warning_channel, summary_channel or admins configured")
+            raise NotDelivered("no owner, no warning_channel, summary_channel or admins configured")
         message = warning_message(notice, self._policy)
-        ts = await asyncio.to_thread(self._post, channel, message)
-        return Delivered(channel=channel, message_ts=ts)
+        problems: list[str] = []
+        for target in targets:
+            try:
+                ts = await asyncio.to_thread(self._post, target, message)
+            except SlackApiError as exc:
+                if exc.error not in UNDELIVERABLE:
+                    raise  # Slack itself failed (rate limit, network, token): the next pass retries
+                logger.warning(
+                    "warning not delivered to %s: %s; trying the next", target, exc.error
+                )
+                problems.append(_refused(target, exc.error))
+                continue
+            return Delivered(channel=target, message_ts=ts, problems=tuple(problems))
+        raise NotDelivered("; ".join(problems), tuple(problems))
 
     async def summary(self, report: PassReport) -> None:
         channel = self._policy.summary_channel

@@ -26,10 +26,12 @@ from nbkeeper.keeper.decide import Action, Decision, decide
 from nbkeeper.keeper.policy import Policy
 from nbkeeper.keeper.report import (
     KeeperNotifier,
+    NotDelivered,
     NotebookOutcome,
     NullNotifier,
     PassReport,
     ProjectReport,
+    SkippedRecord,
     WarningNotice,
     decision_detail,
     summary_worth_posting,
@@ -43,6 +45,7 @@ from nbkeeper.modelarts.schemas import (
 )
 from nbkeeper.records import AuditRecord, PendingWarning, ProjectRef, ProjectState, StateStore
 from nbkeeper.tags import OWNER_TAG
+from nbkeeper.timefmt import iso
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +53,33 @@ ACTOR = "lease-keeper"
 LIST_PAGE_SIZE = 50  # the SDK documents 10, 20 or 50
 
 
+class UnreadableRecord(Protocol):
+    """A list record the client could not read as a notebook (the client's
+    `UnreadableNotebook`): skipped, counted and reported, never acted on."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def notebook_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+
+
+OnUnreadable = Callable[[UnreadableRecord], None]
+
+
 class KeeperClient(Protocol):
     """The part of `AsyncModelArtsClient` a pass uses (one client per project)."""
 
     def iter_notebooks(
-        self, query: ListNotebooksQuery | None = None, all_users: bool = False
-    ) -> AsyncIterator[Notebook]: ...
+        self,
+        query: ListNotebooksQuery | None = None,
+        all_users: bool = False,
+        *,
+        on_unreadable: OnUnreadable | None = None,
+    ) -> AsyncIterator[Notebook]:
+        """Readable notebooks; each record that cannot be read goes to `on_unreadable`."""
+        ...
 
     async def renew_lease(self, notebook_id: str, duration_ms: int) -> Lease | None: ...
 
@@ -92,22 +116,30 @@ async def run_pass(
     policy: Policy,
     now: datetime,
     *,
+    at: datetime | None = None,
     dry_run: bool | None = None,
     enqueue: Enqueue | None = None,
+    notices: Sequence[str] = (),
 ) -> PassReport:
     """Run one pass over `projects` at `now` (see the module docstring).
 
+    `now` (the wall clock, `keeper.schedule.pass_time`) drives every decision; `at` (default:
+    `now`) is the triggering event's time, used for fan-out ids and audit records only.
     `dry_run` (default: the policy's) decides and reports without renewing, stopping, warning
-    or writing warnings; audit records are still written, marked dry-run.
+    or writing warnings; audit records are still written, marked dry-run. `notices` (what keeps
+    warnings from reaching people) are repeated in the report and its summary.
     """
-    if now.tzinfo is None:
+    at = now if at is None else at
+    if now.tzinfo is None or at.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     dry = policy.dry_run if dry_run is None else dry_run
-    report = PassReport(at=now, dry_run=dry, currency=policy.currency)
+    report = PassReport(at=at, dry_run=dry, currency=policy.currency, decided_at=now)
+    for text in notices:
+        report.notice(text)
     notifier = notifier or NullNotifier()
     if enqueue is not None and len(projects) > policy.max_projects_per_pass:
         for project in projects:
-            enqueue(sweep_command(project, now, dry))
+            enqueue(sweep_command(project, at, dry))
             report.fanned_out.append(project)
         logger.info("fanned out %d projects", len(projects), extra={"projects": len(projects)})
         return report
@@ -139,6 +171,7 @@ class _Pass:
         self.notifier = notifier
         self.policy = policy
         self.now = now
+        self.at = report.at  # the event's time: audit records
         self.dry_run = dry_run
         self.report = report
         # Kernels are asked for whenever activity is older than the threshold that applies
@@ -151,23 +184,47 @@ class _Pass:
         self.report.projects.append(summary)
         audit: list[AuditRecord] = []
         tasks: list[asyncio.Task[NotebookOutcome]] = []
+        state_read = True
         try:
             state = self.store.load_project(project.project_id, self.now)
-        except Exception as exc:  # without reservations and warnings nothing is safe to decide
-            summary.error = f"state not readable: {type(exc).__name__}"
-            logger.error("project %s not swept: %s", project.project_id, summary.error)
-            return
+        except Exception as exc:
+            # Without reservations and warnings no warning or stop is safe, but a busy notebook
+            # must not run out of lease because the state table is down: still prolong.
+            state, state_read = ProjectState(), False
+            summary.error = f"state not readable: {type(exc).__name__}; only prolonged"
+            logger.error("project %s: %s", project.project_id, summary.error)
+
+        def unreadable(record: UnreadableRecord) -> None:
+            skipped = SkippedRecord(
+                project_id=project.project_id,
+                position=record.position,
+                notebook_id=record.notebook_id,
+                reason=record.reason,
+            )
+            self.report.unreadable.append(skipped)
+            summary.unreadable += 1
+            logger.warning(
+                "project %s: notebook %s not readable, left alone: %s",
+                project.project_id,
+                skipped.label,
+                record.reason,
+                extra={"notebook_id": record.notebook_id, "position": record.position},
+            )
+
         try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
             # Each notebook is probed and decided as soon as the iterator yields it.
-            async for notebook in client.iter_notebooks(query, all_users=True):
+            listing = client.iter_notebooks(query, all_users=True, on_unreadable=unreadable)
+            async for notebook in listing:
                 tasks.append(
-                    asyncio.create_task(self.guarded(project, client, state, notebook, audit))
+                    asyncio.create_task(
+                        self.guarded(project, client, state, state_read, notebook, audit)
+                    )
                 )
         except ModelArtsError as exc:
             # The notebooks already listed are still handled; the rest wait for the next pass.
-            summary.error = f"{exc.kind}: {exc}"
+            summary.error = _joined(summary.error, f"{exc.kind}: {exc}")
             logger.error("project %s not fully swept: %s", project.project_id, summary.error)
         summary.notebooks = len(tasks)
         self.report.outcomes.extend(await asyncio.gather(*tasks))
@@ -175,7 +232,7 @@ class _Pass:
             try:
                 self.store.record_audit(audit)
             except Exception as exc:  # the actions happened: report, do not undo the pass
-                summary.error = f"audit not recorded: {type(exc).__name__}"
+                summary.error = _joined(summary.error, f"audit not recorded: {type(exc).__name__}")
                 logger.error("project %s: %s", project.project_id, summary.error)
 
     async def guarded(
@@ -183,12 +240,13 @@ class _Pass:
         project: ProjectRef,
         client: KeeperClient,
         state: ProjectState,
+        state_read: bool,
         notebook: Notebook,
         audit: list[AuditRecord],
     ) -> NotebookOutcome:
         """`notebook`, but a failure nobody foresaw fails this notebook only, not the pass."""
         try:
-            return await self.notebook(project, client, state, notebook, audit)
+            return await self.notebook(project, client, state, state_read, notebook, audit)
         except Exception as exc:
             logger.exception("notebook %s not handled", notebook.id)
             return NotebookOutcome(
@@ -207,6 +265,7 @@ class _Pass:
         project: ProjectRef,
         client: KeeperClient,
         state: ProjectState,
+        state_read: bool,
         notebook: Notebook,
         audit: list[AuditRecord],
     ) -> NotebookOutcome:
@@ -224,6 +283,11 @@ class _Pass:
             self.policy,
             self.now,
         )
+        if not state_read and decision.action in (Action.WARN, Action.STOP):
+            verb = "warned" if decision.action is Action.WARN else "stopped"
+            decision = Decision(
+                Action.NOOP, f"not {verb}: nbkeeper's state is not readable ({decision.reason})"
+            )
         owner = state.owners.get(notebook.id)
         outcome = NotebookOutcome(
             project_id=project.project_id,
@@ -234,7 +298,7 @@ class _Pass:
             decision=decision,
         )
         if decision.action is not Action.NOOP:
-            await self._act(project, client, notebook, outcome)
+            await self._act(project, client, notebook, outcome, state)
         if decision.clear_warning and warning is not None and outcome.acted:
             cleared = self.dry_run or self._forget_warning(project, notebook)
             if cleared:
@@ -260,6 +324,7 @@ class _Pass:
         client: KeeperClient,
         notebook: Notebook,
         outcome: NotebookOutcome,
+        state: ProjectState,
     ) -> None:
         decision = outcome.decision
         price = self.policy.price_per_hour(notebook.flavor)
@@ -274,6 +339,8 @@ class _Pass:
                     assert decision.extend_ms is not None
                     await client.renew_lease(notebook.id, decision.extend_ms)
                 elif decision.action is Action.STOP:
+                    if not self._still_due(project, notebook, state, outcome):
+                        return
                     await client.stop_notebook(notebook.id)
                     # Done even if this fails: a warning older than the next run is ignored.
                     self._forget_warning(project, notebook)
@@ -291,6 +358,28 @@ class _Pass:
                 exc,
                 extra={"error": exc.kind},
             )
+
+    def _still_due(
+        self,
+        project: ProjectRef,
+        notebook: Notebook,
+        state: ProjectState,
+        outcome: NotebookOutcome,
+    ) -> bool:
+        """Re-read the reservation and the warning the stop was decided on, consistently: a
+        [Keep] pressed during the pass (owners press it right around the stop time) wins."""
+        try:
+            fresh = self.store.load_notebook(project.project_id, notebook.id, self.now)
+        except Exception as exc:  # unsure is not a stop: the next pass decides again
+            outcome.settle("failed", f"state not re-read before the stop ({type(exc).__name__})")
+            return False
+        if fresh.reservation != state.reservations.get(notebook.id):
+            outcome.settle("skipped", "reserved during the pass")
+            return False
+        if fresh.warning != state.warnings.get(notebook.id):
+            outcome.settle("skipped", "warning changed during the pass")
+            return False
+        return True
 
     def _forget_warning(self, project: ProjectRef, notebook: Notebook) -> bool:
         """Delete the notebook's pending warning; False (logged) when the store fails."""
@@ -316,10 +405,16 @@ class _Pass:
         )
         try:
             delivered = await self.notifier.warn(notice)
+        except NotDelivered as exc:  # not recorded: a stop never follows a warning nobody got
+            outcome.settle("failed", f"warning not delivered: {exc}")
+            for problem in exc.problems:
+                self.report.notice(problem)
+            return
         except Exception as exc:  # whatever the channel failed with: retry on the next pass
-            # Not recorded: a stop must never follow a warning nobody received.
             outcome.settle("failed", f"warning not delivered ({type(exc).__name__})")
             return
+        for problem in delivered.problems:  # delivered, but not where it should have gone
+            self.report.notice(problem)
         try:
             self.store.put_warning(
                 PendingWarning(
@@ -345,15 +440,21 @@ class _Pass:
         outcome: NotebookOutcome | None = None,
     ) -> AuditRecord:
         detail = decision_detail(outcome.decision, outcome.cost_saved) if outcome else {}
+        if self.now != self.at:  # a late (or early) event: when the decision was really made
+            detail["decided_at"] = iso(self.now)
         return AuditRecord(
             project_id=project.project_id,
             notebook_id=notebook.id,
             notebook_name=notebook.name,
             action=action,
             reason=reason,
-            at=self.now,
+            at=self.at,
             actor=ACTOR,
             dry_run=self.dry_run,
             outcome=result,
             detail=detail,
         )
+
+
+def _joined(*errors: str | None) -> str:
+    return "; ".join(error for error in errors if error)

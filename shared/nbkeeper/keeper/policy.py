@@ -98,6 +98,17 @@ def _parse_day(value: Any) -> list[Window]:
     raise ValueError("give a range like '08:00-20:00', a list of ranges, or null for a day off")
 
 
+def known_timezone(value: str) -> str:
+    """`value` if it names an IANA timezone; else a ValueError saying what to write."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {value!r}; use an IANA name such as Europe/Berlin or UTC"
+        ) from None
+    return value
+
+
 DEFAULT_WORKING_HOURS: dict[Weekday, list[Window]] = {
     day: ([Window(start=8 * 60, end=20 * 60)] if day not in ("sat", "sun") else [])
     for day in WEEKDAYS
@@ -154,13 +165,7 @@ class Policy(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown timezone {value!r}; use an IANA name such as Europe/Berlin or UTC"
-            ) from None
-        return value
+        return known_timezone(value)
 
     @field_validator("working_hours", mode="before")
     @classmethod
@@ -270,6 +275,42 @@ def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
     return moment
+
+
+# ---------------------------------------------------------------------- deploy answers
+
+
+def with_deploy_answers(
+    policy: Policy,
+    *,
+    timezone: str | None = None,
+    warning_channel: str | None = None,
+    admins: list[str] | None = None,
+) -> Policy:
+    """The policy as the deployed functions use it, with the deploy's answers.
+
+    - `timezone` (NBKEEPER_TIMEZONE, the stack's ScheduleTimezone): the policy's timezone
+      unless the policy file or its overlay sets `timezone` itself. One source for working
+      hours, the schedule and `keep until` in Slack.
+    - `warning_channel` (NBKEEPER_WARNING_CHANNEL): where warnings about notebooks without a
+      known owner go, unless the policy names a `warning_channel`.
+    - `admins` (SLACK_ADMINS, the webhook's list): the only admins. The webhook refuses the
+      buttons of anyone else, so the policy's `admins` key is replaced, never merged (see
+      `ignored_admins`). None: not deployed with the list (tests, local tools); the policy's.
+    """
+    update: dict[str, Any] = {}
+    if timezone and "timezone" not in policy.model_fields_set:
+        update["timezone"] = timezone
+    if warning_channel and not policy.warning_channel:
+        update["warning_channel"] = warning_channel
+    if admins is not None:
+        update["admins"] = list(admins)
+    return policy.model_copy(update=update) if update else policy
+
+
+def ignored_admins(policy: Policy, admins: list[str]) -> list[str]:
+    """Policy `admins` that the deploy's list (SLACK_ADMINS) leaves out: never DMed as admins."""
+    return [user for user in policy.admins if user not in admins]
 
 
 # ---------------------------------------------------------------------- loading

@@ -35,25 +35,38 @@ class WarningNotice:
 
 @dataclass(frozen=True)
 class Delivered:
-    """Where a warning went (stored with the pending warning)."""
+    """Where a warning went (stored with the pending warning), and the targets before it that
+    could not take it (`problems`, for the pass summary)."""
 
     channel: str | None = None
     message_ts: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+class NotDelivered(Exception):
+    """A warning reached nobody. The message says why and is safe to show (no token);
+    `problems` name targets that refused it, for the pass summary."""
+
+    def __init__(self, message: str, problems: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class KeeperNotifier(Protocol):
     async def warn(self, notice: WarningNotice) -> Delivered:
-        """Tell the owner; raise to report that the warning did not reach anyone."""
+        """Tell the owner; raise (`NotDelivered`, or whatever the channel failed with) when the
+        warning reached nobody: it is then not recorded, so no stop follows it."""
         ...
 
     async def summary(self, report: PassReport) -> None: ...
 
 
 class NullNotifier:
-    """Notifies nobody (no Slack configured); warnings are still recorded."""
+    """No Slack configured: nobody can be warned, so no warning is recorded and nothing is
+    stopped (nobody told means no stop); summaries go nowhere. Dry runs never call `warn`."""
 
     async def warn(self, notice: WarningNotice) -> Delivered:
-        return Delivered()
+        raise NotDelivered("no Slack bot token configured, nobody can be warned")
 
     async def summary(self, report: PassReport) -> None:
         return None
@@ -101,19 +114,48 @@ class ProjectReport:
     project_id: str
     notebooks: int = 0
     error: str | None = None
+    unreadable: int = 0  # list records that could not be read (never acted on)
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A listed notebook record that could not be read: counted, reported, never acted on."""
+
+    project_id: str
+    position: int  # its place in the listing, for a record without a readable id
+    notebook_id: str | None
+    reason: str  # names fields and rules, never values (a record carries the notebook token)
+
+    @property
+    def label(self) -> str:
+        return self.notebook_id or f"at position {self.position} (no readable id)"
 
 
 @dataclass
 class PassReport:
-    """What one pass saw and did."""
+    """What one pass saw and did: `at` is the triggering event's time (ids, audit),
+    `decided_at` the wall clock its decisions used (default: `at`)."""
 
     at: datetime
     dry_run: bool
     currency: str = "USD"
+    decided_at: datetime | None = None
     projects: list[ProjectReport] = field(default_factory=list)
     outcomes: list[NotebookOutcome] = field(default_factory=list)
     fanned_out: list[ProjectRef] = field(default_factory=list)
     cleared_warnings: int = 0
+    unreadable: list[SkippedRecord] = field(default_factory=list)
+    # What keeps warnings from reaching people (configuration, refused channels): one line each.
+    notices: list[str] = field(default_factory=list)
+
+    def notice(self, text: str) -> None:
+        if text not in self.notices:
+            self.notices.append(text)
+
+    @property
+    def now(self) -> datetime:
+        """The time the pass's decisions were made at."""
+        return self.decided_at or self.at
 
     @property
     def counts(self) -> dict[str, int]:
@@ -144,17 +186,20 @@ class PassReport:
         """Compact, log- and JSON-friendly figures (no notebook tokens or URLs)."""
         return {
             "at": iso(self.at),
+            "decided_at": iso(self.now),
             "dry_run": self.dry_run,
             "projects": len(self.projects),
             "fanned_out": len(self.fanned_out),
             "notebooks": len(self.outcomes),
             **self.counts,
+            "unreadable": len(self.unreadable),
             "warnings_cleared": self.cleared_warnings,
             "failures": len(self.failures),
             "project_errors": len(self.project_errors),
             "hours_saved": round(self.hours_saved, 2),
             "cost_saved": round(self.cost_saved, 2),
             "currency": self.currency,
+            "notices": list(self.notices),
         }
 
 
@@ -166,6 +211,7 @@ METRICS = (
     ("ActionFailures", "failures"),
     ("ProjectErrors", "project_errors"),
     ("ProjectsFannedOut", "fanned_out"),
+    ("UnreadableNotebooks", "unreadable"),
     ("HoursSaved", "hours_saved"),
     ("CostSaved", "cost_saved"),
 )
@@ -179,18 +225,20 @@ def pass_metrics(report: PassReport) -> dict[str, float]:
 
 def summary_worth_posting(report: PassReport, mode: SummaryMode) -> bool:
     """Whether the pass summary goes to Slack: `actions` (default) when the pass warned, stopped
-    or failed (an action or a whole project), `always` after any pass that saw a notebook or an
-    error, `never` not at all. A pass that only prolonged or left things alone is quiet."""
+    or failed (an action, a whole project, or a notebook record it could not read), `always`
+    after any pass that saw a notebook or an error, `never` not at all. A pass that only
+    prolonged or left things alone is quiet."""
     if mode == "never":
         return False
     if mode == "always":
-        return bool(report.outcomes or report.project_errors)
+        return bool(report.outcomes or report.project_errors or report.unreadable)
     counts = report.counts
     return bool(
         counts[Action.WARN.value]
         or counts[Action.STOP.value]
         or report.failures
         or report.project_errors
+        or report.unreadable
     )
 
 

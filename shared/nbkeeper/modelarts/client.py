@@ -327,9 +327,16 @@ class AsyncModelArtsClient:
         return self._parse(NotebookPage, response)
 
     async def iter_notebooks(
-        self, query: ListNotebooksQuery | None = None, all_users: bool = False
+        self,
+        query: ListNotebooksQuery | None = None,
+        all_users: bool = False,
+        *,
+        on_unreadable: Callable[[Any], None] | None = None,
     ) -> AsyncIterator[Notebook]:
-        """Every notebook matching `query`: first page, then the rest concurrently (bounded)."""
+        """Every notebook matching `query`: first page, then the rest concurrently (bounded).
+
+        `on_unreadable` is accepted, not yet called (per-record parsing lands with issue 9).
+        """
         base = query or ListNotebooksQuery()
         limit = base.limit or DEFAULT_PAGE_SIZE
         start = base.offset or 0

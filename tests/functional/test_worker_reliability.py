@@ -105,7 +105,7 @@ def test_a_command_held_back_to_its_last_receive_tells_its_author(world: World) 
     assert len(world.receive(world.dlq_url)) == 2
     told = world.slack.texts()[before:]
     assert len(told) == 2
-    assert "failed after 3 attempts" in told[0] and "throttl" in told[0].lower()
+    assert f"failed after {MAX_RECEIVES} attempts" in told[0] and "throttl" in told[0].lower()
     assert "held back to keep the order" in told[1]
     record = world.emulator.find(notebook_id)
     assert record.deadline_ms - int(world.emulator.now().timestamp() * 1000) < 2 * 3600 * 1000
@@ -160,7 +160,7 @@ def test_create_whose_tagging_always_fails_is_the_authors_and_they_are_told(
     (notebook,) = world.notebooks()
     assert owner_of(world, notebook["id"]) == "U0001"
     told = world.slack.texts()[-1]
-    assert "failed after 3 attempts" in told
+    assert f"failed after {MAX_RECEIVES} attempts" in told
     assert notebook["id"] in told and "recorded as yours" in told
     assert "Stopping" in world.slash("stop exp-1")["text"]
 

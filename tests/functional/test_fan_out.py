@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from nbkeeper.modelarts.auth import Credentials, SignerAuth
-from nbkeeper.modelarts.client import NO_RETRY
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper.store import DynamoStateStore
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import (

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nbkeeper.modelarts.client import NO_RETRY
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.store import AuditRecord, DynamoStateStore, Owner, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator

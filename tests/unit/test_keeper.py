@@ -23,7 +23,8 @@ from nbkeeper.keeper import (
     summary_worth_posting,
     sweep_command,
 )
-from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
+from nbkeeper.modelarts.client import AsyncModelArtsClient
+from nbkeeper.modelarts.retry import RetryPolicy
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.policy import Policy, ProjectRef, load_policy_text
 from nbkeeper.store import MemoryStateStore, Owner, PendingWarning, Reservation

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Requester
-from nbkeeper.modelarts.client import NO_RETRY
 from nbkeeper.modelarts.errors import AmbiguousCreateError, ThrottledError
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper.slack.render import Message
 from nbkeeper.store import MemoryStateStore
 from nbkeeper.tags import COMMAND_TAG

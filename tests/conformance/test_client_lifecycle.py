@@ -103,7 +103,7 @@ def test_whole_lifecycle(emulator_client: ClientFactory, emulator: Emulator) -> 
             emulator.advance(T.delete_s)
             gone = await refused(client.show_notebook(created.id))
             assert isinstance(gone, NotFoundError)
-            assert (gone.error_code, gone.status_code) == ("ModelArts.6309", 404)
+            assert (gone.error_code, gone.status_code) == ("ModelArts.6309", 400)
             assert gone.request_id
 
     run(scenario())

@@ -143,7 +143,7 @@ def test_whole_lifecycle(sdk: ModelArtsClient, emulator: Emulator) -> None:
     assert sdk.delete_notebook(DeleteNotebookRequest(id=created.id)).status == "DELETING"
     emulator.advance(T.delete_s)
     gone = refused(lambda: sdk.show_notebook(ShowNotebookRequest(id=created.id)))
-    assert (gone.status_code, gone.error_code) == (404, "ModelArts.6309")
+    assert (gone.status_code, gone.error_code) == (400, "ModelArts.6309")
     assert gone.request_id
 
 

@@ -109,7 +109,8 @@ def test_projects_are_separate_namespaces(emulator_api: ApiCaller) -> None:
     notebook_id = create(emulator_api, other)
     assert page(emulator_api).total == 0
     assert page(emulator_api, f"{other}/all").total == 1
-    assert emulator_api("GET", f"{NOTEBOOKS}/{notebook_id}").status_code == 404
+    missing = emulator_api("GET", f"{NOTEBOOKS}/{notebook_id}")
+    assert (missing.status_code, missing.json()["error_code"]) == (400, "ModelArts.6309")
 
 
 @pytest.mark.parametrize(

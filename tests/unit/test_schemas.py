@@ -453,26 +453,6 @@ def test_null_items_are_dropped_and_numbers_read_as_strings() -> None:
     assert notebook.endpoints is not None and notebook.endpoints[0].service is EndpointService.SSH
 
 
-@pytest.mark.parametrize(
-    ("lease", "deadline"),
-    [
-        ({"create_at": 1000, "duration": 3_600_000, "enable": True}, 3_601_000),
-        ({"create_at": 1000, "duration": 3_600_000}, 3_601_000),
-        ({"create_at": 1000, "duration": -1, "enable": True}, None),  # Terraform's "no end"
-        ({"create_at": 1000, "duration": 0}, None),
-        ({"create_at": 1000, "duration": 3_600_000, "enable": False}, None),
-        ({"duration": 3_600_000}, None),
-        ({"create_at": 1000}, None),
-    ],
-)
-def test_a_lease_without_an_end_has_no_deadline(
-    lease: dict[str, Any], deadline: int | None
-) -> None:
-    parsed = Lease.model_validate(lease)
-    assert parsed.deadline_ms == deadline
-    assert (parsed.remaining_ms(1000) is None) is (deadline is None)
-
-
 def test_one_unreadable_record_does_not_cost_the_page() -> None:
     page = NotebookPage.model_validate(
         {

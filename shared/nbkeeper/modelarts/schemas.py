@@ -606,14 +606,8 @@ class Lease(ResponseModel):
 
     @property
     def deadline_ms(self) -> int | None:
-        """When auto-stop fires (epoch ms): `create_at + duration`; None when it never does.
-
-        A lease that is switched off (`enable: false`) or has no positive duration (third-party
-        clients send `duration: -1` for "no auto-stop") has no deadline, never one in the past.
-        """
-        if self.enable is False or self.create_at is None or self.duration is None:
-            return None
-        if self.duration <= 0:
+        """When auto-stop fires (epoch ms): `create_at + duration`."""
+        if self.create_at is None or self.duration is None:
             return None
         return self.create_at + self.duration
 

@@ -1,7 +1,9 @@
-"""The emulator's ASGI app: ModelArts API, Jupyter Server probes and the /_emulator control API.
+"""The emulator's ASGI app: ModelArts API, plus the Jupyter Server probes (jupyter_api.py) and
+the /_emulator control API (control.py).
 
 Request path: edge (request id, latency, faults) -> auth (signature or token) -> rate limit ->
-handler (validated with the shared schemas, state changes under the store lock) -> Huawei body.
+handler (validated with the shared schemas, state changes under the store lock) -> loose replies
+when asked for (loose.py) -> Huawei body.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .loose import Looseness
 from .records import Identity, Timings
 
 # Documented demo credentials, used when HUAWEICLOUD_SDK_AK/SK are unset. Local use only.
@@ -40,6 +41,7 @@ class EmulatorConfig:
     max_skew_s: int = 15 * 60
     offset_reading: str = "record"  # or "page"
     loose_rate: float = 0.0
+    loose_kinds: tuple[Looseness, ...] | None = None  # None: every kind
 
     def __post_init__(self) -> None:
         if self.not_found_status not in (400, 404):

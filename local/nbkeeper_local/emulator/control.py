@@ -19,6 +19,7 @@ from .faults import FaultKind
 from .faults import Scope as FaultScope
 from .fleet import FleetSpec
 from .jupyter import ActivityPattern
+from .loose import Looseness
 
 JSON = dict[str, Any]
 
@@ -89,11 +90,13 @@ class Control:
         data = await _json(request)
         if data.get("clear"):
             self.emu.faults.clear()
+            self.emu.set_loose_rate(0.0)
         if "rate" in data:
             kinds = tuple(FaultKind(k) for k in data.get("kinds", ())) or None
             self.emu.set_fault_rate(float(data["rate"]), kinds, data.get("seed"))
         if "loose_rate" in data:
-            self.emu.set_loose_rate(float(data["loose_rate"]), data.get("seed"))
+            loose_kinds = tuple(Looseness(k) for k in data.get("loose_kinds", ())) or None
+            self.emu.set_loose_rate(float(data["loose_rate"]), data.get("seed"), loose_kinds)
         for rule in _objects(data.get("script", []), "script"):
             self.emu.inject(
                 FaultKind(_required(rule, "kind")),

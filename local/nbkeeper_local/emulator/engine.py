@@ -17,7 +17,7 @@ from .config import EmulatorConfig
 from .faults import FaultInjector, FaultKind, FaultRule, Scope, TokenBucket
 from .fleet import DEMO_PROJECT_ID, FleetSpec, seed_fleet
 from .jupyter import ActivityPattern, JupyterState
-from .loose import LooseReplies
+from .loose import Looseness, LooseReplies
 from .machine import NotebookStore
 from .records import FailOp, Identity, NotebookRecord
 
@@ -61,7 +61,9 @@ class EmulatorEngine:
         self.faults = FaultInjector(seed=self.config.seed)
         self.faults.retry_after_s = self.config.retry_after_s
         self.faults.set_rate(self.config.fault_rate)
-        self.loose = LooseReplies(self.config.loose_rate, seed=self.config.seed)
+        self.loose = LooseReplies(
+            self.config.loose_rate, seed=self.config.seed, kinds=self.config.loose_kinds
+        )
         self.limiter: TokenBucket | None = None
         if self.config.rate_limit:
             self.set_rate_limit(self.config.rate_limit, self.config.rate_burst)
@@ -128,9 +130,13 @@ class EmulatorEngine:
     ) -> None:
         self.faults.set_rate(rate, kinds, seed)
 
-    def set_loose_rate(self, rate: float, seed: int | None = None) -> None:
-        """Make this fraction of notebooks loose in every reply (see loose.py); 0 switches off."""
-        self.loose.set(rate, seed)
+    def set_loose_rate(
+        self, rate: float, seed: int | None = None, kinds: tuple[Looseness, ...] | None = None
+    ) -> None:
+        """Make this fraction of notebooks loose in every reply (see loose.py); 0 switches off.
+
+        `kinds` narrows how they are loose (default: every kind)."""
+        self.loose.set(rate, seed, kinds)
 
     def fail_next_create(self, count: int = 1, reason: str | None = None) -> None:
         self.store.fail_next(FailOp.CREATE, count, reason)

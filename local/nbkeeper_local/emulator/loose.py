@@ -48,23 +48,31 @@ class Looseness(StrEnum):
 class LooseReplies:
     """Decides and applies loose replies. Thread-safe; see the module docstring."""
 
-    def __init__(self, rate: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self, rate: float = 0.0, seed: int = 0, kinds: tuple[Looseness, ...] | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._choices: dict[str, tuple[bool, Looseness, int]] = {}
         self.rate = 0.0
         self.seed = seed
-        self.set(rate)
+        self.kinds: tuple[Looseness, ...] = tuple(Looseness)
+        self.set(rate, kinds=kinds)
         self.applied: Counter[Looseness] = Counter()
         # Ids of the notebooks served as unreadable records: what a client must report.
         self.broken_ids: set[str] = set()
 
-    def set(self, rate: float, seed: int | None = None) -> None:
+    def set(
+        self, rate: float, seed: int | None = None, kinds: tuple[Looseness, ...] | None = None
+    ) -> None:
+        """Loosen this fraction of notebooks, each in one of `kinds` (default: every kind)."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError("loose reply rate must be within [0, 1]")
         with self._lock:
             self.rate = rate
             if seed is not None:
                 self.seed = seed
+            if kinds:
+                self.kinds = tuple(Looseness(k) for k in kinds)
             self._choices.clear()
 
     @property
@@ -77,7 +85,7 @@ class LooseReplies:
             choice = self._choices.get(notebook_id)
             if choice is None:
                 rng = random.Random(f"{self.seed}:{notebook_id}")
-                choice = (rng.random() < self.rate, rng.choice(list(Looseness)), rng.getrandbits(8))
+                choice = (rng.random() < self.rate, rng.choice(self.kinds), rng.getrandbits(8))
                 self._choices[notebook_id] = choice
         hit, kind, _ = choice
         return kind if hit or every else None
@@ -129,6 +137,7 @@ class LooseReplies:
             return {
                 "rate": self.rate,
                 "seed": self.seed,
+                "kinds": [k.value for k in self.kinds],
                 "applied": {k.value: v for k, v in self.applied.items() if v},
                 "broken_ids": len(self.broken_ids),
             }

@@ -382,7 +382,8 @@ class AsyncModelArtsClient:
                 request_id=request_id,
             ) from None
         if defaults and isinstance(data, dict):
-            data = {**defaults, **data}
+            # What the caller knows (the id it asked about) fills a field missing or null.
+            data = {**data, **{k: v for k, v in defaults.items() if data.get(k) is None}}
         try:
             return model.model_validate(data)
         except pydantic.ValidationError as exc:

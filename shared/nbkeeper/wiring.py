@@ -56,7 +56,8 @@ if TYPE_CHECKING:
     from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
-    from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
+    from nbkeeper.modelarts.client import AsyncModelArtsClient
+    from nbkeeper.modelarts.retry import RetryPolicy
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
@@ -413,7 +414,7 @@ class Wiring:
     def command_retry(self) -> RetryPolicy:
         """The worker's retries: an explicit budget well inside the function's timeout
         (`nbkeeper.worker.config`), not the client's 60-second default."""
-        from nbkeeper.modelarts.client import RetryPolicy
+        from nbkeeper.modelarts.retry import RetryPolicy
 
         return RetryPolicy(total_budget=self.settings.modelarts_retry_budget)
 

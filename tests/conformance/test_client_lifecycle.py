@@ -1,4 +1,8 @@
-"""Our AsyncModelArtsClient passes the same scenarios as the official SDK, in-process."""
+"""Our AsyncModelArtsClient passes the same scenarios as the official SDK, in-process.
+
+With the emulator's documented defaults (ModelArts.6309 as HTTP 400) and the other answer seen
+(404), with offset read either way, and with loose replies.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from nbkeeper.modelarts.schemas import (
     NotebookStatus,
     NotebookUpdateRequest,
 )
-from nbkeeper_local.emulator import Emulator, FaultKind, Timings
+from nbkeeper_local.emulator import Emulator, EmulatorConfig, FaultKind, Looseness, Timings
 from tests.emulator_fixtures import CREATE_BODY, ClientFactory, no_sleep
 
 S = NotebookStatus
@@ -48,6 +52,11 @@ def create_request(name: str = "client-nb") -> NotebookCreateRequest:
     )
 
 
+@pytest.mark.parametrize(
+    "emulator_config",
+    [EmulatorConfig(), EmulatorConfig(not_found_status=404)],
+    ids=["6309-as-400", "6309-as-404"],
+)
 def test_whole_lifecycle(emulator_client: ClientFactory, emulator: Emulator) -> None:
     async def scenario() -> None:
         async with emulator_client() as client:
@@ -103,7 +112,8 @@ def test_whole_lifecycle(emulator_client: ClientFactory, emulator: Emulator) -> 
             emulator.advance(T.delete_s)
             gone = await refused(client.show_notebook(created.id))
             assert isinstance(gone, NotFoundError)
-            assert (gone.error_code, gone.status_code) == ("ModelArts.6309", 404)
+            not_found = emulator.config.not_found_status
+            assert (gone.error_code, gone.status_code) == ("ModelArts.6309", not_found)
             assert gone.request_id
 
     run(scenario())
@@ -190,3 +200,43 @@ def test_out_of_range_lease_is_caught(emulator_client: ClientFactory, emulator: 
             return await refused(client.renew_lease(notebook_id, 80 * HOUR_MS))
 
     assert isinstance(run(scenario()), InvalidRequestError)
+
+
+@pytest.mark.parametrize("emulator_config", [EmulatorConfig(offset_reading="page")])
+def test_paging_when_offset_is_a_page_number(
+    emulator_client: ClientFactory, emulator: Emulator
+) -> None:
+    records = emulator.seed_fleet(size=537, status_weights={S.RUNNING: 1.0})
+
+    async def scenario() -> list[Notebook]:
+        async with emulator_client() as client:
+            return await client.list_notebooks(
+                ListNotebooksQuery(status=S.RUNNING, limit=50), all_users=True
+            )
+
+    listed = run(scenario())
+    assert sorted(n.id for n in listed) == sorted(r.id for r in records)
+
+
+@pytest.mark.parametrize(
+    "emulator_config",
+    [EmulatorConfig(loose_rate=1.0, loose_kinds=(k,)) for k in Looseness],
+    ids=[k.value for k in Looseness],
+)
+def test_operations_on_one_notebook_read_loose_replies(
+    emulator_client: ClientFactory, emulator: Emulator
+) -> None:
+    async def scenario() -> tuple[Notebook, Notebook, Notebook]:
+        async with emulator_client() as client:
+            created = await client.create_notebook(create_request())
+            emulator.advance(T.create_s)
+            shown = await client.show_notebook(created.id)
+            lease = await client.show_lease(created.id)
+            assert lease.duration == 2 * HOUR_MS
+            assert await client.renew_lease(created.id, 3 * HOUR_MS) is not None
+            stopped = await client.stop_notebook(created.id)
+            return created, shown, stopped
+
+    created, shown, stopped = run(scenario())
+    assert (created.status, shown.status, stopped.status) == (S.CREATING, S.RUNNING, S.STOPPING)
+    assert shown.tag("owner") is None  # tags were empty, null or not

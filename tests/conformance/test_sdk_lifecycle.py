@@ -1,11 +1,14 @@
 """The official huaweicloudsdkmodelarts client, unmodified, drives the emulator over real HTTP.
 
 The SDK signs with its own SDK-HMAC-SHA256 signer: this is the independent check that the
-emulator verifies signatures, routes, bodies and error replies the way the service does.
+emulator verifies signatures, routes, bodies and error replies the way the service does, with
+its documented defaults (ModelArts.6309 as HTTP 400, limit 10/20/50 only), and that its loose
+replies are ones the SDK itself reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +17,14 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
+    AffinityRule,
+    AffinityType,
+    Config,
+    ContainerHooks,
     CreateNotebookRequest,
     CreateNotebookTagsRequest,
     CreateTmsTagsRequest,
+    CustomHooks,
     DeleteNotebookRequest,
     DeleteNotebookTagsRequest,
     DeleteTmsTagsRequest,
@@ -26,7 +34,9 @@ from huaweicloudsdkmodelarts.v1 import (
     ListNotebooksRequest,
     ModelArtsClient,
     NotebookCreateRequest,
+    NotebookCustomSpec,
     NotebookUpdateRequest,
+    PublicNetworkConfig,
     RenewLeaseRequest,
     ShowLeaseRequest,
     ShowNotebookRequest,
@@ -38,8 +48,9 @@ from huaweicloudsdkmodelarts.v1 import (
     VolumeMountRequest,
 )
 
-from nbkeeper_local.emulator import Emulator, Timings
-from tests.emulator_fixtures import ACCESS_KEY, IMAGE_ID, PROJECT_ID, SECRET_KEY
+from nbkeeper.modelarts.schemas import NotebookStatus
+from nbkeeper_local.emulator import Emulator, Looseness, Timings
+from tests.emulator_fixtures import ACCESS_KEY, IMAGE_ID, PROJECT_ID, SECRET_KEY, ClientFactory
 
 HOUR_MS = 3_600_000
 T = Timings()
@@ -143,7 +154,7 @@ def test_whole_lifecycle(sdk: ModelArtsClient, emulator: Emulator) -> None:
     assert sdk.delete_notebook(DeleteNotebookRequest(id=created.id)).status == "DELETING"
     emulator.advance(T.delete_s)
     gone = refused(lambda: sdk.show_notebook(ShowNotebookRequest(id=created.id)))
-    assert (gone.status_code, gone.error_code) == (404, "ModelArts.6309")
+    assert (gone.status_code, gone.error_code) == (400, "ModelArts.6309")
     assert gone.request_id
 
 
@@ -226,3 +237,85 @@ def test_wrong_secret_is_rejected_by_signature_check(emulator_http: str) -> None
     )
     error = refused(lambda: client.list_notebooks(ListNotebooksRequest()))
     assert (error.status_code, error.error_code) == (401, "APIG.0303")
+
+
+def test_fields_only_the_sdk_documents_are_accepted(
+    sdk: ModelArtsClient, emulator: Emulator
+) -> None:
+    body = NotebookCreateRequest(
+        name="sdk-extras",
+        image_id=IMAGE_ID,
+        flavor="modelarts.vm.cpu.2u",
+        volume=VolumeMountRequest(
+            category="EVS", ownership="MANAGED", mount_path="/home/ma-user/work/", read_only=False
+        ),
+        hooks=CustomHooks(container_hooks=ContainerHooks(post_start=Config(type="SCRIPT"))),
+        public_network_config=PublicNetworkConfig(public_network_type="SHARED"),
+    )
+    notebook_id = sdk.create_notebook(CreateNotebookRequest(body=body)).id
+    emulator.advance(T.create_s)
+    sdk.stop_notebook(StopNotebookRequest(id=notebook_id))
+    emulator.advance(T.stop_s)
+    change = NotebookUpdateRequest(
+        custom_spec=NotebookCustomSpec(cpu=2, memory=8192, arch="X86_64", category="CPU"),
+        affinity=AffinityType(
+            required_during_scheduling_ignored_during_execution=[
+                AffinityRule(key="zone", operator="In", values=["a"])
+            ]
+        ),
+        public_network_config=PublicNetworkConfig(public_network_type="FORBIDDEN"),
+    )
+    updated = sdk.update_notebook(UpdateNotebookRequest(id=notebook_id, body=change))
+    assert updated.id == notebook_id
+    sdk.create_notebook_tags(
+        CreateNotebookTagsRequest(
+            resource_id=notebook_id,
+            body=CreateTmsTagsRequest(tags=[TmsTag(key="チーム", value="データ")]),
+        )
+    )
+    shown = sdk.show_notebook(ShowNotebookRequest(id=notebook_id))
+    assert [(t.key, t.value) for t in shown.tags] == [("チーム", "データ")]
+
+
+def test_a_limit_the_sdk_does_not_document_is_refused(sdk: ModelArtsClient) -> None:
+    for limit in (10, 20, 50):
+        assert sdk.list_notebooks(ListNotebooksRequest(limit=limit)).total == 0
+    error = refused(lambda: sdk.list_notebooks(ListNotebooksRequest(limit=25)))
+    assert (error.status_code, error.error_code) == (400, "ModelArts.0104")
+
+
+@pytest.mark.parametrize(
+    "looseness",
+    [Looseness.UNKNOWN_VALUES, Looseness.NULLS, Looseness.EXTRA_FIELDS],
+)
+def test_the_sdk_reads_loose_replies(
+    sdk: ModelArtsClient, emulator: Emulator, looseness: Looseness
+) -> None:
+    """Loose replies are ones the official SDK accepts: they are plausible service replies."""
+    records = emulator.seed_fleet(size=30, status_weights={NotebookStatus.RUNNING: 1.0})
+    emulator.set_loose_rate(1.0, kinds=(looseness,))
+    listed = sdk.list_all_notebooks(ListAllNotebooksRequest(limit=50))
+    assert sorted(n.id for n in listed.data) == sorted(r.id for r in records)
+    shown = sdk.show_notebook(ShowNotebookRequest(id=records[0].id))
+    lease = sdk.show_lease(ShowLeaseRequest(id=records[0].id))
+    if looseness is Looseness.UNKNOWN_VALUES:
+        assert (shown.feature, lease.type) == ("FUTURE_NOTEBOOK", "FUTURE_TIMING")
+    assert emulator.loose.applied[looseness] >= 31
+
+
+def test_a_broken_record_fails_the_sdks_page_but_not_ours(
+    sdk: ModelArtsClient, emulator: Emulator, emulator_client: ClientFactory
+) -> None:
+    """Why nbkeeper reads records one by one: the SDK loses the whole page to one record."""
+    records = emulator.seed_fleet(size=20, status_weights={NotebookStatus.RUNNING: 1.0})
+    emulator.set_loose_rate(0.3, seed=5, kinds=(Looseness.BROKEN,))
+    broken = {r.id for r in records if emulator.loose.looseness(r.id) is not None}
+    assert broken
+    with pytest.raises((ValueError, TypeError)):
+        sdk.list_all_notebooks(ListAllNotebooksRequest(limit=50))
+
+    async def ours() -> list[str]:
+        async with emulator_client() as client:
+            return [n.id for n in await client.list_notebooks(all_users=True)]
+
+    assert sorted(asyncio.run(ours())) == sorted({r.id for r in records} - broken)

@@ -22,7 +22,7 @@ import yaml
 
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.modelarts.auth import Credentials, SignerAuth
-from nbkeeper.modelarts.client import NO_RETRY
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import (
     ACCESS_KEY,

@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from nbkeeper.dynamo import DynamoStateStore
-from nbkeeper.modelarts.client import NO_RETRY
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.records import AuditRecord, Owner, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator

@@ -18,16 +18,7 @@ import httpx
 import pytest
 
 from nbkeeper.modelarts.auth import Credentials, SignerAuth, TokenAuth
-from nbkeeper.modelarts.client import (
-    NO_RETRY,
-    AsyncModelArtsClient,
-    RateLimiter,
-    RetryPolicy,
-    parse_error_body,
-    parse_retry_after,
-    redact,
-    run_sync,
-)
+from nbkeeper.modelarts.client import AsyncModelArtsClient, run_sync
 from nbkeeper.modelarts.errors import (
     AmbiguousCreateError,
     ForbiddenError,
@@ -40,7 +31,10 @@ from nbkeeper.modelarts.errors import (
     TransportError,
     UnauthorizedError,
     WrongStateError,
+    parse_error_body,
+    redact,
 )
+from nbkeeper.modelarts.retry import NO_RETRY, RateLimiter, RetryPolicy, parse_retry_after
 from nbkeeper.modelarts.schemas import (
     LeaseType,
     ListNotebooksQuery,
@@ -48,6 +42,7 @@ from nbkeeper.modelarts.schemas import (
     NotebookCreateRequest,
     NotebookStatus,
     NotebookUpdateRequest,
+    UnreadableNotebook,
 )
 
 T = TypeVar("T")
@@ -509,8 +504,8 @@ def test_non_json_error_body_becomes_the_message() -> None:
 def test_unreadable_success_body_is_a_server_error() -> None:
     with pytest.raises(ServerError, match="not JSON"):
         run(make_client(Script(httpx.Response(200, text="oops"))).show_notebook("nb-1"))
-    with pytest.raises(ServerError, match="unexpected Notebook"):
-        run(make_client(Script(ok({"name": 5}))).show_notebook("nb-1"))
+    with pytest.raises(ServerError, match="unexpected Notebook: lease: "):
+        run(make_client(Script(ok({"id": "nb-1", "lease": "soon"}))).show_notebook("nb-1"))
 
 
 @pytest.mark.parametrize(
@@ -533,13 +528,30 @@ def test_parse_error_body_variants(text: str, expected: tuple[str | None, str]) 
 
 
 class Fleet:
-    """A list endpoint over `count` notebooks, paging by record offset, with knobs for trouble."""
+    """A list endpoint over `count` notebooks with knobs for trouble.
 
-    def __init__(self, count: int, *, page_cap: int | None = None, total: int | None = -1) -> None:
-        self.ids = [f"nb-{i:03d}" for i in range(count)]
+    `reading` is how it understands `offset`: "record" (the index of the first record, as
+    documented) or "page" (a page number). It records every request's limit and offset.
+    """
+
+    def __init__(
+        self,
+        count: int,
+        *,
+        page_cap: int | None = None,
+        total: int | None = -1,
+        reading: str = "record",
+        records: list[dict[str, Any] | None] | None = None,
+    ) -> None:
+        self.records: list[dict[str, Any] | None] = (
+            records if records is not None else [notebook_json(f"nb-{i:03d}") for i in range(count)]
+        )
+        self.ids = [r["id"] for r in self.records if r is not None and isinstance(r.get("id"), str)]
         self.page_cap = page_cap
-        self.total = count if total == -1 else total
+        self.total = len(self.records) if total == -1 else total
+        self.reading = reading
         self.offsets: list[int] = []
+        self.limits: list[int | None] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.shift_after_first = 0
@@ -547,50 +559,56 @@ class Fleet:
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
-        limit, offset = int(params.get("limit", "10")), int(params.get("offset", "0"))
+        limit = int(params["limit"]) if "limit" in params else None
+        offset = int(params.get("offset", "0"))
         self.offsets.append(offset)
+        self.limits.append(limit)
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         for _ in range(3):
             await asyncio.sleep(0)  # yield so that concurrent pages overlap
         self.in_flight -= 1
-        size = min(limit, self.page_cap or limit)
+        size = min(limit or 10, self.page_cap or 1000)
+        start = offset * size if self.reading == "page" else offset
         if offset > 0:
-            offset -= self.shift_after_first  # a notebook was deleted meanwhile: items move up
-        data = [] if offset in self.empty_offsets else self.ids[offset : offset + size]
-        body: dict[str, Any] = {"data": [notebook_json(i) for i in data], "size": size}
+            # Notebooks were deleted meanwhile: records move up.
+            start = max(start - self.shift_after_first, 0)
+        data = [] if offset in self.empty_offsets else self.records[start : start + size]
+        body: dict[str, Any] = {"data": data, "size": size}
         if self.total is not None:
             body["total"] = self.total
         return httpx.Response(200, json=body)
 
 
+def listed(fleet: Fleet, query: ListNotebooksQuery | None = None, **options: Any) -> list[str]:
+    notebooks = run(make_client(fleet, **options).list_notebooks(query))
+    return [n.id for n in notebooks]
+
+
 def test_lists_every_page() -> None:
     fleet = Fleet(45)
-    notebooks = run(make_client(fleet).list_notebooks(ListNotebooksQuery(limit=10)))
-    assert [n.id for n in notebooks] == fleet.ids
-    assert sorted(fleet.offsets) == [0, 10, 20, 30, 40]
+    assert listed(fleet, ListNotebooksQuery(limit=10)) == fleet.ids
+    # The first page, the probe at offset 1 that tells how offset is read, then the rest.
+    assert sorted(fleet.offsets) == [0, 1, 10, 20, 30, 40]
 
 
 def test_default_page_size_and_offset() -> None:
     fleet = Fleet(120)
-    notebooks = run(make_client(fleet).list_notebooks())
-    assert len(notebooks) == 120
-    assert sorted(fleet.offsets) == [0, 50, 100]
+    assert len(listed(fleet)) == 120
+    assert set(fleet.limits) == {50}
+    assert sorted(fleet.offsets) == [0, 1, 50, 100]
 
 
 def test_remaining_pages_are_fetched_concurrently_and_bounded() -> None:
     fleet = Fleet(100)
-    client = make_client(fleet, page_concurrency=3)
-    notebooks = run(client.list_notebooks(ListNotebooksQuery(limit=10)))
-    assert len(notebooks) == 100
+    assert len(listed(fleet, ListNotebooksQuery(limit=10), page_concurrency=3)) == 100
     assert fleet.max_in_flight == 3
 
 
 def test_duplicates_across_pages_are_dropped() -> None:
     fleet = Fleet(30)
     fleet.shift_after_first = 2  # later pages repeat the last two items of the page before
-    notebooks = run(make_client(fleet).list_notebooks(ListNotebooksQuery(limit=10)))
-    ids = [n.id for n in notebooks]
+    ids = listed(fleet, ListNotebooksQuery(limit=10))
     assert len(ids) == len(set(ids))
     assert set(ids) == set(fleet.ids)
 
@@ -598,23 +616,22 @@ def test_duplicates_across_pages_are_dropped() -> None:
 def test_empty_page_stops_the_listing(caplog: pytest.LogCaptureFixture) -> None:
     fleet = Fleet(40, total=100)  # total promises more than the service has
     with caplog.at_level(logging.WARNING, "nbkeeper.modelarts"):
-        notebooks = run(make_client(fleet).list_notebooks(ListNotebooksQuery(limit=10)))
-    assert len(notebooks) == 40
+        ids = listed(fleet, ListNotebooksQuery(limit=10))
+    assert len(ids) == 40
     assert "40 of 100" in caplog.text
 
 
 def test_unknown_total_pages_until_empty() -> None:
     fleet = Fleet(25, total=None)
-    notebooks = run(make_client(fleet).list_notebooks(ListNotebooksQuery(limit=10)))
-    assert len(notebooks) == 25
-    assert fleet.offsets == [0, 10, 20, 30]
+    assert len(listed(fleet, ListNotebooksQuery(limit=10))) == 25
+    assert fleet.offsets == [0, 1, 10, 20, 30]
 
 
 def test_capped_page_size_still_lists_everything() -> None:
     fleet = Fleet(45, page_cap=20)
-    notebooks = run(make_client(fleet).list_notebooks(ListNotebooksQuery(limit=50)))
-    assert [n.id for n in notebooks] == fleet.ids
-    assert sorted(fleet.offsets) == [0, 20, 40]
+    assert listed(fleet, ListNotebooksQuery(limit=50)) == fleet.ids
+    assert sorted(fleet.offsets) == [0, 1, 20, 40]
+    assert set(fleet.limits) == {50}  # never the length of the short page
 
 
 def test_page_failure_propagates_as_typed_error() -> None:
@@ -629,8 +646,98 @@ def test_page_failure_propagates_as_typed_error() -> None:
 
 def test_listing_stops_at_max_pages() -> None:
     fleet = Fleet(1000, total=None)
-    notebooks = run(make_client(fleet, max_pages=3).list_notebooks(ListNotebooksQuery(limit=10)))
-    assert len(notebooks) == 30
+    ids = listed(fleet, ListNotebooksQuery(limit=10), max_pages=3)
+    assert len(fleet.offsets) == 3
+    assert ids == fleet.ids[:20]  # first page, probe (one new record), one more page
+
+
+def test_offset_read_as_a_page_number_still_lists_everything() -> None:
+    fleet = Fleet(95, reading="page")
+    assert listed(fleet, ListNotebooksQuery(limit=20)) == fleet.ids
+    assert sorted(fleet.offsets) == [0, 1, 2, 3, 4]
+    assert set(fleet.limits) == {20}
+
+
+def test_a_listing_with_an_offset_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match="offset"):
+        listed(Fleet(5), ListNotebooksQuery(limit=10, offset=10))
+
+
+@pytest.mark.parametrize("reading", ["record", "page"])
+@pytest.mark.parametrize("total_known", [True, False])
+@pytest.mark.parametrize(
+    ("count", "limit", "cap"),
+    [
+        (0, 10, None),
+        (1, 10, None),
+        (7, 10, None),  # short first page
+        (10, 10, None),  # exactly one page
+        (45, 10, None),  # total not a multiple of the page size
+        (101, 20, None),
+        (137, 50, None),
+        (45, 50, 20),  # the service serves fewer than asked for
+        (23, 50, 7),  # ... a number that is no documented page size
+        (9, 20, 1),  # ... one at a time: both readings agree
+    ],
+)
+def test_every_path_sends_only_documented_page_sizes(
+    reading: str, total_known: bool, count: int, limit: int, cap: int | None
+) -> None:
+    fleet = Fleet(count, reading=reading, page_cap=cap, total=-1 if total_known else None)
+    assert listed(fleet, ListNotebooksQuery(limit=limit)) == fleet.ids
+    assert set(fleet.limits) == {limit}
+    assert len(fleet.offsets) <= count // (cap or limit) + 4  # no wasted requests
+
+
+# ---------------------------------------------------------------- unreadable records
+
+
+def broken_fleet() -> Fleet:
+    records: list[dict[str, Any] | None] = [notebook_json(f"nb-{i:02d}") for i in range(30)]
+    records[3] = {**notebook_json("nb-03"), "lease": "soon", "token": NOTEBOOK_TOKEN}
+    records[12] = {"name": "no id", "token": NOTEBOOK_TOKEN}
+    records[25] = None
+    return Fleet(0, records=records)
+
+
+def test_unreadable_records_are_reported_once_and_never_yielded() -> None:
+    fleet = broken_fleet()
+    reported: list[UnreadableNotebook] = []
+    for reading in ("record", "page"):
+        fleet.reading = reading
+        reported.clear()
+        client = make_client(fleet)
+        notebooks = run(
+            client.list_notebooks(ListNotebooksQuery(limit=10), on_unreadable=reported.append)
+        )
+        assert [n.id for n in notebooks] == [i for i in fleet.ids if i != "nb-03"]
+        assert [(r.notebook_id, r.position) for r in reported] == [
+            ("nb-03", 3),
+            (None, 12),
+            (None, 25),
+        ]
+    assert reported[0].reason == "lease: Input should be a valid dictionary or instance of Lease"
+    assert reported[1].reason == "id: Field required"
+    assert all(NOTEBOOK_TOKEN not in repr(r) for r in reported)
+
+
+def test_unreadable_records_count_towards_the_total(caplog: pytest.LogCaptureFixture) -> None:
+    fleet = broken_fleet()
+    with caplog.at_level(logging.WARNING, "nbkeeper.modelarts"):
+        ids = listed(fleet, ListNotebooksQuery(limit=10))
+    assert len(ids) == 27
+    assert "ended with" not in caplog.text  # 27 readable + 3 unreadable = the total of 30
+    assert "skipped an unreadable notebook record: notebook nb-03: lease:" in caplog.text
+    assert "record 12: id: Field required" in caplog.text
+    assert NOTEBOOK_TOKEN not in caplog.text
+    assert sorted(fleet.offsets) == [0, 1, 10, 20]
+
+
+def test_list_page_keeps_unreadable_records_apart() -> None:
+    fleet = broken_fleet()
+    page = run(make_client(fleet).list_page(ListNotebooksQuery(limit=10)))
+    assert len(page.data) == 9
+    assert [(r.index, r.notebook_id) for r in page.unreadable] == [(3, "nb-03")]
 
 
 # ---------------------------------------------------------------- rate and concurrency limits
@@ -730,7 +837,7 @@ def test_logs_and_errors_never_carry_secrets(caplog: pytest.LogCaptureFixture) -
     failures: list[ModelArtsError] = []
 
     async def go() -> list[Notebook]:
-        notebooks = await client.list_notebooks(ListNotebooksQuery(limit=1))
+        notebooks = await client.list_notebooks(ListNotebooksQuery(limit=10))
         for target in ("broken", "busy", "other"):
             try:
                 await client.show_notebook(target)

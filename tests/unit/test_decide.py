@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from nbkeeper.keeper.activity import Activity, ActivityResult, UnknownActivity
@@ -723,16 +723,20 @@ def test_a_lease_without_an_end_never_has_a_deadline(case: dict[str, Any], polic
 
 
 def test_the_generated_situations_reach_every_action() -> None:
-    """Guards the properties above against being vacuous."""
-    seen: set[Action] = set()
+    """Guards the properties above against being vacuous.
 
-    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
-    @given(case=situations(), policy=policies())
-    def collect(case: dict[str, Any], policy: Policy) -> None:
-        seen.add(decide(policy=policy, **case).action)
-
-    collect()
-    assert seen == set(Action), f"never reached: {set(Action) - seen}"
+    A search per action (STOP is rare, about 1 in 100): a fixed sample reached or missed it
+    depending on which modules happened to be loaded, as Hypothesis draws constants from them.
+    """
+    search = settings(
+        max_examples=5000, deadline=None, database=None, derandomize=True, phases=[Phase.generate]
+    )
+    for action in Action:
+        find(  # raises NoSuchExample if the generators never reach `action`
+            st.tuples(situations(), policies()),
+            lambda pair, wanted=action: decide(policy=pair[1], **pair[0]).action is wanted,
+            settings=search,
+        )
 
 
 def test_reservation_the_lease_already_outlives_is_not_prolonged_past_its_end() -> None:

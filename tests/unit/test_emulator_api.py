@@ -26,12 +26,18 @@ def page(api: ApiCaller, path: str = f"{NOTEBOOKS}/all", **params: Any) -> Noteb
 
 
 def test_offset_is_a_record_offset_and_current_the_page_number(emulator_api: ApiCaller) -> None:
-    for index in range(7):
+    for index in range(23):
         create(emulator_api, name=f"nb-{index}")
-    first = page(emulator_api, limit=3, offset=0)
-    third = page(emulator_api, limit=3, offset=6)
-    assert (first.current, first.pages, first.size, first.total, len(first.data)) == (0, 3, 3, 7, 3)
-    assert (third.current, len(third.data)) == (2, 1)
+    first = page(emulator_api, limit=10, offset=0)
+    third = page(emulator_api, limit=10, offset=20)
+    assert (first.current, first.pages, first.size, first.total, len(first.data)) == (
+        0,
+        3,
+        10,
+        23,
+        10,
+    )
+    assert (third.current, len(third.data)) == (2, 3)
 
 
 def test_default_order_is_newest_first_and_asc_reverses_it(
@@ -45,9 +51,11 @@ def test_default_order_is_newest_first_and_asc_reverses_it(
 
 
 def test_pages_cover_every_notebook_once(emulator_api: ApiCaller) -> None:
-    ids = {create(emulator_api, name=f"nb-{index}") for index in range(12)}
+    ids = {create(emulator_api, name=f"nb-{index}") for index in range(23)}
     seen = [
-        n.id for offset in range(0, 12, 5) for n in page(emulator_api, limit=5, offset=offset).data
+        n.id
+        for offset in range(0, 23, 10)
+        for n in page(emulator_api, limit=10, offset=offset).data
     ]
     assert sorted(seen) == sorted(ids)
 
@@ -101,7 +109,8 @@ def test_projects_are_separate_namespaces(emulator_api: ApiCaller) -> None:
     notebook_id = create(emulator_api, other)
     assert page(emulator_api).total == 0
     assert page(emulator_api, f"{other}/all").total == 1
-    assert emulator_api("GET", f"{NOTEBOOKS}/{notebook_id}").status_code == 404
+    missing = emulator_api("GET", f"{NOTEBOOKS}/{notebook_id}")
+    assert (missing.status_code, missing.json()["error_code"]) == (400, "ModelArts.6309")
 
 
 @pytest.mark.parametrize(

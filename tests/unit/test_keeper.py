@@ -23,7 +23,8 @@ from nbkeeper.keeper.report import (
     summary_worth_posting,
 )
 from nbkeeper.memory import MemoryStateStore
-from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
+from nbkeeper.modelarts.client import AsyncModelArtsClient
+from nbkeeper.modelarts.retry import RetryPolicy
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.records import Owner, PendingWarning, ProjectRef, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator

@@ -21,7 +21,8 @@ from nbkeeper.keeper.messages import summary_message
 from nbkeeper.keeper.passes import KeeperClient, OnUnreadable, run_pass
 from nbkeeper.keeper.report import PassReport, pass_metrics, summary_worth_posting
 from nbkeeper.memory import MemoryStateStore
-from nbkeeper.modelarts.client import AsyncModelArtsClient, RetryPolicy
+from nbkeeper.modelarts.client import AsyncModelArtsClient
+from nbkeeper.modelarts.retry import RetryPolicy
 from nbkeeper.modelarts.schemas import ListNotebooksQuery, Notebook
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from nbkeeper_local.plan import print_table, unreadable_row

@@ -11,8 +11,10 @@ import pytest
 
 from nbkeeper.modelarts.errors import describe_validation_error
 from nbkeeper.modelarts.schemas import (
+    EndpointService,
     EndpointsReq,
     Feature,
+    FlavorList,
     Lease,
     LeaseReq,
     LeaseType,
@@ -24,6 +26,8 @@ from nbkeeper.modelarts.schemas import (
     NotebookUpdateRequest,
     TagReq,
     TagsRequest,
+    TagSummary,
+    UnreadableNotebook,
     VolumeCategory,
     VolumeOwnership,
     VolumeReq,
@@ -349,9 +353,142 @@ def test_unknown_response_fields_and_status_are_tolerated() -> None:
     notebook = Notebook.model_validate(
         {"id": "x", "status": "HIBERNATING", "brand_new": {"a": 1}, "lease": {"extra": True}}
     )
-    assert notebook.status is NotebookStatus.UNKNOWN
+    assert notebook.status.value == "HIBERNATING"
+    assert not notebook.status.is_known
     assert notebook.status.is_transient
+    assert notebook.status != NotebookStatus.UNKNOWN
+    assert str(notebook) == "? (x, HIBERNATING)"
     assert notebook.model_extra == {"brand_new": {"a": 1}}
+
+
+@pytest.mark.parametrize("status", [None, "UNKNOWN"])
+def test_a_missing_status_is_unknown_and_transient(status: str | None) -> None:
+    notebook = Notebook.model_validate({"id": "x", "status": status})
+    assert notebook.status is NotebookStatus.UNKNOWN
+    assert not notebook.status.is_known and notebook.status.is_transient
+    assert Notebook.model_validate({"id": "x"}).status is NotebookStatus.UNKNOWN
+
+
+def test_unknown_enum_values_in_replies_keep_their_value() -> None:
+    notebook = Notebook.model_validate(
+        {
+            "id": "x",
+            "feature": "ECS",
+            "lease": {"type": "SCHEDULED"},
+            "volume": {"category": "NAS", "ownership": "SHARED"},
+            "endpoints": [{"service": "VSCODE"}],
+        }
+    )
+    assert notebook.volume is not None and notebook.lease is not None and notebook.endpoints
+    values = [
+        notebook.feature,
+        notebook.lease.type,
+        notebook.volume.category,
+        notebook.volume.ownership,
+        notebook.endpoints[0].service,
+    ]
+    assert [v.value for v in values if v is not None] == [
+        "ECS",
+        "SCHEDULED",
+        "NAS",
+        "SHARED",
+        "VSCODE",
+    ]
+    assert not any(v is None or v.is_known for v in values)
+    dumped = notebook.model_dump(mode="json", exclude_unset=True)
+    assert dumped["feature"] == "ECS" and dumped["volume"]["category"] == "NAS"
+
+
+def test_known_values_stay_members_in_any_case() -> None:
+    notebook = Notebook.model_validate({"id": "x", "status": "running ", "feature": "notebook"})
+    assert notebook.status is NotebookStatus.RUNNING
+    assert notebook.feature is Feature.NOTEBOOK
+    assert notebook.status.is_known and not notebook.status.is_transient
+
+
+def test_nulls_for_every_list_and_object_are_read() -> None:
+    nulls = {
+        "id": "x",
+        "status": "RUNNING",
+        **dict.fromkeys(
+            [
+                "lease",
+                "image",
+                "volume",
+                "pool",
+                "user",
+                "custom_spec",
+                "endpoints",
+                "tags",
+                "billing_items",
+                "action_progress",
+                "token",
+            ]
+        ),
+    }
+    notebook = Notebook.model_validate(nulls)
+    assert notebook.tags is None and notebook.tag("owner") is None
+    assert NotebookPage.model_validate({"data": None, "total": None}).data == []
+    assert TagSummary.model_validate({"tags": None}).tags == []
+    assert TagSummary.model_validate({"tags": [{"key": None, "values": None}]}).tags[0].values == []
+    flavors = FlavorList.model_validate({"flavors": None, "data": None})
+    assert (flavors.flavors, flavors.data) == ([], [])
+    lease = Lease.model_validate({"create_at": None, "duration": None, "enable": None})
+    assert lease.deadline_ms is None
+
+
+def test_null_items_are_dropped_and_numbers_read_as_strings() -> None:
+    notebook = Notebook.model_validate(
+        {
+            "id": 12345,
+            "workspace_id": 0,
+            "tags": [None, {"key": "owner", "value": "alice"}, {"key": None}],
+            "billing_items": [None, "COMPUTE"],
+            "endpoints": {"service": "SSH"},  # a lone object where a list is documented
+        }
+    )
+    assert (notebook.id, notebook.workspace_id) == ("12345", "0")
+    assert notebook.tag("owner") == "alice"
+    assert notebook.billing_items == ["COMPUTE"]
+    assert notebook.endpoints is not None and notebook.endpoints[0].service is EndpointService.SSH
+
+
+def test_one_unreadable_record_does_not_cost_the_page() -> None:
+    page = NotebookPage.model_validate(
+        {
+            "total": 5,
+            "data": [
+                {"id": "a", "status": "RUNNING"},
+                {"id": "b", "lease": {"duration": "soon"}, "token": "SECRET-TOKEN-b"},
+                "not a record",
+                None,
+                {"name": "no id", "token": "SECRET-TOKEN-c"},
+                {"id": "f", "feature": "ECS", "tags": None},
+            ],
+        }
+    )
+    assert [n.id for n in page.data] == ["a", "f"]
+    assert [(r.index, r.position, r.notebook_id) for r in page.unreadable] == [
+        (1, 1, "b"),
+        (2, 2, None),
+        (3, 3, None),
+        (4, 4, None),
+    ]
+    assert page.unreadable[0].reason == (
+        "lease.duration: Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert page.unreadable[3].reason == "id: Field required"
+    assert str(page.unreadable[0]).startswith("notebook b: lease.duration:")
+    assert str(page.unreadable[2]).startswith("record 3: ")
+    text = repr(page) + "".join(str(r) for r in page.unreadable)
+    assert "SECRET-TOKEN" not in text
+
+
+def test_a_page_built_in_code_keeps_its_unreadable_records() -> None:
+    record = UnreadableNotebook(index=0, position=7, notebook_id=None, reason="id: Field required")
+    page = NotebookPage(data=[], unreadable=[record])
+    assert page.unreadable == [record]
+    assert NotebookPage.model_validate({"unreadable": "the service's own field"}).unreadable == []
 
 
 def test_update_endpoints_accept_documented_spellings() -> None:
@@ -380,3 +517,96 @@ def test_list_query_params_are_sorted_strings() -> None:
         ("offset", "20"),
         ("status", "RUNNING"),
     ]
+
+
+# ---------------------------------------------------------------- what the SDK can send, we can send
+
+
+def test_hook_without_script_is_accepted() -> None:
+    hooks = {"container_hooks": {"post_start": {"type": "SCRIPT", "mode": "ASYNC"}}}
+    assert create(hooks=hooks).to_body()["hooks"] == hooks
+    assert update(hooks=hooks).to_body() == {"hooks": hooks}
+
+
+def test_volume_mount_path_and_read_only_pass_through() -> None:
+    volume = {
+        "category": "EVS",
+        "ownership": "MANAGED",
+        "capacity": 5,
+        "mount_path": "/home/ma-user/work/",
+        "read_only": False,
+    }
+    assert create(volume=volume).to_body()["volume"] == volume
+    assert "volume.mount_path" in errors_of(
+        lambda: create(volume={**volume, "mount_path": "/" * 257})
+    )
+
+
+def test_update_takes_custom_spec_affinity_and_public_network() -> None:
+    body = {
+        "custom_spec": {"cpu": 2.0, "memory": 8192, "arch": "X86_64", "category": "CPU"},
+        "affinity": {
+            "required_during_scheduling_ignored_during_execution": [
+                {"key": "os.modelarts/node", "operator": "In", "values": ["n1"]}
+            ]
+        },
+        "public_network_config": {"public_network_type": "SHARED"},
+    }
+    assert update(**body).to_body() == body
+    assert create(public_network_config={"public_network_type": "FORBIDDEN"}).to_body()[
+        "public_network_config"
+    ] == {"public_network_type": "FORBIDDEN"}
+    custom = create(flavor=None, custom_spec={"cpu": 4, "memory": 16384})
+    assert custom.to_body()["custom_spec"] == {"cpu": 4.0, "memory": 16384}
+
+
+@pytest.mark.parametrize(
+    ("build", "field", "message"),
+    [
+        (
+            lambda: update(public_network_config={"public_network_type": "OPEN"}),
+            "public_network_config.public_network_type",
+            "unknown public_network_type 'OPEN'; use one of SHARED, EXCLUSIVE, FORBIDDEN",
+        ),
+        (
+            lambda: update(custom_spec={"cpu": 0.1}),
+            "custom_spec.cpu",
+            "greater than or equal to 0.4",
+        ),
+        (
+            lambda: update(affinity={"required_during_scheduling_ignored_during_execution": [{}]}),
+            "affinity.required_during_scheduling_ignored_during_execution.0.key",
+            "Field required",
+        ),
+        (lambda: create(feature="ECS"), "feature", "unknown feature 'ECS'; use one of DEFAULT"),
+        (
+            lambda: create(volume={"category": "NAS", "ownership": "MANAGED"}),
+            "volume.category",
+            "unknown category 'NAS'",
+        ),
+        (lambda: LeaseReq(type="SCHEDULED"), "type", "use one of TIMING, IDLE"),
+        (lambda: ListNotebooksQuery(limit=30), "limit", "use 10, 20, 50"),
+        (lambda: ListNotebooksQuery(limit=100), "limit", "not a documented page size"),
+        (lambda: ListNotebooksQuery(status="UNKNOWN"), "status", "unknown status 'UNKNOWN'"),
+        (lambda: TagReq(key="チーム#1"), "key", "letters, digits"),
+    ],
+)
+def test_requests_still_send_documented_values_only(
+    build: Callable[[], object], field: str, message: str
+) -> None:
+    text = errors_of(build)
+    assert f"{field}: " in text
+    assert message in text
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("チーム", "データ"), ("équipe", "Zürich/été"), ("हिन्दी", "मान"), ("команда", "ml-1")],
+)
+def test_tag_keys_and_values_take_letters_of_any_language(key: str, value: str) -> None:
+    assert TagReq(key=key, value=value).to_body() == {"key": key, "value": value}
+
+
+@pytest.mark.parametrize("limit", [10, 20, 50])
+def test_list_query_takes_the_documented_page_sizes(limit: int) -> None:
+    assert ListNotebooksQuery(limit=limit).to_params() == [("limit", str(limit))]

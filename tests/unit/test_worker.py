@@ -13,8 +13,9 @@ import pytest
 
 from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, Requester
 from nbkeeper.memory import MemoryCommandLog, MemoryStateStore
-from nbkeeper.modelarts.client import NO_RETRY, AsyncModelArtsClient
+from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.errors import AmbiguousCreateError, ThrottledError
+from nbkeeper.modelarts.retry import NO_RETRY
 from nbkeeper.modelarts.schemas import Notebook, NotebookCreateRequest
 from nbkeeper.records import Owner
 from nbkeeper.slack.render import Message

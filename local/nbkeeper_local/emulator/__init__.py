@@ -1,19 +1,19 @@
 """Local ModelArts notebook API emulator (never deployed). See docs/emulator.md."""
 
 from .clock import SimClock
-from .core import (
+from .config import (
     DEMO_ACCESS_KEY,
     DEMO_AUTH_TOKEN,
     DEMO_IDENTITY,
     DEMO_SECRET_KEY,
-    ConnectionDroppedError,
-    Emulator,
     EmulatorConfig,
 )
-from .faults import FaultKind, FaultRule, Scope
+from .core import Emulator
+from .faults import ConnectionDroppedError, FaultKind, FaultRule, Scope
 from .fleet import DEMO_PROJECT_ID, FleetSpec
 from .jupyter import ActivityPattern
-from .state import ApiError, Identity, Timings
+from .loose import Looseness
+from .records import ApiError, Identity, Timings
 
 __all__ = [
     "DEMO_ACCESS_KEY",
@@ -30,6 +30,7 @@ __all__ = [
     "FaultRule",
     "FleetSpec",
     "Identity",
+    "Looseness",
     "Scope",
     "SimClock",
     "Timings",

@@ -1,7 +1,9 @@
-"""The emulator's ASGI app: ModelArts API, Jupyter Server probes and the /_emulator control API.
+"""The emulator's ASGI app: ModelArts API, plus the Jupyter Server probes (jupyter_api.py) and
+the /_emulator control API (control.py).
 
 Request path: edge (request id, latency, faults) -> auth (signature or token) -> rate limit ->
-handler (validated with the shared schemas, state changes under the store lock) -> Huawei body.
+handler (validated with the shared schemas, state changes under the store lock) -> loose replies
+when asked for (loose.py) -> Huawei body.
 """
 
 from __future__ import annotations
@@ -9,14 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
 import pydantic
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,25 +27,21 @@ from nbkeeper.modelarts.schemas import (
     LeaseType,
     ListNotebooksQuery,
     NotebookCreateRequest,
-    NotebookStatus,
     NotebookUpdateRequest,
     TagsRequest,
 )
 
 from .catalogue import FLAVORS
-from .clock import to_ms
-from .core import ConnectionDroppedError, Emulator
-from .faults import FaultKind
+from .control import control
+from .engine import EmulatorEngine
+from .faults import ConnectionDroppedError, FaultKind
 from .faults import Scope as FaultScope
-from .fleet import FleetSpec
-from .jupyter import ActivityPattern
+from .jupyter_api import jupyter
+from .records import ApiError, Identity, bad_request
 from .signature import SignedRequest, verify
-from .state import ApiError, Identity, bad_request
 
 JSON = dict[str, Any]
 M = TypeVar("M", bound=pydantic.BaseModel)
-# Fields the official SDK models know but the shared request schemas do not (yet): accepted, ignored.
-SDK_ONLY_FIELDS = {"public_network_config", "custom_spec", "affinity"}
 LIST_FIELDS = set(ListNotebooksQuery.model_fields)
 
 
@@ -79,7 +76,7 @@ class Call:
 
 
 Reply = tuple[int, Any]
-Handler = Callable[[Emulator, Call], Reply]
+Handler = Callable[[EmulatorEngine, Call], Reply]
 
 
 def error_body(code: str, message: str) -> JSON:
@@ -93,6 +90,8 @@ def validation_error(exc: pydantic.ValidationError) -> ApiError:
     message = f"{location}: {first['msg'].removeprefix('Value error, ')}"
     if "duration" in first["loc"]:
         return bad_request("6349", message)
+    if first["loc"] == ("limit",):  # the SDK documents 10, 20 and 50 only
+        return bad_request("0104", message)
     if first["type"] == "missing":
         return bad_request("6335", message)
     if first["type"] == "extra_forbidden":
@@ -112,14 +111,13 @@ def validate(model: type[M], data: Any) -> M:
 # ---------------------------------------------------------------- ModelArts handlers
 
 
-def create_notebook(emu: Emulator, call: Call) -> Reply:
-    data = {k: v for k, v in call.json_body().items() if k not in SDK_ONLY_FIELDS}
-    request = validate(NotebookCreateRequest, data)
+def create_notebook(emu: EmulatorEngine, call: Call) -> Reply:
+    request = validate(NotebookCreateRequest, call.json_body())
     record = emu.store.create(call.project_id, request, call.identity)
     return 200, record.to_json(call.base_url)
 
 
-def _list(emu: Emulator, call: Call, own: bool) -> Reply:
+def _list(emu: EmulatorEngine, call: Call, own: bool) -> Reply:
     params = dict(call.request.query_params)
     if "workspaceId" in params:  # the OTC docs' spelling
         params.setdefault("workspace_id", params.pop("workspaceId"))
@@ -130,27 +128,26 @@ def _list(emu: Emulator, call: Call, own: bool) -> Reply:
     return 200, result.page_json(call.base_url)
 
 
-def list_own(emu: Emulator, call: Call) -> Reply:
+def list_own(emu: EmulatorEngine, call: Call) -> Reply:
     return _list(emu, call, own=True)
 
 
-def list_all(emu: Emulator, call: Call) -> Reply:
+def list_all(emu: EmulatorEngine, call: Call) -> Reply:
     return _list(emu, call, own=False)
 
 
-def show_notebook(emu: Emulator, call: Call) -> Reply:
+def show_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.get(call.project_id, call.path_param("id"))
     return 200, record.to_json(call.base_url)
 
 
-def update_notebook(emu: Emulator, call: Call) -> Reply:
-    data = {k: v for k, v in call.json_body().items() if k not in SDK_ONLY_FIELDS}
-    request = validate(NotebookUpdateRequest, data)
+def update_notebook(emu: EmulatorEngine, call: Call) -> Reply:
+    request = validate(NotebookUpdateRequest, call.json_body())
     record = emu.store.update(call.project_id, call.path_param("id"), request)
     return 200, record.to_json(call.base_url)
 
 
-def delete_notebook(emu: Emulator, call: Call) -> Reply:
+def delete_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.delete(call.project_id, call.path_param("id"))
     return 200, record.to_json(call.base_url)
 
@@ -165,7 +162,7 @@ def _int_param(call: Call, name: str) -> int | None:
         raise bad_request("6336", f"{name}: {raw!r} is not an integer") from None
 
 
-def start_notebook(emu: Emulator, call: Call) -> Reply:
+def start_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     lease = validate(
         LeaseReq,
         {
@@ -181,17 +178,17 @@ def start_notebook(emu: Emulator, call: Call) -> Reply:
     return 200, record.to_json(call.base_url)
 
 
-def stop_notebook(emu: Emulator, call: Call) -> Reply:
+def stop_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.stop(call.project_id, call.path_param("id"))
     return 200, record.to_json(call.base_url)
 
 
-def show_lease(emu: Emulator, call: Call) -> Reply:
+def show_lease(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.show_lease(call.project_id, call.path_param("id"))
     return 200, record.lease_json()
 
 
-def renew_lease(emu: Emulator, call: Call) -> Reply:
+def renew_lease(emu: EmulatorEngine, call: Call) -> Reply:
     lease = validate(LeaseReq, call.json_body())
     query_duration = _int_param(call, "duration")
     if query_duration is not None:  # documented: the query wins and forces TIMING
@@ -204,23 +201,23 @@ def renew_lease(emu: Emulator, call: Call) -> Reply:
     return 200, record.lease_json()
 
 
-def create_tags(emu: Emulator, call: Call) -> Reply:
+def create_tags(emu: EmulatorEngine, call: Call) -> Reply:
     request = validate(TagsRequest, call.json_body())
     emu.store.add_tags(call.project_id, call.path_param("id"), request.tags)
     return 204, None
 
 
-def delete_tags(emu: Emulator, call: Call) -> Reply:
+def delete_tags(emu: EmulatorEngine, call: Call) -> Reply:
     request = validate(TagsRequest, call.json_body())
     emu.store.remove_tags(call.project_id, call.path_param("id"), request.tags)
     return 204, None
 
 
-def tag_summary(emu: Emulator, call: Call) -> Reply:
+def tag_summary(emu: EmulatorEngine, call: Call) -> Reply:
     return 200, emu.store.tag_summary(call.project_id)
 
 
-def list_flavors(emu: Emulator, call: Call) -> Reply:
+def list_flavors(emu: EmulatorEngine, call: Call) -> Reply:
     params = call.request.query_params
     flavors = [
         f
@@ -231,7 +228,7 @@ def list_flavors(emu: Emulator, call: Call) -> Reply:
     return 200, _flavor_page(call, flavors)
 
 
-def switchable_flavors(emu: Emulator, call: Call) -> Reply:
+def switchable_flavors(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.get(call.project_id, call.path_param("id"))
     current = next((f for f in FLAVORS if f["id"] == record.flavor), None)
     flavors = [
@@ -276,7 +273,7 @@ def error_response(error: ApiError, request_id: str) -> Response:
 
 
 def api(
-    emu: Emulator, handlers: dict[str, tuple[str, Handler]]
+    emu: EmulatorEngine, handlers: dict[str, tuple[str, Handler]]
 ) -> Callable[[Request], Awaitable[Response]]:
     """One path's endpoint: auth, rate limit, then the handler for the method."""
 
@@ -317,9 +314,9 @@ def api(
                 if wait is not None:
                     raise throttled(emu, limiter.rate, wait)
             emu.count(f"api.{name}")
-            status, payload = handler(
-                emu, Call(request, str(request.path_params["project_id"]), identity, body)
-            )
+            call = Call(request, str(request.path_params["project_id"]), identity, body)
+            status, payload = handler(emu, call)
+            payload = loosen(emu, name, call, payload)
         except ApiError as error:
             emu.count(f"status.{error.status}")
             return error_response(error, request_id)
@@ -331,7 +328,27 @@ def api(
     return endpoint
 
 
-def throttled(emu: Emulator, limit: float, wait_s: float | None = None) -> ApiError:
+NOTEBOOK_REPLIES = frozenset({"create", "show", "update", "delete", "start", "stop"})
+LIST_REPLIES = frozenset({"list", "list_all"})
+LEASE_REPLIES = frozenset({"show_lease", "renew_lease"})
+
+
+def loosen(emu: EmulatorEngine, name: str, call: Call, payload: Any) -> Any:
+    """The reply as a loose service might send it (loose.py): at the configured rate, or for
+    every notebook when a LOOSE fault hit this request."""
+    every = bool(getattr(call.request.state, "loose", False))
+    if payload is None or not (every or emu.loose.active):
+        return payload
+    if name in NOTEBOOK_REPLIES:
+        return emu.loose.notebook(payload, every=every)
+    if name in LIST_REPLIES:
+        return emu.loose.page(payload, every=every)
+    if name in LEASE_REPLIES:
+        return emu.loose.lease(payload, call.path_param("id"), every=every)
+    return payload
+
+
+def throttled(emu: EmulatorEngine, limit: float, wait_s: float | None = None) -> ApiError:
     retry_after = max(1, int(wait_s + 0.999)) if wait_s is not None else emu.faults.retry_after_s
     return ApiError(
         429,
@@ -341,222 +358,13 @@ def throttled(emu: Emulator, limit: float, wait_s: float | None = None) -> ApiEr
     )
 
 
-# ---------------------------------------------------------------- Jupyter Server
-
-
-def _jupyter_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() in ("token", "bearer") and value.strip():
-        return value.strip()
-    return request.query_params.get("token")
-
-
-def jupyter(emu: Emulator) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        project_id = str(request.path_params["project_id"])
-        notebook_id = str(request.path_params["notebook_id"])
-        rest = "/" + str(request.path_params["rest"])
-        emu.count("jupyter.requests")
-        store = emu.store
-        with store.lock:
-            now = store.now_ms()
-            record = store.projects.get(project_id, None)
-            found = record.records.get(notebook_id) if record is not None else None
-            if found is None:
-                return PlainTextResponse("404: Not Found", status_code=404)
-            if (
-                found.status is not NotebookStatus.RUNNING
-                or found.jupyter.pattern is ActivityPattern.UNREACHABLE
-            ):
-                return PlainTextResponse("503: Service Unavailable", status_code=503)
-            if rest in ("/lab", "/lab/", "/tree", "/"):
-                return PlainTextResponse(f"JupyterLab (emulated) for notebook {found.name}\n")
-            if _jupyter_token(request) != found.token:
-                return PlainTextResponse("403: Forbidden", status_code=403)
-            state = found.jupyter
-            state.api_requests += 1
-            if rest != "/api/status" and "no_track_activity" not in request.query_params:
-                state.track(now)
-            if rest == "/api/status":
-                return JSONResponse(state.status_view(now))
-            if rest == "/api/kernels":
-                return JSONResponse(state.kernel_views(now))
-            if rest == "/api/sessions":
-                return JSONResponse(
-                    [
-                        {
-                            "id": f"s-{kernel['id']}",
-                            "path": f"work/notebook{index}.ipynb",
-                            "name": f"notebook{index}.ipynb",
-                            "type": "notebook",
-                            "kernel": kernel,
-                        }
-                        for index, kernel in enumerate(state.kernel_views(now))
-                    ]
-                )
-            if rest == "/api/me":
-                return JSONResponse(
-                    {"identity": {"username": found.user.user_name, "name": found.user.user_name}}
-                )
-            if rest == "/api/terminals":
-                return JSONResponse([])
-            return JSONResponse({"message": "Not Found", "reason": None}, status_code=404)
-
-    return endpoint
-
-
-# ---------------------------------------------------------------- control API
-
-
-async def _json(request: Request) -> JSON:
-    body = await request.body()
-    if not body.strip():
-        return {}
-    data = json.loads(body)
-    if not isinstance(data, dict):
-        raise ValueError("a JSON object is expected")
-    return data
-
-
-def _required(data: JSON, name: str) -> Any:
-    """A field the control call needs; missing is bad input (400), not an unknown notebook (404)."""
-    if name not in data:
-        raise ValueError(f"{name} is required")
-    return data[name]
-
-
-def _objects(value: Any, name: str) -> list[JSON]:
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise ValueError(f"{name} must be a list of objects")
-    return value
-
-
-def _moment(value: Any) -> int:
-    if isinstance(value, int | float):
-        return int(value)
-    return to_ms(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-
-
-def _guarded(
-    fn: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except KeyError as exc:
-            return JSONResponse({"error": f"not found: {exc}"}, status_code=404)
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-
-    return endpoint
-
-
-class Control:
-    """Handlers under /_emulator/ for the demo and for tests that run the emulator out of process."""
-
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
-
-    async def state(self, request: Request) -> Response:
-        return JSONResponse(self.emu.snapshot())
-
-    async def clock(self, request: Request) -> Response:
-        data = await _json(request)
-        if "speed" in data:
-            self.emu.set_clock_speed(float(data["speed"]))
-        if "set" in data:
-            self.emu.clock.set(datetime.fromisoformat(str(data["set"]).replace("Z", "+00:00")))
-        if "advance_s" in data:
-            self.emu.advance(float(data["advance_s"]))
-        return JSONResponse(self.emu.snapshot()["clock"])
-
-    async def faults(self, request: Request) -> Response:
-        data = await _json(request)
-        if data.get("clear"):
-            self.emu.faults.clear()
-        if "rate" in data:
-            kinds = tuple(FaultKind(k) for k in data.get("kinds", ())) or None
-            self.emu.set_fault_rate(float(data["rate"]), kinds, data.get("seed"))
-        for rule in _objects(data.get("script", []), "script"):
-            self.emu.inject(
-                FaultKind(_required(rule, "kind")),
-                int(rule.get("count", 1)),
-                method=rule.get("method"),
-                path=rule.get("path"),
-                scope=FaultScope(rule.get("scope", "api")),
-            )
-        return JSONResponse(self.emu.snapshot())
-
-    async def latency(self, request: Request) -> Response:
-        data = await _json(request)
-        self.emu.set_latency(float(data.get("ms", 0)), data.get("jupyter_ms"))
-        return JSONResponse(self.emu.snapshot())
-
-    async def rate_limit(self, request: Request) -> Response:
-        data = await _json(request)
-        self.emu.set_rate_limit(data.get("rate"), data.get("burst"))
-        return JSONResponse(self.emu.snapshot())
-
-    async def fleet(self, request: Request) -> Response:
-        data = await _json(request)
-        created = self.emu.seed_fleet(FleetSpec(**data))
-        return JSONResponse({"created": len(created), "ids": [r.id for r in created[:100]]})
-
-    async def fail_next(self, request: Request) -> Response:
-        data = await _json(request)
-        count = int(data.get("count", 1))
-        if data.get("op") == "start":
-            self.emu.fail_next_start(count, data.get("reason"))
-        else:
-            self.emu.fail_next_create(count, data.get("reason"))
-        return JSONResponse(self.emu.snapshot())
-
-    async def activity(self, request: Request) -> Response:
-        data = await _json(request)
-        notebook_id = str(request.path_params["notebook_id"])
-        record = self.emu.find(notebook_id)
-        jupyter_state = self.emu.store.set_activity(
-            record.project_id,
-            notebook_id,
-            pattern=ActivityPattern(data["pattern"]) if "pattern" in data else None,
-            last_activity_ms=_moment(data["last_activity"]) if "last_activity" in data else None,
-            kernels=_objects(data["kernels"], "kernels") if "kernels" in data else None,
-        )
-        return JSONResponse(jupyter_state.status_view(self.emu.clock.now_ms()))
-
-    async def status(self, request: Request) -> Response:
-        data = await _json(request)
-        notebook_id = str(request.path_params["notebook_id"])
-        self.emu.force_status(notebook_id, NotebookStatus(_required(data, "status")))
-        return JSONResponse({"id": notebook_id, "status": self.emu.find(notebook_id).status.value})
-
-
-def control(emu: Emulator) -> list[Route]:
-    c = Control(emu)
-    prefix = "/_emulator"
-    return [
-        Route(f"{prefix}/state", _guarded(c.state), methods=["GET"]),
-        Route(f"{prefix}/clock", _guarded(c.clock), methods=["POST"]),
-        Route(f"{prefix}/faults", _guarded(c.faults), methods=["POST"]),
-        Route(f"{prefix}/latency", _guarded(c.latency), methods=["POST"]),
-        Route(f"{prefix}/rate-limit", _guarded(c.rate_limit), methods=["POST"]),
-        Route(f"{prefix}/fleet", _guarded(c.fleet), methods=["POST"]),
-        Route(f"{prefix}/fail-next", _guarded(c.fail_next), methods=["POST"]),
-        Route(
-            f"{prefix}/notebooks/{{notebook_id}}/activity", _guarded(c.activity), methods=["POST"]
-        ),
-        Route(f"{prefix}/notebooks/{{notebook_id}}/status", _guarded(c.status), methods=["POST"]),
-    ]
-
-
 # ---------------------------------------------------------------- edge and app
 
 
 class Edge:
     """Outermost layer: request id, latency, scripted/random faults, dropped connections."""
 
-    def __init__(self, emu: Emulator, inner: ASGIApp) -> None:
+    def __init__(self, emu: EmulatorEngine, inner: ASGIApp) -> None:
         self.emu = emu
         self.inner = inner
 
@@ -582,7 +390,9 @@ class Edge:
         if latency_ms > 0:
             await emu.sleep(latency_ms / 1000)
         fault = emu.faults.decide(scope["method"], path, kind)
-        if fault is FaultKind.SLOW:
+        if fault is FaultKind.LOOSE:
+            scope["state"]["loose"] = True
+        elif fault is FaultKind.SLOW:
             await emu.sleep(emu.faults.slow_s)
         elif fault is FaultKind.DROP:
             emu.count("fault.drop")
@@ -615,7 +425,7 @@ async def _drain(receive: Receive) -> None:
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
-def create_app(emu: Emulator) -> ASGIApp:
+def create_app(emu: EmulatorEngine) -> ASGIApp:
     base = "/v1/{project_id}/notebooks"
     api_routes = [
         Route(

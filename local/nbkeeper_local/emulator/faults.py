@@ -18,6 +18,11 @@ class FaultKind(StrEnum):
     ERROR_503 = "error_503"  # 503, APIG.0203 body (backend unavailable / timeout)
     SLOW = "slow"  # the normal reply, after `slow_s` extra seconds
     DROP = "drop"  # the connection closes without any reply
+    LOOSE = "loose"  # the normal reply, every notebook in it loose (see loose.py)
+
+
+class ConnectionDroppedError(Exception):
+    """Raised in-process when a DROP fault has no socket to abort (see `Emulator.asgi_transport`)."""
 
 
 class Scope(StrEnum):

@@ -11,7 +11,8 @@ from nbkeeper.modelarts.schemas import HOUR_MS, Feature, LeaseType, NotebookStat
 
 from .catalogue import FLAVORS, IMAGES
 from .jupyter import ActivityPattern, Kernel
-from .state import Identity, NotebookRecord, NotebookStore, Pending
+from .machine import NotebookStore
+from .records import Identity, NotebookRecord, Pending
 
 S = NotebookStatus
 MINUTE_MS = 60_000

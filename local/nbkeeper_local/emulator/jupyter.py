@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -60,6 +61,32 @@ class JupyterState:
             self.kernels.append(
                 Kernel(id=str(uuid.UUID(int=rng.getrandbits(128))), last_activity_ms=now_ms)
             )
+
+    def configure(
+        self,
+        now_ms: int,
+        new_id: Callable[[], str],
+        pattern: ActivityPattern | None = None,
+        last_activity_ms: int | None = None,
+        kernels: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Set what the server reports. Kernel dicts: id, name, execution_state,
+        last_activity_ms, connections (all optional)."""
+        if pattern is not None:
+            self.pattern = pattern
+        if last_activity_ms is not None:
+            self.last_activity_ms = last_activity_ms
+        if kernels is not None:
+            self.kernels = [
+                Kernel(
+                    id=str(spec.get("id") or new_id()),
+                    name=str(spec.get("name", "python3")),
+                    execution_state=ExecutionState(spec.get("execution_state", "idle")),
+                    last_activity_ms=int(spec.get("last_activity_ms", now_ms)),
+                    connections=int(spec.get("connections", 1)),
+                )
+                for spec in kernels
+            ]
 
     def effective_last_activity(self, now_ms: int) -> int:
         if self.pattern in (ActivityPattern.ACTIVE, ActivityPattern.BUSY):

@@ -18,7 +18,8 @@ from typing import Any
 import uvicorn
 
 from .clock import SimClock
-from .core import DEMO_ACCESS_KEY, DEMO_AUTH_TOKEN, DEMO_SECRET_KEY, Emulator, EmulatorConfig
+from .config import DEMO_ACCESS_KEY, DEMO_AUTH_TOKEN, DEMO_SECRET_KEY, EmulatorConfig
+from .core import Emulator
 from .fleet import DEMO_PROJECT_ID, FleetSpec
 
 LOOPBACK_NAMES = {"localhost"}
@@ -117,6 +118,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of API requests answered 429/500/503 (seeded)",
     )
     parser.add_argument(
+        "--loose-rate",
+        type=float,
+        default=float(_env("EMULATOR_LOOSE_RATE", "0") or 0),
+        help="fraction of notebooks answered loosely: unknown enum values, nulls, extra fields, "
+        "unreadable list records (seeded; see docs/emulator.md)",
+    )
+    parser.add_argument(
+        "--not-found-status",
+        type=int,
+        choices=(400, 404),
+        default=int(_env("EMULATOR_NOT_FOUND_STATUS", "400") or 400),
+        help="HTTP status of ModelArts.6309 (documented: 400)",
+    )
+    parser.add_argument(
+        "--offset-reading",
+        choices=("record", "page"),
+        default=_env("EMULATOR_OFFSET_READING", "record"),
+        help="how the notebook list reads offset: a record offset (documented) or a page number",
+    )
+    parser.add_argument(
         "--rate-limit",
         type=float,
         default=float(_env("EMULATOR_RATE_LIMIT", "0") or 0),
@@ -142,6 +163,9 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         fault_rate=args.fault_rate,
         rate_limit=args.rate_limit or None,
         seed=args.seed,
+        loose_rate=args.loose_rate,
+        not_found_status=args.not_found_status,
+        offset_reading=args.offset_reading,
     )
 
 
@@ -171,7 +195,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"  SK         : {config.secret_key if demo_keys else '(from HUAWEICLOUD_SDK_SK)'}",
                 f"  X-Auth-Token: {DEMO_AUTH_TOKEN}",
                 f"  fleet {args.fleet}, latency {args.latency_ms} ms, fault rate {args.fault_rate}, "
-                f"rate limit {args.rate_limit or 'off'}, clock speed {args.clock_speed}",
+                f"loose replies {args.loose_rate}, rate limit {args.rate_limit or 'off'}, "
+                f"clock speed {args.clock_speed}",
+                f"  not found  : ModelArts.6309 with HTTP {args.not_found_status}; "
+                f"offset read as a {args.offset_reading} offset",
                 f"  control    : {base}/_emulator/state",
             ]
         ),

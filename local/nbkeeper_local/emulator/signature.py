@@ -17,7 +17,7 @@ from nbkeeper.modelarts.auth import (
     string_to_sign,
 )
 
-from .state import ApiError, Identity
+from .records import ApiError, Identity
 
 MAX_SKEW_S = 15 * 60
 CREDENTIAL_HEADERS = frozenset({"authorization", "x-security-token", "x-auth-token"})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import pydantic
 
@@ -28,6 +31,15 @@ UNAUTHORIZED_CODES = frozenset({"APIG.0301", "APIG.0303", "APIG.0305", "ModelArt
 FORBIDDEN_CODES = frozenset({"ModelArts.6407", "ModelArts.6328"})
 QUOTA_CODES = frozenset(
     {"ModelArts.0113", "ModelArts.0118", "ModelArts.6302", "ModelArts.6329", "ModelArts.6360"}
+)
+
+
+MAX_MESSAGE = 500
+_SECRET_HEADER = re.compile(
+    r"(?i)\b(x-security-token|x-auth-token|authorization)(\s*[:=]\s*)[^|\n\r,}\"]*"
+)
+_SECRET_FIELD = re.compile(
+    r"(?i)(\"(?:token|sk|secret|secret_key|security_token|securitytoken|password)\"\s*:\s*\")[^\"]*"
 )
 
 
@@ -183,3 +195,53 @@ def describe_validation_error(exc: pydantic.ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         lines.append(f"{location}: {message}")
     return "; ".join(lines)
+
+
+def redact(text: str) -> str:
+    """Mask credential-looking values a service may echo back (e.g. APIG.0303's canonical request)."""
+    text = _SECRET_HEADER.sub(r"\1\2***", text)
+    return _SECRET_FIELD.sub(r"\1***", text)
+
+
+def parse_error_body(text: str) -> tuple[str | None, str]:
+    """(code, message) from a Huawei error body, accepting the variants the SDK accepts."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None, text.strip()
+    if isinstance(data, dict):
+        found = _find_error(data, depth=0)
+        if found:
+            return found
+    return None, text.strip()
+
+
+def _find_error(data: Mapping[str, Any], depth: int) -> tuple[str | None, str] | None:
+    for code_key, msg_key in (
+        ("error_code", "error_msg"),
+        ("errorCode", "errorMsg"),
+        ("code", "message"),
+    ):
+        if code_key in data and msg_key in data:
+            code = data[code_key]
+            return (str(code) if code is not None else None), str(data[msg_key] or "")
+    if depth < 4:
+        for value in data.values():
+            if isinstance(value, dict):
+                found = _find_error(value, depth + 1)
+                if found:
+                    return found
+    for code_key in ("error_code", "errorCode"):
+        code = data.get(code_key)
+        if isinstance(code, str):
+            return code, ""
+    return None
+
+
+def error_from_reply(
+    status_code: int, body: str, request_id: str | None, retry_after: float | None = None
+) -> ModelArtsError:
+    """The typed error for an error reply: code and message from the body, secrets masked."""
+    code, message = parse_error_body(body)
+    message = redact(message)[:MAX_MESSAGE] or f"HTTP {status_code}"
+    return classify(status_code, code, message, request_id, retry_after)

@@ -1,20 +1,31 @@
 """Pydantic models for the ModelArts notebook API (v1).
 
-Requests enforce the documented constraints before any network call, with messages a person can
-act on. Responses accept fields the docs do not list and the documented case variants
-(`timing`/`TIMING`, `evs`/`EVS`). The notebook `token` is a `SecretStr`: hidden in repr and logs.
+Liberal in what we accept, conservative in what we send (docs/modelarts-client.md, "What we
+accept and what we send"):
+
+- Requests enforce what the seeds document, and where they are silent what the official SDK
+  documents, before any network call, with messages a person can act on. Enum-like fields take
+  documented values only.
+- Replies accept any string where the SDK types a string (enum-like fields keep unknown values as
+  stand-ins, see `OpenEnum`), null or absent for every optional field, fields nobody documents,
+  and list pages whose records cannot all be read (`NotebookPage.unreadable`). The notebook
+  `token` is a `SecretStr`: hidden in repr and logs.
 """
 
 import re
+import unicodedata
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,23 +49,44 @@ WORKSPACE_PATTERN = re.compile(r"^(0|[0-9a-z]{32})$")
 UUID_PATTERN = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 )
-TAG_KEY_PATTERN = r"^[A-Za-z0-9 _.:=+\-@\u4e00-\u9fa5]{1,128}$"
-TAG_VALUE_PATTERN = r"^[A-Za-z0-9 _.:=+\-@/\u4e00-\u9fa5]{0,255}$"
+# Tags: letters of any language and digits (the SDK's TmsTag), plus these symbols.
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 255
+TAG_KEY_SYMBOLS = " _.:=+-@"
+TAG_VALUE_SYMBOLS = " _.:=+-@/"
+# The only page sizes the SDK documents for the notebook list.
+PAGE_SIZES = (10, 20, 50)
 
 
-class CaseInsensitiveEnum(StrEnum):
-    """Accepts any letter case on input (the docs mix `timing` and `TIMING`)."""
+class OpenEnum(StrEnum):
+    """A documented set of values that the service may extend (the SDK types them as `str`).
+
+    Any letter case of a documented value gives its member (the docs mix `timing` and `TIMING`).
+    Any other string gives a stand-in of the same type that keeps the value as sent: `value` and
+    `str()` show it, `is_known` is False, and it equals no member. Requests refuse stand-ins (see
+    `Known`); replies keep them, so a new value never fails a reply.
+    """
 
     @classmethod
     def _missing_(cls, value: object) -> Self | None:
-        if isinstance(value, str):
-            for member in cls:
-                if member.value.lower() == value.lower():
-                    return member
-        return None
+        if not isinstance(value, str):
+            return None
+        folded = value.strip().casefold()
+        for member in cls:
+            if member.value.casefold() == folded:
+                return member
+        stand_in = str.__new__(cls, value)
+        stand_in._name_ = value
+        stand_in._value_ = value
+        return stand_in
+
+    @property
+    def is_known(self) -> bool:
+        """True for a documented value, False for one this client has not seen."""
+        return type(self).__members__.get(self._name_) is self
 
 
-class NotebookStatus(CaseInsensitiveEnum):
+class NotebookStatus(OpenEnum):
     INIT = "INIT"
     CREATING = "CREATING"
     STARTING = "STARTING"
@@ -69,17 +101,17 @@ class NotebookStatus(CaseInsensitiveEnum):
     ERROR = "ERROR"
     DELETED = "DELETED"
     FROZEN = "FROZEN"
-    # Not a service value: a status this client does not know. Treated as transient, so the
-    # keeper never acts on it, and an API addition does not crash a pass.
+    # Not a service value: a reply without a status. Like a status this client does not know
+    # (a stand-in, `is_known` False), it counts as transient, so the keeper never acts on it.
     UNKNOWN = "UNKNOWN"
 
-    @classmethod
-    def _missing_(cls, value: object) -> "NotebookStatus":
-        return super()._missing_(value) or cls.UNKNOWN
+    @property
+    def is_known(self) -> bool:
+        return super().is_known and self is not NotebookStatus.UNKNOWN
 
     @property
     def is_transient(self) -> bool:
-        return self in TRANSIENT_STATUSES
+        return self in TRANSIENT_STATUSES or not self.is_known
 
 
 TRANSIENT_STATUSES = frozenset(
@@ -95,17 +127,17 @@ TRANSIENT_STATUSES = frozenset(
 )
 
 
-class LeaseType(CaseInsensitiveEnum):
+class LeaseType(OpenEnum):
     TIMING = "TIMING"
     IDLE = "IDLE"
 
 
-class Feature(CaseInsensitiveEnum):
+class Feature(OpenEnum):
     DEFAULT = "DEFAULT"
     NOTEBOOK = "NOTEBOOK"
 
 
-class VolumeCategory(CaseInsensitiveEnum):
+class VolumeCategory(OpenEnum):
     EVS = "EVS"
     EFS = "EFS"
     SFS = "SFS"
@@ -113,25 +145,65 @@ class VolumeCategory(CaseInsensitiveEnum):
     OBSFS = "OBSFS"
 
 
-class VolumeOwnership(CaseInsensitiveEnum):
+class VolumeOwnership(OpenEnum):
     MANAGED = "MANAGED"
     DEDICATED = "DEDICATED"
 
 
-class EndpointService(CaseInsensitiveEnum):
+class EndpointService(OpenEnum):
     NOTEBOOK = "NOTEBOOK"
     SSH = "SSH"
 
 
-class Billing(CaseInsensitiveEnum):
+class Billing(OpenEnum):
     COMPUTE = "COMPUTE"
     STORAGE = "STORAGE"
     ALL = "ALL"
 
 
-class SortDir(CaseInsensitiveEnum):
+class SortDir(OpenEnum):
     ASC = "ASC"
     DESC = "DESC"
+
+
+class HookType(OpenEnum):
+    COMMAND = "COMMAND"
+    SCRIPT = "SCRIPT"
+
+
+class HookMode(OpenEnum):
+    BLOCK = "BLOCK"
+    ASYNC = "ASYNC"
+
+
+class Arch(OpenEnum):
+    X86_64 = "X86_64"
+    AARCH64 = "AARCH64"
+
+
+class SpecCategory(OpenEnum):
+    CPU = "CPU"
+    GPU = "GPU"
+
+
+class PublicNetworkType(OpenEnum):
+    SHARED = "SHARED"
+    EXCLUSIVE = "EXCLUSIVE"
+    FORBIDDEN = "FORBIDDEN"
+
+
+E = TypeVar("E", bound=OpenEnum)
+
+
+def _require_known(value: E, info: ValidationInfo) -> E:
+    """Requests send documented values only."""
+    if value.is_known:
+        return value
+    allowed = ", ".join(m.value for m in type(value) if m.is_known)
+    raise ValueError(f"unknown {info.field_name} {value.value!r}; use one of {allowed}")
+
+
+Known = AfterValidator(_require_known)
 
 
 # ---------------------------------------------------------------- field validators
@@ -225,9 +297,12 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    """Base for replies: undocumented fields are kept, never an error."""
+    """Base for replies: undocumented fields are kept, never an error; a number where the SDK
+    expects a string is read as that string (the SDK does the same)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
+    model_config = ConfigDict(
+        extra="allow", populate_by_name=True, defer_build=True, coerce_numbers_to_str=True
+    )
 
 
 # ---------------------------------------------------------------- requests
@@ -235,15 +310,20 @@ class ResponseModel(BaseModel):
 
 class LeaseReq(RequestModel):
     duration: LeaseMs | None = None
-    type: LeaseType | None = None
+    type: Annotated[LeaseType, Known] | None = None
 
 
 class VolumeReq(RequestModel):
-    category: VolumeCategory
-    ownership: VolumeOwnership
+    category: Annotated[VolumeCategory, Known]
+    ownership: Annotated[VolumeOwnership, Known]
     capacity: StorageGb | None = None
     uri: str | None = None
     id: str | None = None
+    # Not in the seeds; the SDK's VolumeMountRequest has them (mount path at most 256 characters,
+    # secret name 1-64 letters, digits, '-' or '_').
+    mount_path: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    read_only: bool | None = None
+    dew_secret_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
 
     @model_validator(mode="after")
     def _dedicated_efs_needs_location(self) -> Self:
@@ -271,10 +351,10 @@ def _check_public_ip(value: str) -> str:
 
 
 class EndpointsReq(RequestModel):
-    service: EndpointService | None = None
+    service: Annotated[EndpointService, Known] | None = None
     key_pair_names: list[str] | None = None
     # The update API documents these spellings for the same two fields.
-    dev_service: EndpointService | None = None
+    dev_service: Annotated[EndpointService, Known] | None = None
     ssh_keys: list[str] | None = None
     allowed_access_ips: list[Annotated[str, AfterValidator(_check_public_ip)]] | None = None
 
@@ -288,20 +368,11 @@ class EndpointsReq(RequestModel):
         return value
 
 
-class HookType(CaseInsensitiveEnum):
-    COMMAND = "COMMAND"
-    SCRIPT = "SCRIPT"
-
-
-class HookMode(CaseInsensitiveEnum):
-    BLOCK = "BLOCK"
-    ASYNC = "ASYNC"
-
-
 class HookConfig(RequestModel):
-    script: str
-    type: HookType | None = None
-    mode: HookMode | None = None
+    # The seeds mark `script` optional (the SDK's Config too).
+    script: str | None = None
+    type: Annotated[HookType, Known] | None = None
+    mode: Annotated[HookMode, Known] | None = None
 
 
 class ContainerHooks(RequestModel):
@@ -313,6 +384,38 @@ class CustomHooks(RequestModel):
     container_hooks: ContainerHooks | None = None
 
 
+class CustomSpecReq(RequestModel):
+    """A custom flavor in a dedicated pool (the SDK's NotebookCustomSpec; not in the seeds)."""
+
+    gpu: Annotated[float, Field(ge=0)] | None = None
+    cpu: Annotated[float, Field(ge=0.4)] | None = None
+    memory: Annotated[int, Field(ge=513)] | None = None
+    gpu_type: str | None = None
+    arch: Annotated[Arch, Known] | None = None
+    category: Annotated[SpecCategory, Known] | None = None
+    resource_flavor: str | None = None
+
+
+class AffinityRuleReq(RequestModel):
+    key: str
+    operator: str
+    values: list[str]
+    weight: int | None = None
+
+
+class AffinityReq(RequestModel):
+    """Node affinity in a dedicated pool (the SDK's AffinityType; not in the seeds)."""
+
+    required_during_scheduling_ignored_during_execution: list[AffinityRuleReq] | None = None
+    preferred_during_scheduling_ignored_during_execution: list[AffinityRuleReq] | None = None
+
+
+class PublicNetworkConfigReq(RequestModel):
+    """The SDK's PublicNetworkConfig (not in the seeds)."""
+
+    public_network_type: Annotated[PublicNetworkType, Known] | None = None
+
+
 class NotebookCreateRequest(RequestModel):
     """Body of `POST /v1/{project_id}/notebooks`."""
 
@@ -320,9 +423,9 @@ class NotebookCreateRequest(RequestModel):
     image_id: ImageId
     volume: VolumeReq
     flavor: str | None = None
-    custom_spec: dict[str, Any] | None = None
+    custom_spec: CustomSpecReq | None = None
     description: CreateDescription | None = None
-    feature: Feature | None = None
+    feature: Annotated[Feature, Known] | None = None
     pool_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     workspace_id: WorkspaceId | None = None
     endpoints: list[EndpointsReq] | None = None
@@ -331,12 +434,13 @@ class NotebookCreateRequest(RequestModel):
     hooks: CustomHooks | None = None
     data_volumes: list[dict[str, Any]] | None = None
     user_vpc: dict[str, Any] | None = None
-    affinity: dict[str, Any] | None = None
+    affinity: AffinityReq | None = None
     run_user: dict[str, Any] | None = None
+    public_network_config: PublicNetworkConfigReq | None = None
 
     @model_validator(mode="after")
     def _flavor_or_custom_spec(self) -> Self:
-        if not self.flavor and not self.custom_spec:
+        if not self.flavor and self.custom_spec is None:
             raise ValueError("flavor is required (for example modelarts.vm.cpu.2u)")
         return self
 
@@ -360,6 +464,10 @@ class NotebookUpdateRequest(RequestModel):
     hooks: CustomHooks | None = None
     data_volumes: list[dict[str, Any]] | None = None
     dew_secret_name: str | None = None
+    # Not in the seeds; the SDK's NotebookUpdateRequest has them.
+    custom_spec: CustomSpecReq | None = None
+    affinity: AffinityReq | None = None
+    public_network_config: PublicNetworkConfigReq | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
@@ -382,15 +490,23 @@ class NotebookUpdateRequest(RequestModel):
             )
 
 
+def _check_page_size(value: int) -> int:
+    if value not in PAGE_SIZES:
+        raise ValueError(
+            f"limit {value} is not a documented page size; use {', '.join(map(str, PAGE_SIZES))}"
+        )
+    return value
+
+
 class ListNotebooksQuery(RequestModel):
     """Query of `GET /notebooks` and `GET /notebooks/all`."""
 
-    feature: Feature | None = None
-    limit: Annotated[int, Field(ge=1, le=1000)] | None = None
+    feature: Annotated[Feature, Known] | None = None
+    limit: Annotated[int, AfterValidator(_check_page_size)] | None = None
     offset: Annotated[int, Field(ge=0)] | None = None
     name: Annotated[str, Field(max_length=NAME_MAX)] | None = None
-    status: NotebookStatus | None = None
-    sort_dir: SortDir | None = None
+    status: Annotated[NotebookStatus, Known] | None = None
+    sort_dir: Annotated[SortDir, Known] | None = None
     sort_key: Annotated[str, Field(max_length=128)] | None = None
     owner: Annotated[str, Field(pattern=r"^[a-z0-9]{32}$")] | None = None
     pool_id: Annotated[str, Field(min_length=4, max_length=64)] | None = None
@@ -399,22 +515,12 @@ class ListNotebooksQuery(RequestModel):
     flavor: str | None = None
     image_id: str | None = None
     id: str | None = None
-    billing: Billing | None = None
+    billing: Annotated[Billing, Known] | None = None
     tags: str | None = None
     swr_path: str | None = None
     description: str | None = None
     ip: str | None = None
     username: str | None = None
-
-    @field_validator("status")
-    @classmethod
-    def _known_status(cls, value: NotebookStatus | None) -> NotebookStatus | None:
-        if value is NotebookStatus.UNKNOWN:
-            raise ValueError(
-                "unknown status; use one of "
-                + ", ".join(s.value for s in NotebookStatus if s is not NotebookStatus.UNKNOWN)
-            )
-        return value
 
     def to_params(self) -> list[tuple[str, str]]:
         """Query pairs, in canonical (sorted) order like the official SDK sends them."""
@@ -423,8 +529,20 @@ class ListNotebooksQuery(RequestModel):
         )
 
 
+def _tag_text_ok(value: str, extra: str) -> bool:
+    """Letters of any language (with their combining marks), decimal digits and `extra`."""
+    return all(
+        c.isalpha() or c.isdecimal() or c in extra or unicodedata.category(c).startswith("M")
+        for c in value
+    )
+
+
 def _check_tag_key(value: str) -> str:
-    if value != value.strip() or not re.match(TAG_KEY_PATTERN, value):
+    if (
+        not 1 <= len(value) <= TAG_KEY_MAX
+        or value != value.strip()
+        or not _tag_text_ok(value, TAG_KEY_SYMBOLS)
+    ):
         raise ValueError(
             "tag key must be 1-128 letters, digits, spaces or _ . : = + - @, "
             "with no leading or trailing space"
@@ -435,7 +553,7 @@ def _check_tag_key(value: str) -> str:
 
 
 def _check_tag_value(value: str) -> str:
-    if not re.match(TAG_VALUE_PATTERN, value):
+    if len(value) > TAG_VALUE_MAX or not _tag_text_ok(value, TAG_VALUE_SYMBOLS):
         raise ValueError("tag value must be at most 255 letters, digits, spaces or _ . : = + - @ /")
     return value
 
@@ -456,6 +574,27 @@ class TagsRequest(RequestModel):
 
 
 # ---------------------------------------------------------------- responses
+#
+# Every field is optional and may be null (the SDK accepts both), except a notebook's `id`.
+# Lists read as `[]` when null or absent where callers iterate them; null items are dropped.
+
+
+def _list_or_empty(value: Any) -> Any:
+    """null -> []; a lone item -> [item] (the SDK does the same); null items dropped."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return [value]
+    return [item for item in value if item is not None]
+
+
+def _list_or_none(value: Any) -> Any:
+    return None if value is None else _list_or_empty(value)
+
+
+T = TypeVar("T")
+Items = Annotated[list[T], BeforeValidator(_list_or_empty)]
+OptionalItems = Annotated[list[T] | None, BeforeValidator(_list_or_none)]
 
 
 class Lease(ResponseModel):
@@ -499,9 +638,9 @@ class Endpoint(ResponseModel):
     service: EndpointService | None = None
     dev_service: str | None = None
     uri: str | None = None
-    key_pair_names: list[str] | None = None
-    ssh_keys: list[str] | None = None
-    allowed_access_ips: list[str] | None = None
+    key_pair_names: OptionalItems[str] = None
+    ssh_keys: OptionalItems[str] = None
+    allowed_access_ips: OptionalItems[str] = None
 
 
 class Pool(ResponseModel):
@@ -529,7 +668,7 @@ class JobProgress(ResponseModel):
 
 
 class Tag(ResponseModel):
-    key: str
+    key: str | None = None
     value: str | None = None
 
 
@@ -547,20 +686,25 @@ class Notebook(ResponseModel):
     lease: Lease | None = None
     url: str | None = None
     token: SecretStr | None = None
-    endpoints: list[Endpoint] | None = None
+    endpoints: OptionalItems[Endpoint] = None
     volume: Volume | None = None
     pool: Pool | None = None
     workspace_id: str | None = None
     feature: Feature | None = None
-    billing_items: list[str] | None = None
+    billing_items: OptionalItems[str] = None
     user: User | None = None
-    action_progress: list[JobProgress] | None = None
-    tags: list[Tag] | None = None
+    action_progress: OptionalItems[JobProgress] = None
+    tags: OptionalItems[Tag] = None
     ip: str | None = None
     user_id: str | None = None
     jupyter_version: str | None = None
     create_at: int | None = None
     update_at: int | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _null_status_is_unknown(cls, value: Any) -> Any:
+        return NotebookStatus.UNKNOWN if value is None else value
 
     def tag(self, key: str) -> str | None:
         """Value of tag `key`, or None."""
@@ -581,23 +725,105 @@ class Notebook(ResponseModel):
         return f"{self.name or '?'} ({self.id}, {self.status.value})"
 
 
+class UnreadableNotebook(BaseModel):
+    """A record of a list page that could not be read as a notebook: skipped, never acted on.
+
+    `index` is its place in the reply's `data`; `position` its place in the whole listing as
+    far as the client can tell (the same as `index` for a page read on its own). `reason` names
+    fields and rules only, never values (a record carries the notebook's `token`).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    position: int
+    notebook_id: str | None = None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"notebook {self.notebook_id}" if self.notebook_id else f"record {self.position}"
+        return f"{where}: {self.reason}"
+
+
 class NotebookPage(ResponseModel):
-    """One page of `GET /notebooks` or `/notebooks/all`."""
+    """One page of `GET /notebooks` or `/notebooks/all`.
+
+    Records are read one by one: those that cannot be read go to `unreadable`, the rest to
+    `data`, so one odd record never costs the whole page.
+    """
 
     current: int | None = None
     pages: int | None = None
     size: int | None = None
     total: int | None = None
     data: list[Notebook] = Field(default_factory=list)
+    unreadable: list[UnreadableNotebook] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_each_record(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        readable: list[Notebook] = []
+        # Kept when built in code; anything a reply sends under this name is not ours: dropped.
+        unreadable = [
+            item
+            for item in _list_or_empty(value.get("unreadable"))
+            if isinstance(item, UnreadableNotebook)
+        ]
+        records = value.get("data")
+        if records is None:
+            records = []
+        elif not isinstance(records, list):
+            records = [records]
+        # Null records stay in: they count in `total` and are reported like any unreadable one.
+        for index, record in enumerate(records):
+            if isinstance(record, Notebook):
+                readable.append(record)
+                continue
+            try:
+                readable.append(Notebook.model_validate(record))
+            except ValidationError as exc:
+                unreadable.append(
+                    UnreadableNotebook(
+                        index=index,
+                        position=index,
+                        notebook_id=_raw_id(record),
+                        reason=_reason(exc),
+                    )
+                )
+        return {**value, "data": readable, "unreadable": unreadable}
+
+
+def _raw_id(record: Any) -> str | None:
+    if isinstance(record, dict):
+        raw = record.get("id")
+        if isinstance(raw, str) and raw:
+            return raw
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return str(raw)
+    return None
+
+
+def _reason(exc: ValidationError, most: int = 3) -> str:
+    """Where and what, without the values: `loc: message` for the first few problems."""
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)
+    parts = []
+    for error in errors[:most]:
+        location = ".".join(str(part) for part in error["loc"]) or "record"
+        parts.append(f"{location}: {error['msg'].removeprefix('Value error, ')}")
+    if len(errors) > most:
+        parts.append(f"and {len(errors) - most} more")
+    return "; ".join(parts)
 
 
 class TagSummaryItem(ResponseModel):
-    key: str
-    values: list[str] = Field(default_factory=list)
+    key: str | None = None
+    values: Items[str] = Field(default_factory=list)
 
 
 class TagSummary(ResponseModel):
-    tags: list[TagSummaryItem] = Field(default_factory=list)
+    tags: Items[TagSummaryItem] = Field(default_factory=list)
 
 
 class Flavor(ResponseModel):
@@ -616,11 +842,6 @@ class FlavorList(ResponseModel):
     pages: int | None = None
     size: int | None = None
     total: int | None = None
-    flavors: list[Flavor] = Field(default_factory=list)
+    flavors: Items[Flavor] = Field(default_factory=list)
     # The SDK's ListFlavorsResponse also carries the flavors under `data`.
-    data: list[Flavor] = Field(default_factory=list)
-
-
-class ErrorBody(ResponseModel):
-    error_code: str | None = None
-    error_msg: str | None = None
+    data: Items[Flavor] = Field(default_factory=list)

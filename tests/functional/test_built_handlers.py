@@ -46,11 +46,11 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper_local.emulator import DEMO_ACCESS_KEY, DEMO_PROJECT_ID, DEMO_SECRET_KEY, Emulator
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.clock import SimClock
 from nbkeeper_local.emulator.server import serve_in_thread
-from nbkeeper_local.emulator.state import NotebookStatus
 from nbkeeper_local.harness import (
     LOCAL_BOT_TOKEN,
     LOCAL_SIGNING_SECRET,

@@ -45,8 +45,9 @@ emulator: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/nbkeeper serve
 
+# make plan [ENV_FILE=local/nbkeeper.env] [ARGS="--at 2026-11-23T19:55:00+01:00 --json"]
 plan: $(STAMP)
-	$(BIN)/nbkeeper plan
+	$(BIN)/nbkeeper plan $(if $(ENV_FILE),--env-file $(ENV_FILE)) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

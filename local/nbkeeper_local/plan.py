@@ -1,8 +1,16 @@
 """`nbkeeper plan`: what would the lease keeper do now? A dry-run pass, no AWS needed.
 
-Lists and probes the notebooks of the configured endpoint (MODELARTS_* / HUAWEICLOUD_SDK_*
-environment, as the functions read it), decides with the policy, and prints the decisions without
-renewing, stopping or warning anything.
+Where it plans (the five variables are documented in local/nbkeeper.env.example):
+- with MODELARTS_REGION, MODELARTS_PROJECT_ID and credentials set (HUAWEICLOUD_SDK_AK/SK, as
+  the functions read them; MODELARTS_ENDPOINT optional): against that ModelArts endpoint;
+- with only MODELARTS_ENDPOINT set, to a loopback URL: against the emulator serving there (`make
+  emulator`), with its documented demo project and credentials;
+- with none of them set: against a local emulator started for this plan and seeded with
+  `--fleet` notebooks as of `--at`, so a fresh clone's `make plan` shows real decisions.
+
+It lists and probes the notebooks, decides with the policy, and prints the decisions without
+renewing, stopping or warning anything. A plan that cannot reach ModelArts says so once, naming
+the host and the variable to check, prints no table and exits 1.
 
 nbkeeper's own state (reservations, pending warnings, owners) lives in DynamoDB. By default it is
 not read, and the output says so: a plan then shows `warn` where a real pass would `stop` (the
@@ -16,40 +24,64 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from nbkeeper.keeper.decide import Action
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_file, load_policy_text
 from nbkeeper.keeper.report import NotebookOutcome, NullNotifier, PassReport, decision_detail
 from nbkeeper.memory import MemoryStateStore
+from nbkeeper.modelarts.regions import override_variable
 from nbkeeper.records import (
     AuditRecord,
     Owner,
     PendingWarning,
+    ProjectRef,
     ProjectState,
     Reservation,
     StateStore,
 )
 from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
-from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, run_keeper_pass
+from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, project_settings, run_keeper_pass
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
+ENV_EXAMPLE = "local/nbkeeper.env.example"
+DEFAULT_FLEET = 20
+# Any of these set means "plan against what I configured": then all must be right.
+CONFIG_VARIABLES = (
+    "MODELARTS_REGION",
+    "MODELARTS_PROJECT_ID",
+    "HUAWEICLOUD_SDK_AK",
+    "HUAWEICLOUD_SDK_SK",
+    "HUAWEICLOUD_SDK_SECURITY_TOKEN",
+    "HUAWEICLOUD_CREDENTIALS_SECRET",
+    "MODELARTS_IAM_TOKEN",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nbkeeper plan",
-        description="Dry-run one lease keeper pass against the configured ModelArts endpoint "
-        "and print the decisions. Nothing is changed; no AWS access is needed.",
+        description="Dry-run one lease keeper pass and print the decisions. Nothing is changed; "
+        "no AWS access is needed. With no MODELARTS_* variables set it plans against a local "
+        f"emulator seeded for the occasion; {ENV_EXAMPLE} lists the variables that point it "
+        "at ModelArts or at `make emulator`.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--at",
         metavar="ISO8601",
-        help="decide as of this time (e.g. 2026-11-23T19:30:00+01:00; no offset means UTC)",
+        help="decide as of this time (e.g. 2026-11-23T19:30:00+01:00; no offset means UTC); "
+        "default: now",
     )
     parser.add_argument(
         "--policy",
@@ -64,6 +96,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="read reservations and pending warnings from this DynamoDB table (boto3, ambient "
         "AWS configuration; read-only). Without it they are unknown.",
+    )
+    parser.add_argument(
+        "--env-file",
+        metavar="FILE",
+        help=f"read KEY=VALUE lines (e.g. a copy of {ENV_EXAMPLE}) over the environment",
+    )
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=DEFAULT_FLEET,
+        help="notebooks to seed when planning against a local emulator (no MODELARTS_* set)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show nbkeeper's log lines (retries, errors)"
     )
     return parser
 
@@ -136,8 +182,127 @@ def load(policy_path: str | None) -> Policy:
     return load_policy_text("", "default policy")
 
 
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY=VALUE lines (`export ` prefix, quotes and # comments allowed), as shells source them."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(Path(path).read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ValueError(f"{path}:{number}: expected KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+# ---------------------------------------------------------------------- where to plan
+
+
+@dataclass
+class Target:
+    """Where the plan reads notebooks from, and what to say about it."""
+
+    settings: ModelArtsSettings
+    description: str
+    # The variable that decides the endpoint, named when it cannot be reached.
+    endpoint_variable: str
+
+
+class TargetError(Exception):
+    """The configuration names no usable ModelArts; the message says what to set."""
+
+
+def _is_loopback_url(url: str) -> bool:
+    from nbkeeper_local.emulator.server import is_loopback
+
+    return is_loopback(urlsplit(url).hostname or "")
+
+
+def emulator_settings(endpoint: str) -> ModelArtsSettings:
+    """The emulator's documented demo project and credentials at `endpoint`."""
+    from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+    from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
+    from nbkeeper_local.harness import MODELARTS_REGION
+
+    return load_settings(
+        ModelArtsSettings,
+        {
+            "MODELARTS_REGION": MODELARTS_REGION,
+            "MODELARTS_PROJECT_ID": DEMO_PROJECT_ID,
+            "MODELARTS_ENDPOINT": endpoint,
+            "HUAWEICLOUD_SDK_AK": DEMO_ACCESS_KEY,
+            "HUAWEICLOUD_SDK_SK": DEMO_SECRET_KEY,
+        },
+    )
+
+
+@contextmanager
+def target_for(environ: Mapping[str, str], now: datetime, fleet: int) -> Iterator[Target]:
+    """The configured ModelArts, the emulator at MODELARTS_ENDPOINT, or a local one for now."""
+    configured = [name for name in CONFIG_VARIABLES if environ.get(name, "").strip()]
+    endpoint = environ.get("MODELARTS_ENDPOINT", "").strip()
+    if configured:
+        try:
+            settings = load_settings(ModelArtsSettings, environ)
+        except SettingsError as exc:
+            problems = "\n- ".join(exc.problems)
+            raise TargetError(
+                f"invalid configuration (see {ENV_EXAMPLE} for the five variables):\n- {problems}"
+            ) from None
+        variable = "MODELARTS_ENDPOINT" if endpoint else "MODELARTS_REGION"
+        yield Target(
+            settings,
+            f"ModelArts at {settings.resolved_endpoint}, project {settings.project_id}",
+            variable,
+        )
+        return
+    if endpoint:
+        if not _is_loopback_url(endpoint):
+            raise TargetError(
+                f"MODELARTS_ENDPOINT is {endpoint} but MODELARTS_REGION, MODELARTS_PROJECT_ID "
+                f"and the credentials are not set: set all five (see {ENV_EXAMPLE})"
+            )
+        try:
+            settings = emulator_settings(endpoint)
+        except SettingsError as exc:
+            raise TargetError("; ".join(exc.problems)) from None
+        yield Target(
+            settings,
+            f"the emulator at {settings.resolved_endpoint} (its demo project and credentials, "
+            "since only MODELARTS_ENDPOINT is set)",
+            "MODELARTS_ENDPOINT",
+        )
+        return
+    from nbkeeper_local.emulator.clock import SimClock
+    from nbkeeper_local.emulator.core import Emulator
+    from nbkeeper_local.emulator.server import serve_in_thread
+
+    emulator = Emulator(clock=SimClock.stepped(now))
+    if fleet > 0:
+        emulator.seed_fleet(size=fleet)
+    with serve_in_thread(emulator) as url:
+        yield Target(
+            emulator_settings(url),
+            f"a local emulator seeded with {fleet} notebooks as of the plan's time (no "
+            f"MODELARTS_* variables set; {ENV_EXAMPLE} shows how to plan against ModelArts "
+            "or `make emulator`)",
+            "MODELARTS_ENDPOINT",
+        )
+
+
+# ---------------------------------------------------------------------- the pass
+
+
 async def plan(
-    settings: ModelArtsSettings, policy: Policy, now: datetime, store: StateStore | None = None
+    settings: ModelArtsSettings,
+    policy: Policy,
+    now: datetime,
+    store: StateStore | None = None,
+    modelarts_options: Mapping[str, Any] | None = None,
 ) -> PassReport:
     """A dry pass assembled exactly as the keeper's (nbkeeper.wiring), telling nobody."""
     return await run_keeper_pass(
@@ -148,7 +313,61 @@ async def plan(
         store=store or MemoryStateStore(),
         notifier=NullNotifier(),
         dry_run=True,
+        modelarts_options=modelarts_options,
     )
+
+
+@contextmanager
+def quiet_logs(verbose: bool, err: TextIO) -> Iterator[None]:
+    """nbkeeper's log lines (a retry, a project error) repeat what the plan says once; they go
+    to stderr only with --verbose."""
+    logger = logging.getLogger("nbkeeper")
+    handler: logging.Handler = logging.StreamHandler(err) if verbose else logging.NullHandler()
+    saved = (logger.propagate, logger.level)
+    logger.addHandler(handler)
+    logger.propagate = False
+    if verbose:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = saved[0], saved[1]
+
+
+def project_problem(target: Target, project: ProjectRef, error: str) -> str:
+    """One line for a project the pass could not sweep: what failed, where, what to check."""
+    settings = project_settings(target.settings, project)
+    host = urlsplit(settings.resolved_endpoint).netloc or settings.resolved_endpoint
+    variable = target.endpoint_variable
+    if project.region != target.settings.region:
+        variable = override_variable(project.region)
+    kind, _, detail = error.partition(": ")
+    detail = detail.rsplit(" failed: ", 1)[-1]  # drop the request line; the host says where
+    detail = re.sub(
+        r" \(gave up after (\d+) attempt\(s\)\)", r"; gave up after \1 attempts", detail
+    )
+    if kind == "transport error":
+        return f"cannot reach ModelArts at {host} ({detail}); check {variable}"
+    if kind == "unauthorized":
+        return (
+            f"ModelArts at {host} refused the credentials ({detail}); check HUAWEICLOUD_SDK_AK "
+            "and HUAWEICLOUD_SDK_SK (or the credentials source in use) and the machine's clock"
+        )
+    if kind == "forbidden":
+        return (
+            f"ModelArts at {host} does not allow listing notebooks in project "
+            f"{project.project_id} ({detail}); check the IAM user's ModelArts permissions"
+        )
+    if kind in {"not found", "invalid request"}:
+        return (
+            f"ModelArts at {host} rejected project {project.project_id} ({detail}); check "
+            "MODELARTS_PROJECT_ID (or the policy's projects) and the region"
+        )
+    return f"project {project.project_id} at {host}: {error}"
+
+
+# ---------------------------------------------------------------------- output
 
 
 def row(outcome: NotebookOutcome, state_read: bool = False) -> dict[str, object]:
@@ -177,7 +396,9 @@ def state_note(table: str | None) -> str:
     )
 
 
-def print_table(report: PassReport, out: TextIO, state_table: str | None = None) -> None:
+def print_table(
+    report: PassReport, out: TextIO, state_table: str | None = None, policy: Policy | None = None
+) -> None:
     print(state_note(state_table), file=out)
     outcomes = sorted(
         report.outcomes, key=lambda o: (list(Action).index(o.action), o.name or "", o.notebook_id)
@@ -196,35 +417,50 @@ def print_table(report: PassReport, out: TextIO, state_table: str | None = None)
         cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
         print("  ".join([*cells, line[4]]).rstrip(), file=out)
     counts = report.counts
+    zone = policy.zone if policy is not None else UTC
+    at = report.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+    running = len(report.outcomes)
     print(
-        f"\n{len(report.outcomes)} running notebooks at {report.at.isoformat()}: "
+        f"\n{running} running notebook{'' if running == 1 else 's'} at {at}: "
         f"{counts['prolong']} to prolong, {counts['warn']} to warn, {counts['stop']} to stop, "
         f"{counts['noop']} to leave alone. Dry run: nothing was changed.",
         file=out,
     )
 
 
-def _unreadable(table: str, exc: Exception) -> int:
+def _unreadable(table: str, exc: Exception, err: TextIO) -> int:
     print(
         f"nbkeeper plan: --state-table {table}: cannot read it ({exc}); check the table "
         "name, the AWS region and profile, and dynamodb:Query permission",
-        file=sys.stderr,
+        file=err,
     )
     return 2
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(
+    argv: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    modelarts_options: Mapping[str, Any] | None = None,
+) -> int:
+    """`nbkeeper plan` with its environment and streams passed in (tests pass their own)."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     args = build_parser().parse_args(argv)
+    env = dict(os.environ if environ is None else environ)
     try:
         now = parse_at(args.at)
     except ValueError:
-        print(f"nbkeeper plan: --at {args.at!r} is not an ISO 8601 time", file=sys.stderr)
+        print(f"nbkeeper plan: --at {args.at!r} is not an ISO 8601 time", file=err)
         return 2
     try:
-        settings = load_settings(ModelArtsSettings, os.environ)
+        if args.env_file:
+            env |= read_env_file(args.env_file)
         policy = load(args.policy)
-    except (SettingsError, PolicyError) as exc:
-        print(f"nbkeeper plan: {exc}", file=sys.stderr)
+    except (OSError, ValueError, PolicyError) as exc:
+        print(f"nbkeeper plan: {exc}", file=err)
         return 2
     table: str | None = args.state_table
     store: ReadOnlyState | None = None
@@ -234,15 +470,52 @@ def main(argv: list[str] | None = None) -> int:
         try:
             store = dynamo_state(table)
         except (BotoCoreError, ClientError) as exc:
-            return _unreadable(table, exc)
-    report = asyncio.run(plan(settings, policy, now, store))
+            return _unreadable(table, exc, err)
+    with ExitStack() as stack:
+        try:
+            target = stack.enter_context(target_for(env, now, args.fleet))
+        except TargetError as exc:
+            print(f"nbkeeper plan: {exc}", file=err)
+            return 2
+        with quiet_logs(args.verbose, err):
+            report = asyncio.run(plan(target.settings, policy, now, store, modelarts_options))
     if table and store is not None and store.load_error is not None:
-        return _unreadable(table, store.load_error)
+        return _unreadable(table, store.load_error, err)
+    return show(report, target, policy, args, out, err)
+
+
+def show(
+    report: PassReport,
+    target: Target,
+    policy: Policy,
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Print the plan (or, when ModelArts could not be read at all, only why); the exit code."""
+    refs = {
+        p.project_id: ProjectRef(region=p.region, project_id=p.project_id) for p in report.projects
+    }
     for project in report.project_errors:
-        print(f"nbkeeper plan: project {project.project_id}: {project.error}", file=sys.stderr)
+        line = project_problem(target, refs[project.project_id], project.error or "")
+        print(f"nbkeeper plan: {line}", file=err)
+    if report.project_errors and not report.outcomes:
+        return 1  # no table: an empty one would read like a clean, empty result
+    notes = err if args.json else out  # JSON lines stay pure on stdout
+    print(f"Planned against {target.description}.", file=notes)
+    table: str | None = args.state_table
     if args.json:
         for outcome in report.outcomes:
-            print(json.dumps(row(outcome, state_read=bool(table)), ensure_ascii=False))
+            print(json.dumps(row(outcome, state_read=bool(table)), ensure_ascii=False), file=out)
     else:
-        print_table(report, sys.stdout, table)
+        print_table(report, out, table, policy)
+        if report.project_errors:
+            print(
+                f"INCOMPLETE: {len(report.project_errors)} project(s) not fully swept (above).",
+                file=out,
+            )
     return 1 if report.project_errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv)

@@ -98,8 +98,10 @@ def test_policy_file_is_used(
 def test_table_output(fleet: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["plan"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("nbkeeper state: NOT read (no --state-table)")
-    assert out.splitlines()[1].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
+    lines = out.splitlines()
+    assert lines[0].startswith("Planned against ModelArts at http://127.0.0.1:")
+    assert lines[1].startswith("nbkeeper state: NOT read (no --state-table)")
+    assert lines[2].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
     assert "running notebooks at" in out and "nothing was changed" in out
 
 
@@ -149,7 +151,9 @@ def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
     assert state_table.scan()["Items"] == items
 
     assert cli_main(["plan", "--at", at, "--state-table", state_table.name]) == 0
-    assert capsys.readouterr().out.startswith("nbkeeper state: read from DynamoDB table state")
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "nbkeeper state: read from DynamoDB table state (reservations, warnings, owners)"
+    )
 
 
 def test_an_unreadable_state_table_is_named(

@@ -28,19 +28,21 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from nbkeeper.keeper.decide import Action
+from nbkeeper.keeper.activity import Activity, ActivityResult
+from nbkeeper.keeper.decide import Action, Decision
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_file, load_policy_text
 from nbkeeper.keeper.report import NotebookOutcome, NullNotifier, PassReport, decision_detail
 from nbkeeper.memory import MemoryStateStore
 from nbkeeper.modelarts.regions import override_variable
+from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper.records import (
     AuditRecord,
     Owner,
@@ -51,6 +53,7 @@ from nbkeeper.records import (
     StateStore,
 )
 from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
+from nbkeeper.timefmt import from_ms
 from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, project_settings, run_keeper_pass
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
@@ -303,8 +306,10 @@ async def plan(
     now: datetime,
     store: StateStore | None = None,
     modelarts_options: Mapping[str, Any] | None = None,
+    seen: Seen | None = None,
 ) -> PassReport:
-    """A dry pass assembled exactly as the keeper's (nbkeeper.wiring), telling nobody."""
+    """A dry pass assembled exactly as the keeper's (nbkeeper.wiring), telling nobody.
+    `seen` collects each notebook and its activity as the pass read them."""
     return await run_keeper_pass(
         settings,
         default_projects(policy, settings),
@@ -314,7 +319,111 @@ async def plan(
         notifier=NullNotifier(),
         dry_run=True,
         modelarts_options=modelarts_options,
+        observe=None if seen is None else seen.add,
     )
+
+
+# ---------------------------------------------------------------------- a safe --at
+
+# Data up to this much later than --at is clock noise, not a plan in the past.
+AT_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass
+class Seen:
+    """What the pass read per notebook: ModelArts' view (the lease) and Jupyter's (activity)."""
+
+    notebooks: dict[str, Notebook] = field(default_factory=dict)
+    activity: dict[str, ActivityResult] = field(default_factory=dict)
+
+    def add(self, notebook: Notebook, activity: ActivityResult) -> None:
+        self.notebooks[notebook.id] = notebook
+        self.activity[notebook.id] = activity
+
+    def latest(self, notebook_id: str) -> datetime | None:
+        """The latest moment the data about this notebook speaks of: its creation, its lease's
+        last change, its Jupyter Server's start and last activity."""
+        notebook = self.notebooks[notebook_id]
+        moments = [from_ms(notebook.create_at)] if notebook.create_at is not None else []
+        if notebook.lease is not None and notebook.lease.update_at is not None:
+            moments.append(from_ms(notebook.lease.update_at))
+        activity = self.activity.get(notebook_id)
+        if isinstance(activity, Activity):
+            moments += [m for m in (activity.last_activity, activity.started) if m is not None]
+        return max(moments, default=None)
+
+    def lease_end(self, notebook_id: str) -> datetime | None:
+        lease = self.notebooks[notebook_id].lease
+        if lease is None or lease.enable is False or lease.deadline_ms is None:
+            return None
+        return from_ms(lease.deadline_ms)
+
+
+@dataclass
+class AtCheck:
+    """How `--at` relates to the data the plan read, and what the plan did about it."""
+
+    after_at: set[str] = field(default_factory=set)  # data later than --at: marked
+    ran_out: set[str] = field(default_factory=set)  # lease ended before --at: shown as stopped
+    latest: datetime | None = None
+
+    def notices(self, at: datetime, zone: tzinfo, total: int) -> list[str]:
+        when = _when(at, zone)
+        lines = []
+        if self.after_at:
+            assert self.latest is not None
+            n = len(self.after_at)
+            which = (
+                f"all {n} notebooks" if n == total > 1 else f"{_count(n, 'notebook')} of {total}"
+            )
+            lines.append(
+                f"--at {when} is before the data read: {which} were created, restarted, prolonged or used after it (the latest at "
+                f"{_when(self.latest, zone)}). ModelArts and Jupyter only tell how things are now, "
+                "so for those notebooks this plan counts that later activity as current and "
+                "measures their lease from --at; they are marked * (JSON: data_after_at)."
+            )
+        if self.ran_out:
+            lines.append(
+                f"--at {when} is past the end of {_count(len(self.ran_out), 'lease')}: ModelArts "
+                "stops a notebook when its lease runs out, so unless a pass before --at "
+                "prolongs them, they are no longer running then. They are shown as `noop` "
+                "(lease ran out), not decided as running notebooks."
+            )
+        return lines
+
+
+def check_at(report: PassReport, seen: Seen, at: datetime, policy: Policy) -> AtCheck:
+    """Mark notebooks whose data is later than `at`, and settle those whose lease would have
+    run out by `at` as `noop`: a pass at `at` would not find them running."""
+    check = AtCheck()
+    for outcome in report.outcomes:
+        if outcome.notebook_id not in seen.notebooks:
+            continue
+        latest = seen.latest(outcome.notebook_id)
+        if latest is not None and latest > at + AT_TOLERANCE:
+            check.after_at.add(outcome.notebook_id)
+            check.latest = max(latest, check.latest or latest)
+        end = seen.lease_end(outcome.notebook_id)
+        if end is not None and end < at and outcome.notebook_id not in check.after_at:
+            check.ran_out.add(outcome.notebook_id)
+            outcome.decision = Decision(
+                Action.NOOP,
+                f"lease ran out at {_when(end, policy.zone)}, before --at: ModelArts stops it "
+                "then unless a pass before --at prolongs it",
+            )
+    return check
+
+
+def _offset_differs(at: datetime, zone: tzinfo) -> bool:
+    return at.utcoffset() != at.astimezone(zone).utcoffset()
+
+
+def _when(moment: datetime, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 @contextmanager
@@ -397,8 +506,13 @@ def state_note(table: str | None) -> str:
 
 
 def print_table(
-    report: PassReport, out: TextIO, state_table: str | None = None, policy: Policy | None = None
+    report: PassReport,
+    out: TextIO,
+    state_table: str | None = None,
+    policy: Policy | None = None,
+    marked: Collection[str] = (),
 ) -> None:
+    """The decisions by action; notebooks in `marked` (data later than --at) get a *."""
     print(state_note(state_table), file=out)
     outcomes = sorted(
         report.outcomes, key=lambda o: (list(Action).index(o.action), o.name or "", o.notebook_id)
@@ -411,7 +525,8 @@ def print_table(
             detail = f"+{o.decision.extend_ms / 3_600_000:g} h"
         elif o.action is Action.WARN:
             detail = o.decision.warning_kind or ""
-        rows.append((o.action.value, o.name or "?", o.notebook_id, detail, o.decision.reason))
+        name = ("*" if o.notebook_id in marked else "") + (o.name or "?")
+        rows.append((o.action.value, name, o.notebook_id, detail, o.decision.reason))
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers[:4])]
     for line in [headers, *rows]:
         cells = [cell.ljust(width) for cell, width in zip(line[:4], widths, strict=True)]
@@ -477,11 +592,13 @@ def run(
         except TargetError as exc:
             print(f"nbkeeper plan: {exc}", file=err)
             return 2
+        seen = Seen() if args.at else None  # without --at the data is as of now
         with quiet_logs(args.verbose, err):
-            report = asyncio.run(plan(target.settings, policy, now, store, modelarts_options))
+            report = asyncio.run(plan(target.settings, policy, now, store, modelarts_options, seen))
     if table and store is not None and store.load_error is not None:
         return _unreadable(table, store.load_error, err)
-    return show(report, target, policy, args, out, err)
+    check = check_at(report, seen, now, policy) if seen is not None else AtCheck()
+    return show(report, target, policy, args, check, out, err)
 
 
 def show(
@@ -489,6 +606,7 @@ def show(
     target: Target,
     policy: Policy,
     args: argparse.Namespace,
+    check: AtCheck,
     out: TextIO,
     err: TextIO,
 ) -> int:
@@ -503,12 +621,23 @@ def show(
         return 1  # no table: an empty one would read like a clean, empty result
     notes = err if args.json else out  # JSON lines stay pure on stdout
     print(f"Planned against {target.description}.", file=notes)
+    notices = check.notices(report.at, policy.zone, len(report.outcomes))
+    if args.at and _offset_differs(parse_at(args.at), policy.zone):
+        notices.insert(
+            0,
+            f"times are shown in the policy's timezone, {policy.timezone}, which also decides "
+            "working hours and holidays; --at only says when (--policy sets another timezone).",
+        )
+    for notice in notices:
+        print(f"NOTE: {notice}", file=notes)
     table: str | None = args.state_table
     if args.json:
         for outcome in report.outcomes:
-            print(json.dumps(row(outcome, state_read=bool(table)), ensure_ascii=False), file=out)
+            data = row(outcome, state_read=bool(table))
+            data["data_after_at"] = outcome.notebook_id in check.after_at
+            print(json.dumps(data, ensure_ascii=False), file=out)
     else:
-        print_table(report, out, table, policy)
+        print_table(report, out, table, policy, marked=check.after_at)
         if report.project_errors:
             print(
                 f"INCOMPLETE: {len(report.project_errors)} project(s) not fully swept (above).",

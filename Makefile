@@ -12,6 +12,7 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 AWS_REGION ?= eu-west-1
 
 .PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
+.PHONY: invoke
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +49,11 @@ serve: $(STAMP)
 # make plan [ENV_FILE=local/nbkeeper.env] [ARGS="--at 2026-11-23T19:55:00+01:00 --json"]
 plan: $(STAMP)
 	$(BIN)/nbkeeper plan $(if $(ENV_FILE),--env-file $(ENV_FILE)) $(ARGS)
+
+# One handler on one events/ sample, in the local world (no Docker):
+# make invoke FUNCTION=slack_commands EVENT=events/slack_command_help.json
+invoke: $(STAMP)
+	$(BIN)/nbkeeper invoke $(FUNCTION) $(EVENT) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

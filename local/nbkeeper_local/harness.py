@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,7 @@ from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
 from nbkeeper_local.emulator.server import serve_in_thread
+from nbkeeper_local.slacktext import indent, render
 
 AWS_REGION = "eu-west-1"
 MODELARTS_REGION = "ap-southeast-3"
@@ -463,16 +464,17 @@ def with_response_url(event: dict[str, Any], response_url: str) -> bytes:
 @dataclass
 class HandlerOutput:
     """Where the handlers' own output goes in local runs: Powertools' JSON log lines and the
-    CloudWatch metrics blobs are for machines, so they go to a file whose path is printed, or
-    to the terminal with --verbose (`path` is None then)."""
+    CloudWatch metrics blobs are for machines, so they go to `stream` (a file whose path is
+    printed), or with `capture` False (--verbose) to the terminal as they come."""
 
     stream: TextIO
     path: Path | None = None
+    capture: bool = True
 
     @contextmanager
     def captured(self) -> Iterator[None]:
-        """Run handler code with its output going to `stream` (a no-op with --verbose)."""
-        if self.path is None:
+        """Run handler code (imports included) with its output going to `stream`."""
+        if not self.capture:
             yield
             return
         with contextlib.redirect_stdout(self.stream), contextlib.redirect_stderr(self.stream):
@@ -484,7 +486,11 @@ class HandlerOutput:
                 self.stream.flush()
 
     def where(self) -> str:
-        return f"handler logs and metrics: {self.path}" if self.path else "handler logs: below"
+        if not self.capture:
+            return "handler logs: shown as they come (--verbose)"
+        if self.path is None:
+            return "handler logs: kept in memory"
+        return f"handler logs and metrics: {self.path} (--verbose shows them here)"
 
 
 class _CurrentStdout:
@@ -512,10 +518,50 @@ def _follow_stdout() -> None:
 def handler_output(name: str, verbose: bool = False) -> Iterator[HandlerOutput]:
     """A `HandlerOutput` writing to <tmp>/nbkeeper-<name>.log (replaced each run), or stdout."""
     if verbose:
-        yield HandlerOutput(sys.stdout)
+        yield HandlerOutput(sys.stdout, capture=False)
         return
     import tempfile
 
     path = Path(tempfile.gettempdir()) / f"nbkeeper-{name}.log"
     with path.open("w", encoding="utf-8") as stream:
         yield HandlerOutput(stream, path)
+
+
+# ---------------------------------------------------------------------- what people see
+
+
+def pass_line(summary: Mapping[str, Any]) -> str:
+    """A lease keeper pass summary in one sentence."""
+    notebooks = int(summary.get("notebooks", 0))
+    mode = " (dry run)" if summary.get("dry_run") else ""
+    line = (
+        f"pass at {summary.get('at')}{mode}: {notebooks} running notebook"
+        f"{'' if notebooks == 1 else 's'}, {summary.get('prolong', 0)} prolonged, "
+        f"{summary.get('warn', 0)} warned, {summary.get('stop', 0)} stopped, "
+        f"{summary.get('noop', 0)} left alone"
+    )
+    if summary.get("failures"):
+        line += f"; {summary['failures']} action(s) failed"
+    if summary.get("project_errors"):
+        line += f"; {summary['project_errors']} project(s) not swept"
+    return line + "."
+
+
+def slack_where(post: SlackPost) -> str:
+    """Where a message went, as a person would say it."""
+    if post.path.startswith("/commands/"):
+        return "reply to the person who asked (response_url)"
+    channel = str(post.body.get("channel", ""))
+    if channel.startswith("U") or channel.startswith("D"):  # the fake opens D<user> for DMs
+        return f"DM to {channel.removeprefix('D')}"
+    return f"post to {channel}"
+
+
+def slack_lines(slack: FakeSlack) -> list[str]:
+    """What reached Slack since the last call, each message rendered in full."""
+    lines = []
+    for post in slack.take():
+        if post.path.endswith("/conversations.open"):
+            continue
+        lines.append(f"Slack, {slack_where(post)}:\n{indent(render(post.body))}")
+    return lines

@@ -36,13 +36,14 @@ from nbkeeper_local.harness import (
     FakeSlack,
     HandlerOutput,
     LocalWorld,
-    SlackPost,
     demo_policy,
     event_body,
     handler_output,
     load_function,
     local_world,
+    pass_line,
     resign,
+    slack_lines,
     with_response_url,
     worker_round,
 )
@@ -179,43 +180,6 @@ def describe_response(folder: str, result: Any) -> tuple[str, bool]:
     if folder == "lease_keeper" and isinstance(result, Mapping):
         return pass_line(result), not result.get("project_errors")
     return json.dumps(result, indent=2, default=str), True
-
-
-def pass_line(summary: Mapping[str, Any]) -> str:
-    """A lease keeper pass summary in one sentence."""
-    notebooks = int(summary.get("notebooks", 0))
-    mode = " (dry run)" if summary.get("dry_run") else ""
-    line = (
-        f"pass at {summary.get('at')}{mode}: {notebooks} running notebook"
-        f"{'' if notebooks == 1 else 's'}, {summary.get('prolong', 0)} prolonged, "
-        f"{summary.get('warn', 0)} warned, {summary.get('stop', 0)} stopped, "
-        f"{summary.get('noop', 0)} left alone"
-    )
-    if summary.get("failures"):
-        line += f"; {summary['failures']} action(s) failed"
-    if summary.get("project_errors"):
-        line += f"; {summary['project_errors']} project(s) not swept"
-    return line + "."
-
-
-def slack_lines(slack: FakeSlack) -> list[str]:
-    """What reached Slack since the last call, each message rendered in full."""
-    lines = []
-    for post in slack.take():
-        if post.path.endswith("/conversations.open"):
-            continue
-        lines.append(f"Slack, {slack_where(post)}:\n{indent(render(post.body))}")
-    return lines
-
-
-def slack_where(post: SlackPost) -> str:
-    """Where a message went, as a person would say it."""
-    if post.path.startswith("/commands/"):
-        return "reply to the person who asked (response_url)"
-    channel = str(post.body.get("channel", ""))
-    if channel.startswith("U") or channel.startswith("D"):  # the fake opens D<user> for DMs
-        return f"DM to {channel.removeprefix('D')}"
-    return f"post to {channel}"
 
 
 def follow(world: LocalWorld, worker: ModuleType, logs: HandlerOutput, emulator: Any) -> list[str]:

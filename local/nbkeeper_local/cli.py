@@ -15,6 +15,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("nbkeeper_local.plan", "dry-run one lease keeper pass and print the decisions"),
     "demo": ("nbkeeper_local.demo", "run the end-to-end story against the emulator and moto"),
     "serve": ("nbkeeper_local.serve", "serve the Slack routes locally through the real handler"),
+    "status": (
+        "nbkeeper_local.status",
+        "show the state table: warnings, reservations, owners, audit",
+    ),
     "invoke": ("nbkeeper_local.invoke", "run one handler on an events/ file locally (no Docker)"),
     "resign": ("nbkeeper_local.resign", "re-sign a Slack events/ sample with a signing secret"),
     "manifest": ("nbkeeper_local.manifest", "fill slack/manifest.yaml with the deployed URLs"),

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     import httpx
 
     from nbkeeper.chatops.directory import Directory
-    from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.activity import ActivityResult, Prober
+    from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
     from nbkeeper.modelarts.client import AsyncModelArtsClient
     from nbkeeper.modelarts.schemas import Notebook

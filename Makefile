@@ -12,7 +12,7 @@ DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 AWS_REGION ?= eu-west-1
 
 .PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
-.PHONY: invoke
+.PHONY: invoke venv-notice
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,17 @@ $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyp
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e shared -e .
 	@touch $@
+
+# The install is quiet: say what is happening, and keep setuptools' notice box about editable
+# installs (harmless here) out of the output.
+$(STAMP): export PYTHONWARNINGS := ignore:Editable installation
+$(STAMP): | venv-notice
+venv-notice:
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "nbkeeper: first run: creating .venv from the pinned requirements (about 1-2 minutes; later runs reuse it)"; \
+	elif [ ! -f $(STAMP) ] || [ -n "$$(find requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml -newer $(STAMP))" ]; then \
+	  echo "nbkeeper: the requirements changed: updating .venv"; \
+	fi
 
 venv: $(STAMP)
 

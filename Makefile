@@ -49,13 +49,13 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/nbkeeper demo
+	$(BIN)/nbkeeper demo $(ARGS)
 
 emulator: $(STAMP)
 	$(BIN)/nbkeeper emulator --port $(EMULATOR_PORT)
 
 serve: $(STAMP)
-	$(BIN)/nbkeeper serve
+	$(BIN)/nbkeeper serve $(ARGS)
 
 # make plan [ENV_FILE=local/nbkeeper.env] [ARGS="--at 2026-11-23T19:55:00+01:00 --json"]
 plan: $(STAMP)

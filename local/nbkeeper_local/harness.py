@@ -20,6 +20,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from nbkeeper.slack.verify import compute_signature
+from nbkeeper.timefmt import local_time
 from nbkeeper.wiring import DEFAULT_POLICY_PATH
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
@@ -530,20 +532,26 @@ def handler_output(name: str, verbose: bool = False) -> Iterator[HandlerOutput]:
 # ---------------------------------------------------------------------- what people see
 
 
-def pass_line(summary: Mapping[str, Any]) -> str:
-    """A lease keeper pass summary in one sentence."""
+def pass_line(summary: Mapping[str, Any], zone: tzinfo = UTC) -> str:
+    """A lease keeper pass summary in one sentence, its time in `zone`."""
     notebooks = int(summary.get("notebooks", 0))
-    mode = " (dry run)" if summary.get("dry_run") else ""
+    mode = ", a dry run" if summary.get("dry_run") else ""
+    at = str(summary.get("at"))
+    with contextlib.suppress(ValueError):
+        at = local_time(datetime.fromisoformat(at.replace("Z", "+00:00")), zone, date=True)
     line = (
-        f"pass at {summary.get('at')}{mode}: {notebooks} running notebook"
+        f"pass at {at}{mode}: {notebooks} running notebook"
         f"{'' if notebooks == 1 else 's'}, {summary.get('prolong', 0)} prolonged, "
         f"{summary.get('warn', 0)} warned, {summary.get('stop', 0)} stopped, "
         f"{summary.get('noop', 0)} left alone"
     )
-    if summary.get("failures"):
-        line += f"; {summary['failures']} action(s) failed"
-    if summary.get("project_errors"):
-        line += f"; {summary['project_errors']} project(s) not swept"
+    for key, noun, what in (
+        ("failures", "action", "failed"),
+        ("project_errors", "project", "not swept"),
+    ):
+        n = int(summary.get(key) or 0)
+        if n:
+            line += f"; {n} {noun}{'' if n == 1 else 's'} {what}"
     return line + "."
 
 

@@ -23,10 +23,11 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.harness import (
@@ -153,7 +154,7 @@ def local_event(folder: str, event: dict[str, Any], slack: FakeSlack) -> dict[st
     return event
 
 
-def describe_response(folder: str, result: Any) -> tuple[str, bool]:
+def describe_response(folder: str, result: Any, zone: tzinfo = UTC) -> tuple[str, bool]:
     """The handler's result as text, and whether it is a success."""
     if isinstance(result, Mapping) and "statusCode" in result:
         status = int(result["statusCode"])
@@ -178,7 +179,7 @@ def describe_response(folder: str, result: Any) -> tuple[str, bool]:
             return "every message handled (no batchItemFailures)", True
         return f"batchItemFailures (redelivered by SQS): {', '.join(map(str, failures))}", False
     if folder == "lease_keeper" and isinstance(result, Mapping):
-        return pass_line(result), not result.get("project_errors")
+        return pass_line(result, zone), not result.get("project_errors")
     return json.dumps(result, indent=2, default=str), True
 
 
@@ -261,7 +262,7 @@ def invoke(
         started = time.monotonic()
         with logs.captured():
             result = module.lambda_handler(local, FakeLambdaContext(folder.replace("_", "-")))
-        text, ok = describe_response(folder, result)
+        text, ok = describe_response(folder, result, ZoneInfo(timezone))
         say(f"{text}\n")
         for line in slack_lines(world.slack):
             say(line + "\n")
@@ -269,7 +270,7 @@ def invoke(
             say("The worker runs what was queued:\n")
             for line in follow(world, worker, logs, emulator) or ["(nothing sent to Slack)"]:
                 say(line + "\n")
-        say(f"({time.monotonic() - started:.1f} s; {logs.where()})")
+        say(f"Took {time.monotonic() - started:.1f} s; {logs.where()}.")
     return ok
 
 
@@ -306,6 +307,10 @@ def main(argv: list[str]) -> int:
     if len(args.args) > 2:
         parser.error("give at most a FUNCTION and an EVENT file")
     name, path = (None, args.args[0]) if len(args.args) == 1 else args.args
+    try:
+        ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        parser.error(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. Europe/Paris)")
     try:
         event_path = Path(path)
         folder = function_for(event_path, name)

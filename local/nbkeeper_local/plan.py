@@ -53,7 +53,7 @@ from nbkeeper.records import (
     StateStore,
 )
 from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
-from nbkeeper.timefmt import from_ms
+from nbkeeper.timefmt import from_ms, local_time
 from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, project_settings, run_keeper_pass
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
@@ -419,7 +419,7 @@ def _offset_differs(at: datetime, zone: tzinfo) -> bool:
 
 
 def _when(moment: datetime, zone: tzinfo) -> str:
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+    return local_time(moment, zone, date=True)
 
 
 def _count(n: int, noun: str) -> str:
@@ -533,7 +533,7 @@ def print_table(
         print("  ".join([*cells, line[4]]).rstrip(), file=out)
     counts = report.counts
     zone = policy.zone if policy is not None else UTC
-    at = report.at.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+    at = local_time(report.at, zone, date=True)
     running = len(report.outcomes)
     print(
         f"\n{running} running notebook{'' if running == 1 else 's'} at {at}: "

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper_local.emulator.core import Emulator
@@ -271,6 +272,10 @@ def main(argv: list[str]) -> int:
         "--verbose", action="store_true", help="show the handlers' JSON logs and metrics here"
     )
     args = parser.parse_args(argv)
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        parser.error(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. Europe/Paris)")
 
     emulator = Emulator()
     if args.fleet:
@@ -297,7 +302,7 @@ def main(argv: list[str]) -> int:
             while not args.for_seconds or time.monotonic() - started < args.for_seconds:
                 if time.monotonic() >= next_pass:
                     summary = runtime.keeper_pass()
-                    print(f"keeper {pass_line(summary)}", flush=True)
+                    print(f"keeper {pass_line(summary, zone)}", flush=True)
                     next_pass = time.monotonic() + args.keeper_every
                 runtime.drain_queues()
                 for line in slack_lines(world.slack):

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.records import AuditRecord, ProjectState
-from nbkeeper.timefmt import iso
+from nbkeeper.timefmt import iso, local_time
 
 MAX_PROJECTS_SCANNED = 1000  # a bound on the project discovery scan
 
@@ -84,7 +84,7 @@ def read(table: Any, projects: Sequence[str], now: datetime, limit: int) -> list
 
 
 def _when(moment: datetime, zone: tzinfo) -> str:
-    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z")
+    return local_time(moment, zone, date=True)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], out: TextIO) -> None:

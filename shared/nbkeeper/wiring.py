@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import SecretStr, model_validator
 
@@ -88,11 +89,18 @@ class PassSettings(ModelArtsSettings):
         ge=1,
         le=200,
     )
+    timezone: str = env(
+        "NBKEEPER_TIMEZONE", "IANA timezone of the times in the worker's replies", default="UTC"
+    )
 
     @model_validator(mode="after")
     def _at_most_one_slack_token_source(self) -> PassSettings:
         if self.bot_token is not None and self.slack_secret is not None:
             raise ValueError("set at most one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
+        try:
+            ZoneInfo(self.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"NBKEEPER_TIMEZONE: unknown timezone {self.timezone!r}") from None
         return self
 
 
@@ -297,8 +305,9 @@ class Wiring:
 
         async def run() -> dict[str, Any]:
             async with self.new_modelarts_client() as client:
+                zone = ZoneInfo(getattr(self.settings, "timezone", "UTC"))
                 worker = Worker(
-                    client, self.state_store(), self, self, self.settings.project_id, sweeper
+                    client, self.state_store(), self, self, self.settings.project_id, sweeper, zone
                 )
                 parsed = COMMAND_ADAPTER.validate_python(command)
                 return (await worker.execute(parsed, self.seams.now())).as_dict()

@@ -4,6 +4,7 @@ local world (emulator, moto, fake Slack), printed as a person reads it; loopback
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,42 @@ from nbkeeper.slack.verify import compute_signature
 from nbkeeper_local.cli import main as cli_main
 from nbkeeper_local.harness import EVENTS, event_body
 from nbkeeper_local.invoke import function_for
+from tests.unit.test_message_texts import unzoned_times
 
 SAMPLES = sorted(EVENTS.glob("*.json"))
 # What each kind of sample must answer: the status a person checks first.
 EXPECTED = {
     "slack_commands": "HTTP 200",
     "notebook_worker": "every message handled (no batchItemFailures)",
-    "lease_keeper": "pass at 2026-11-23T10:50:00Z: ",
+    "lease_keeper": "pass at Mon 23 Nov 11:50 CET: ",
 }
+# And what each sample's replies say, as Slack shows them (--timezone Europe/Paris).
+REPLIES = {
+    "schedule": ["[Keep 2h more] [Stop now]", "Lease keeper pass, Mon 11:50 CET"],
+    "slack_command_create": [
+        "Creating exp-42 (modelarts.vm.cpu.2u, 10 GB, runs 4 h).",
+        "exp-42 is ready",
+    ],
+    "slack_command_delete": ["Deleting exp-42?", "[Delete] [Cancel]"],
+    "slack_command_help": ["• `/nb create NAME", "`/nb help VERB` for examples."],
+    "slack_command_keep": [
+        "Keeping exp-42 alive until",
+        "the lease keeper will not stop it before then",
+    ],
+    "slack_command_list": ["All notebooks (5)", "exp-42 `"],
+    "slack_command_prolong": ["Extending exp-42's lease to 3 h from now.", "exp-42 now runs until"],
+    "slack_command_start": ["exp-42 is already running; `/nb prolong` extends its lease."],
+    "slack_command_status": ["exp-42 `", "owner @U0001"],
+    "slack_command_stop": ["Stopping exp-42. Queued", "exp-42 is stopped."],
+    "slack_command_update": [
+        "ModelArts only updates stopped notebooks",
+        "[Stop, update, start] [Cancel]",
+    ],
+    "slack_interaction_cancel": ["Cancelled; nothing was changed."],
+    "slack_interaction_confirm": ["only its owner or an nbkeeper admin can delete it"],
+    "sqs_commands_batch": ["Could not stop exp-42"],
+}
+ZONES = {"CET", "CEST", "UTC"}  # the policy's zone; list and status show Slack dates (UTC fallback)
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.stem for p in SAMPLES])
@@ -27,14 +56,22 @@ def test_every_event_sample_invokes_its_handler(
     sample: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = function_for(sample, None)
-    assert cli_main(["invoke", folder, str(sample), "--fleet", "4"]) == 0
+    argv = ["invoke", folder, str(sample), "--fleet", "4", "--timezone", "Europe/Paris"]
+    assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{folder} <- ")
     assert EXPECTED[folder] in out
+    for phrase in REPLIES[sample.stem]:
+        assert phrase in out, phrase
     assert "handler logs and metrics: " in out
-    # Readable: no Block Kit JSON, no escapes, no cut texts.
+    # Readable: no Block Kit JSON, no escapes, no cut texts, no bare or foreign times.
     assert '"blocks"' not in out and "\\u" not in out
     assert not [line for line in out.splitlines() if line.endswith(("...", "…"))]
+    assert unzoned_times(out) == []
+    zones = set(re.findall(r"\d:\d\d ([A-Z]{3,5})\b", out))
+    assert zones <= ZONES, zones
+    if sample.stem in {"schedule", "slack_command_keep", "slack_command_prolong"}:
+        assert zones - {"UTC"}, "the policy's zone, not UTC"  # keeper, webhook and worker
 
 
 def test_help_prints_the_help_text(capsys: pytest.CaptureFixture[str]) -> None:

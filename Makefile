@@ -24,6 +24,7 @@ fresh_venv = $(1)/bin/python -c '$(IS_PY_MINOR)' 2>/dev/null || { \
 	rm -rf $(1) && $(PYTHON) -m venv $(1); }
 
 .PHONY: venv deploy-venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
+.PHONY: invoke venv-notice
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@$(call fresh_venv,$(VENV))
@@ -31,6 +32,17 @@ $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyp
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e shared -e .
 	@touch $@
+
+# The install is quiet: say what is happening, and keep setuptools' notice box about editable
+# installs (harmless here) out of the output.
+$(STAMP): export PYTHONWARNINGS := ignore:Editable installation
+$(STAMP): | venv-notice
+venv-notice:
+	@if [ ! -x $(BIN)/python ]; then \
+	  echo "nbkeeper: first run: creating .venv from the pinned requirements (about 1-2 minutes; later runs reuse it)"; \
+	elif [ ! -f $(STAMP) ] || [ -n "$$(find requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml -newer $(STAMP))" ]; then \
+	  echo "nbkeeper: the requirements changed: updating .venv"; \
+	fi
 
 venv: $(STAMP)
 
@@ -50,16 +62,22 @@ pytest: $(STAMP) $(DEPLOY_STAMP)
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/nbkeeper demo
+	$(BIN)/nbkeeper demo $(ARGS)
 
 emulator: $(STAMP)
 	$(BIN)/nbkeeper emulator --port $(EMULATOR_PORT)
 
 serve: $(STAMP)
-	$(BIN)/nbkeeper serve
+	$(BIN)/nbkeeper serve $(ARGS)
 
+# make plan [ENV_FILE=local/nbkeeper.env] [ARGS="--at 2026-11-23T19:55:00+01:00 --json"]
 plan: $(STAMP)
-	$(BIN)/nbkeeper plan
+	$(BIN)/nbkeeper plan $(if $(ENV_FILE),--env-file $(ENV_FILE)) $(ARGS)
+
+# One handler on one events/ sample, in the local world (no Docker):
+# make invoke FUNCTION=slack_commands EVENT=events/slack_command_help.json
+invoke: $(STAMP)
+	$(BIN)/nbkeeper invoke $(FUNCTION) $(EVENT) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

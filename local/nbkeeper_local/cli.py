@@ -7,6 +7,7 @@ chosen, so `nbkeeper --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -14,6 +15,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("nbkeeper_local.plan", "dry-run one lease keeper pass and print the decisions"),
     "demo": ("nbkeeper_local.demo", "run the end-to-end story against the emulator and moto"),
     "serve": ("nbkeeper_local.serve", "serve the Slack routes locally through the real handler"),
+    "status": (
+        "nbkeeper_local.status",
+        "show the state table: warnings, reservations, owners, audit",
+    ),
+    "invoke": ("nbkeeper_local.invoke", "run one handler on an events/ file locally (no Docker)"),
+    "resign": ("nbkeeper_local.resign", "re-sign a Slack events/ sample with a signing secret"),
     "manifest": ("nbkeeper_local.manifest", "fill slack/manifest.yaml with the deployed URLs"),
 }
 
@@ -36,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nbkeeper: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    result: int = module.main(rest)
+    try:
+        result: int = module.main(rest)
+    except BrokenPipeError:  # `nbkeeper plan | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return result
 
 

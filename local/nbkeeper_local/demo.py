@@ -9,17 +9,16 @@ EventBridge Scheduler event. ModelArts is the emulator served over HTTP, with si
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbkeeper_local.emulator.clock import SimClock
 from nbkeeper_local.emulator.core import Emulator
@@ -27,14 +26,17 @@ from nbkeeper_local.emulator.jupyter import ActivityPattern
 from nbkeeper_local.harness import (
     DEMO_ADMIN,
     FakeLambdaContext,
+    HandlerOutput,
     LocalWorld,
     demo_policy,
+    handler_output,
     interaction_event,
     load_function,
     local_world,
     slash_command_event,
     worker_round,
 )
+from nbkeeper_local.slacktext import indent, render
 
 DAY = datetime(2026, 11, 23, tzinfo=UTC)  # a Monday
 START = DAY.replace(hour=8, minute=45)
@@ -42,20 +44,27 @@ END = DAY.replace(hour=21, minute=5)
 PASS_EVERY = timedelta(minutes=5)
 ALICE, BOB, CAROL = "U0ALICE", "U0BOB", DEMO_ADMIN
 NAMES = {ALICE: "alice", BOB: "bob", CAROL: "carol (admin)"}
+FLEET_VERBS = {"prolong": "prolonged", "warn": "warned", "stop": "stopped"}
 
 
 @dataclass
 class Timeline:
-    """One line per event, stamped with simulated time; counts for the summary."""
+    """One line per event, stamped with simulated time in `zone`; counts for the summary."""
 
     clock: SimClock
+    zone: tzinfo = UTC
     started: float = field(default_factory=time.monotonic)
     counts: Counter[str] = field(default_factory=Counter)
     hours_saved: float = 0.0
     cost_saved: float = 0.0
 
     def say(self, text: str, indent: int = 0) -> None:
-        print(f"  {self.clock.now():%H:%M}  {'    ' * indent}{text}", flush=True)
+        """A line stamped with the simulated time; further lines of `text` align under it."""
+        pad = "    " * indent
+        first, *rest = text.splitlines() or [""]
+        print(f"  {self.clock.now().astimezone(self.zone):%H:%M}  {pad}{first}", flush=True)
+        for line in rest:
+            print(f"         {pad}{line}".rstrip(), flush=True)
 
     def chapter(self, title: str) -> None:
         print(f"\n== {title}", flush=True)
@@ -64,13 +73,15 @@ class Timeline:
 class Story:
     """The world plus the three real handlers, and the moves a person or a schedule makes."""
 
-    def __init__(self, world: LocalWorld, timeline: Timeline) -> None:
+    def __init__(self, world: LocalWorld, timeline: Timeline, logs: HandlerOutput) -> None:
         self.world = world
         self.emulator = world.emulator
         self.timeline = timeline
-        self.commands = load_function("slack_commands")
-        self.worker = load_function("notebook_worker")
-        self.keeper = load_function("lease_keeper")
+        self.logs = logs
+        with logs.captured():
+            self.commands = load_function("slack_commands")
+            self.worker = load_function("notebook_worker")
+            self.keeper = load_function("lease_keeper")
         # Simulated time everywhere: Slack signs with it, the webhook and worker read it, and
         # follow-ups are due at once while the emulator's clock moves instead.
         self.worker.seams.max_followup_delay = 0
@@ -80,6 +91,7 @@ class Story:
         self.sqs = world.boto3_client("sqs")
         self.ids: dict[str, str] = {}
         self.triggers = 0
+        self.asked: dict[str, str] = {}  # response_url path -> who asked
         self.seen_audit: set[tuple[str, str, str]] = set()
         self.last_warning: dict[str, dict[str, Any]] = {}
         self.fleet_actions: Counter[str] = Counter()
@@ -88,22 +100,29 @@ class Story:
         self.gone_home = False
 
     def invoke(self, module: ModuleType, event: dict[str, Any], name: str) -> Any:
-        """Call a handler as Lambda would; its JSON logs and EMF metrics go to a buffer, since
-        the timeline tells the story (`make serve` shows the logs)."""
-        with contextlib.redirect_stdout(io.StringIO()):
+        """Call a handler as Lambda would; its JSON logs and EMF metrics go to the log file,
+        since the timeline tells the story (--verbose shows them)."""
+        with self.logs.captured():
             return module.lambda_handler(event, FakeLambdaContext(name))
+
+    def response_url(self, user: str, kind: str) -> str:
+        self.triggers += 1
+        path = f"T0DEMO/{self.triggers}/{kind}"
+        self.asked[f"/commands/{path}"] = user
+        return self.world.slack.response_url(path)
 
     # ------------------------------------------------------------------ Slack side
 
     def slash(self, user: str, text: str) -> dict[str, Any]:
         """A signed `/nb` command through the webhook; prints and returns the ephemeral ack."""
-        self.triggers += 1
-        response_url = self.world.slack.response_url(f"T0DEMO/{self.triggers}/demo")
+        response_url = self.response_url(user, "demo")
         event = slash_command_event(text, user, response_url, at=self.emulator.now().timestamp())
         self.timeline.say(f"{NAMES[user]}: /nb {text}")
         response = self.invoke(self.commands, event, "slack-commands")
         reply: dict[str, Any] = json.loads(response.get("body") or "{}")
-        self.timeline.say(f"ack {response['statusCode']}: {_first_line(reply)}", indent=1)
+        status = response["statusCode"]
+        ack = f"ack {status}, only {NAMES[user]} sees it:" if status == 200 else f"ack {status}:"
+        self.timeline.say(f"{ack}\n{indent(render(reply))}", indent=1)
         self.drain()
         return reply
 
@@ -116,8 +135,7 @@ class Story:
             for element in block["elements"]
             if element.get("action_id") == action_id
         )
-        self.triggers += 1
-        response_url = self.world.slack.response_url(f"T0DEMO/{self.triggers}/click")
+        response_url = self.response_url(user, "click")
         event = interaction_event(
             user, action_id, button["value"], response_url, at=self.emulator.now().timestamp()
         )
@@ -135,12 +153,13 @@ class Story:
             channel = str(body.get("channel", ""))
             if any(b.get("type") == "actions" for b in body.get("blocks", [])):
                 self.last_warning[channel] = body
-            text = _first_line(body)
+            text = indent(render(body))
             if post.path.startswith("/commands/"):
-                self.timeline.say(f"slack reply: {text}", indent=1)
+                who = NAMES.get(self.asked.get(post.path, ""), "the person who asked")
+                self.timeline.say(f"Slack, reply to {who}:\n{text}", indent=1)
             elif channel in NAMES or channel.startswith("D"):
                 who = NAMES.get(channel, channel)
-                self.timeline.say(f"slack DM to {who}: {text}", indent=1)
+                self.timeline.say(f"Slack, DM to {who}:\n{text}", indent=1)
             else:
                 self.channel_posts += 1
 
@@ -197,9 +216,17 @@ class Story:
     def report_fleet(self, until: datetime) -> None:
         """One line per simulated hour for the seeded fleet's actions and channel posts."""
         if self.fleet_actions or self.channel_posts:
-            parts = [f"{n} {action}" for action, n in sorted(self.fleet_actions.items())]
-            parts.append(f"{self.channel_posts} posts to #notebooks (warnings, pass summaries)")
-            print(f"  {until:%H:%M}  · hour so far, rest of the fleet: {', '.join(parts)}")
+            parts = [
+                f"{n} {FLEET_VERBS.get(action, action)}"
+                for action, n in sorted(self.fleet_actions.items())
+            ]
+            posts = self.channel_posts
+            parts.append(
+                f"{posts} post{'' if posts == 1 else 's'} to #notebooks (warnings, pass summaries)"
+            )
+            print(
+                f"  {until.astimezone(self.timeline.zone):%H:%M}  · hour so far, rest of the fleet: {', '.join(parts)}"
+            )
         self.fleet_actions.clear()
         self.channel_posts = 0
 
@@ -224,25 +251,14 @@ class Story:
                 self.ids[record.name] = record.id
 
 
-def _first_line(message: dict[str, Any]) -> str:
-    text = str(message.get("text") or "")
-    if not text:
-        for block in message.get("blocks", []):
-            text = str(block.get("text", {}).get("text", "")) if block.get("text") else ""
-            if text:
-                break
-    line = text.strip().splitlines()[0] if text.strip() else "(empty)"
-    return line if len(line) <= 110 else line[:107] + "..."
-
-
 Scripted = Callable[[Story], None]
 
 
-def script() -> dict[datetime, Scripted]:
-    """What people do, and when (UTC)."""
+def script(day: datetime = DAY) -> dict[datetime, Scripted]:
+    """What people do, and when (on `day`, in its timezone)."""
 
     def at(hour: int, minute: int) -> datetime:
-        return DAY.replace(hour=hour, minute=minute)
+        return day.replace(hour=hour, minute=minute)
 
     def morning(s: Story) -> None:
         s.timeline.chapter("Morning: two notebooks created from Slack")
@@ -304,32 +320,37 @@ def script() -> dict[datetime, Scripted]:
     }
 
 
-def run(fleet: int) -> int:
-    clock = SimClock.stepped(START)
+def run(fleet: int, timezone: str = "UTC", verbose: bool = False) -> int:
+    """The story, its times in `timezone` (the policy's and `keep until`'s too)."""
+    zone = ZoneInfo(timezone)
+    day = DAY.replace(tzinfo=zone)
+    start, end = day.replace(hour=START.hour, minute=START.minute), day.replace(hour=21, minute=5)
+    clock = SimClock.stepped(start)
     emulator = Emulator(clock=clock)
     if fleet:
         emulator.seed_fleet(size=fleet)
-    timeline = Timeline(clock)
-    events = script()
-    print("nbkeeper demo: a Monday, in simulated time, through the real handlers")
+    timeline = Timeline(clock, zone)
+    events = script(day)
+    print(f"nbkeeper demo: a Monday, in simulated time ({timezone}), through the real handlers")
     with (
-        demo_policy() as policy_path,
+        demo_policy(timezone) as policy_path,
+        handler_output("demo", verbose) as logs,
         local_world(
             emulator,
             extra_env={
                 "POLICY_PATH": str(policy_path),
                 "SLACK_ADMINS": CAROL,
-                "NBKEEPER_TIMEZONE": "UTC",
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "NBKEEPER_TIMEZONE": timezone,
             },
         ) as world,
     ):
         print(f"  emulator {world.emulator_url} · moto {world.moto_url} · slack {world.slack.url}")
         print(f"  fleet: {fleet} seeded notebooks besides the story's; keeper every 5 min")
-        story = Story(world, timeline)
-        now = START
-        next_hour = START.replace(minute=0) + timedelta(hours=1)
-        while now <= END:
+        print(f"  {logs.where()}")
+        story = Story(world, timeline, logs)
+        now = start
+        next_hour = start.replace(minute=0) + timedelta(hours=1)
+        while now <= end:
             for moment in sorted(m for m in events if m <= now):
                 events.pop(moment)(story)
             if now >= next_hour:
@@ -344,24 +365,40 @@ def run(fleet: int) -> int:
         counts = emulator.store.counts().get(world.project_id, {})
     print("\n== Summary")
     states = ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items()))
-    print(f"  notebooks in the project at {END:%H:%M}: {sum(counts.values())} ({states})")
+    print(f"  notebooks in the project at {end:%H:%M %Z}: {sum(counts.values())} ({states})")
     print(f"  keeper passes: {timeline.counts['passes']}")
     print(
         f"  actions: {timeline.counts['prolong']} prolonged, {timeline.counts['warn']} warned, "
         f"{timeline.counts['stop']} stopped by the keeper"
     )
     print(f"  saved: {timeline.hours_saved:.1f} notebook-hours, {timeline.cost_saved:.2f} USD")
-    print(f"  wall time: {time.monotonic() - timeline.started:.1f} s")
+    print(f"  wall time: {time.monotonic() - timeline.started:.1f} s; {logs.where()}")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="nbkeeper demo", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="nbkeeper demo",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "--fleet", type=int, default=24, help="notebooks seeded besides the story's"
     )
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA timezone of the story's day, the policy (working hours) and `keep until`",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the handlers' JSON logs and metrics here"
+    )
     args = parser.parse_args(argv)
-    return run(args.fleet)
+    try:
+        ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        parser.error(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. Europe/Paris)")
+    return run(args.fleet, args.timezone, args.verbose)
 
 
 if __name__ == "__main__":

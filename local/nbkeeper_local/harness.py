@@ -8,6 +8,7 @@ see only environment variables, exactly as in Lambda.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import logging
@@ -16,23 +17,26 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
 from nbkeeper.slack.verify import compute_signature
+from nbkeeper.timefmt import local_time
 from nbkeeper.wiring import DEFAULT_POLICY_PATH
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
 from nbkeeper_local.emulator.server import serve_in_thread
+from nbkeeper_local.slacktext import indent, render
 
 AWS_REGION = "eu-west-1"
 MODELARTS_REGION = "ap-southeast-3"
@@ -413,8 +417,9 @@ def worker_round(
 
 
 @contextmanager
-def demo_policy() -> Iterator[Path]:
-    """The shipped keeper policy with demo prices, channels and admin, as a temporary file."""
+def demo_policy(timezone: str = "UTC") -> Iterator[Path]:
+    """The shipped keeper policy with demo prices, channels and admin, in `timezone`, as a
+    temporary file."""
     import tempfile
 
     import yaml
@@ -422,13 +427,149 @@ def demo_policy() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="nbkeeper-policy-") as folder:
         policy = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
         path = Path(folder) / "policy.yaml"
-        path.write_text(yaml.safe_dump(policy | DEMO_POLICY))
+        path.write_text(yaml.safe_dump(policy | DEMO_POLICY | {"timezone": timezone}))
         yield path
 
 
-def resign(event: dict[str, Any], secret: str, at: float | None = None) -> dict[str, Any]:
-    """Sign an API Gateway event's body now (as Slack would have), whatever it carried before."""
+def event_body(event: dict[str, Any]) -> bytes:
+    """The raw body of an API Gateway event (base64 or not)."""
     raw = event.get("body") or ""
-    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+    return base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode()
+
+
+def resign(
+    event: dict[str, Any], secret: str, at: float | None = None, *, body: bytes | None = None
+) -> dict[str, Any]:
+    """Sign an API Gateway event's body now (as Slack would have), whatever it carried before;
+    `body` replaces the body first."""
+    body = event_body(event) if body is None else body
     event = json.loads(json.dumps(event))
     return _signed(event, body, secret, at)
+
+
+def with_response_url(event: dict[str, Any], response_url: str) -> bytes:
+    """A Slack event's form body with its response_url (the slash command's, or the
+    interaction payload's) pointed at `response_url`, so replies stay on this machine."""
+    form = {
+        k: v[0] for k, v in parse_qs(event_body(event).decode(), keep_blank_values=True).items()
+    }
+    if "payload" in form:
+        payload = json.loads(form["payload"])
+        if "response_url" in payload:
+            payload["response_url"] = response_url
+        form["payload"] = json.dumps(payload)
+    elif "response_url" in form:
+        form["response_url"] = response_url
+    return urllib.parse.urlencode(form).encode()
+
+
+@dataclass
+class HandlerOutput:
+    """Where the handlers' own output goes in local runs: Powertools' JSON log lines and the
+    CloudWatch metrics blobs are for machines, so they go to `stream` (a file whose path is
+    printed), or with `capture` False (--verbose) to the terminal as they come."""
+
+    stream: TextIO
+    path: Path | None = None
+    capture: bool = True
+
+    @contextmanager
+    def captured(self) -> Iterator[None]:
+        """Run handler code (imports included) with its output going to `stream`."""
+        if not self.capture:
+            yield
+            return
+        with contextlib.redirect_stdout(self.stream), contextlib.redirect_stderr(self.stream):
+            _follow_stdout()
+            try:
+                yield
+            finally:
+                _follow_stdout()  # also a handler that an import in here bound to our file
+                self.stream.flush()
+
+    def where(self) -> str:
+        if not self.capture:
+            return "handler logs: shown as they come (--verbose)"
+        if self.path is None:
+            return "handler logs: kept in memory"
+        return f"handler logs and metrics: {self.path} (--verbose shows them here)"
+
+
+class _CurrentStdout:
+    """Writes to whatever `sys.stdout` is at the time (a redirect, pytest's capture)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _follow_stdout() -> None:
+    """Powertools' Logger keeps the stream it found at its first import: make its handlers
+    follow `sys.stdout` instead, so a redirect (our log file) applies to them too."""
+    service = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined"))
+    for handler in service.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(
+            handler.stream, _CurrentStdout
+        ):
+            handler.stream = _CurrentStdout()
+
+
+@contextmanager
+def handler_output(name: str, verbose: bool = False) -> Iterator[HandlerOutput]:
+    """A `HandlerOutput` writing to <tmp>/nbkeeper-<name>.log (replaced each run), or stdout."""
+    if verbose:
+        yield HandlerOutput(sys.stdout, capture=False)
+        return
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"nbkeeper-{name}.log"
+    with path.open("w", encoding="utf-8") as stream:
+        yield HandlerOutput(stream, path)
+
+
+# ---------------------------------------------------------------------- what people see
+
+
+def pass_line(summary: Mapping[str, Any], zone: tzinfo = UTC) -> str:
+    """A lease keeper pass summary in one sentence, its time in `zone`."""
+    notebooks = int(summary.get("notebooks", 0))
+    mode = ", a dry run" if summary.get("dry_run") else ""
+    at = str(summary.get("at"))
+    with contextlib.suppress(ValueError):
+        at = local_time(datetime.fromisoformat(at.replace("Z", "+00:00")), zone, date=True)
+    line = (
+        f"pass at {at}{mode}: {notebooks} running notebook"
+        f"{'' if notebooks == 1 else 's'}, {summary.get('prolong', 0)} prolonged, "
+        f"{summary.get('warn', 0)} warned, {summary.get('stop', 0)} stopped, "
+        f"{summary.get('noop', 0)} left alone"
+    )
+    for key, noun, what in (
+        ("failures", "action", "failed"),
+        ("project_errors", "project", "not swept"),
+    ):
+        n = int(summary.get(key) or 0)
+        if n:
+            line += f"; {n} {noun}{'' if n == 1 else 's'} {what}"
+    return line + "."
+
+
+def slack_where(post: SlackPost) -> str:
+    """Where a message went, as a person would say it."""
+    if post.path.startswith("/commands/"):
+        return "reply to the person who asked (response_url)"
+    channel = str(post.body.get("channel", ""))
+    if channel.startswith("U") or channel.startswith("D"):  # the fake opens D<user> for DMs
+        return f"DM to {channel.removeprefix('D')}"
+    return f"post to {channel}"
+
+
+def slack_lines(slack: FakeSlack) -> list[str]:
+    """What reached Slack since the last call, each message rendered in full."""
+    lines = []
+    for post in slack.take():
+        if post.path.endswith("/conversations.open"):
+            continue
+        lines.append(f"Slack, {slack_where(post)}:\n{indent(render(post.body))}")
+    return lines

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PLACEHOLDERS = {
     "SLACK_COMMANDS_URL": "SlackCommandsUrl",
@@ -25,6 +26,12 @@ def fill(template: str, urls: dict[str, str]) -> str:
     if "{{" in template:
         raise ValueError("manifest still has unfilled placeholders: give every URL")
     return template
+
+
+def is_https_url(url: str) -> bool:
+    """Slack calls request URLs over https only; anything else is a mistake to stop early."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" and bool(parts.hostname)
 
 
 def stack_outputs(stack: str, sam: str) -> dict[str, str]:
@@ -64,6 +71,16 @@ def main(argv: list[str]) -> int:
             + "; pass --stack NAME (after `make deploy`) or --commands-url/--interactions-url",
             file=sys.stderr,
         )
+        return 2
+    insecure = [(name, str(value)) for name, value in urls.items() if not is_https_url(str(value))]
+    if insecure:
+        for name, value in insecure:
+            flag = "--" + name.removeprefix("SLACK_").lower().replace("_", "-")
+            print(
+                f"nbkeeper manifest: {flag} must be an https:// URL with a host (Slack sends "
+                f"request URLs over https only), not {value!r}",
+                file=sys.stderr,
+            )
         return 2
     try:
         text = fill(args.template.read_text(), {k: str(v) for k, v in urls.items()})

@@ -3,8 +3,10 @@
 POST /slack/commands and /slack/interactions become API Gateway (HTTP API, payload 2.0) events
 for `functions/slack_commands`; a background loop hands queued commands to the real worker; the
 lease keeper runs every `--keeper-every` seconds. ModelArts is the emulator, AWS is a moto server,
-and Slack's Web API is a fake that prints what it is sent. Point a real Slack app at it through a
-tunnel, or paste the printed curl commands.
+and Slack's Web API is a fake: what it is sent is printed as a person would see it in Slack, text
+and buttons. Point a real Slack app at it through a tunnel, or paste the printed curl commands
+(they ask for `Accept: text/plain`, so the reply comes back as text too). The handlers' JSON logs
+and metrics go to a file whose path is printed; `--verbose` shows them instead.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper_local.emulator.core import Emulator
@@ -32,12 +35,17 @@ from nbkeeper_local.harness import (
     DEMO_ADMIN,
     LOCAL_SIGNING_SECRET,
     FakeLambdaContext,
+    HandlerOutput,
     LocalWorld,
     demo_policy,
+    handler_output,
     load_function,
     local_world,
+    pass_line,
+    slack_lines,
     worker_round,
 )
+from nbkeeper_local.slacktext import render
 
 ROUTES = ("/slack/commands", "/slack/interactions")
 MAX_BODY = 64 * 1024
@@ -51,15 +59,12 @@ class Runtime:
     commands: ModuleType
     worker: ModuleType
     keeper: ModuleType
+    logs: HandlerOutput
     lock: threading.Lock = field(default_factory=threading.Lock)
-    quiet: bool = False
 
     def invoke(self, module: ModuleType, event: dict[str, Any], name: str) -> Any:
-        with self.lock:
-            if not self.quiet:
-                return module.lambda_handler(event, FakeLambdaContext(name))
-            with contextlib.redirect_stdout(io.StringIO()):
-                return module.lambda_handler(event, FakeLambdaContext(name))
+        with self.lock, self.logs.captured():
+            return module.lambda_handler(event, FakeLambdaContext(name))
 
     def drain_queues(self) -> int:
         """One worker round over both queues (what the SQS event sources would deliver)."""
@@ -112,7 +117,8 @@ def api_gateway_event(path: str, headers: dict[str, str], body: bytes) -> dict[s
 def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
     class SlackRoutes(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
-            print(f"  http {self.command} {self.path} -> {args[1] if len(args) > 1 else ''}")
+            status = args[1] if len(args) > 1 else ""
+            print(f"  http {self.command} {self.path} -> {status}", flush=True)
 
         def do_POST(self) -> None:
             path = urllib.parse.urlsplit(self.path).path
@@ -128,9 +134,15 @@ def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
             response = runtime.invoke(runtime.commands, event, "slack-commands")
             raw = response.get("body") or ""
             data = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+            headers = dict(response.get("headers") or {})
+            if "text/plain" in (self.headers.get("Accept") or ""):
+                # A person with curl (Slack never asks for this): the reply as Slack shows it.
+                data = as_text(data)
+                headers["Content-Type"] = "text/plain; charset=utf-8"
             self.send_response(int(response.get("statusCode", 500)))
-            for name, value in (response.get("headers") or {}).items():
-                self.send_header(name, str(value))
+            for name, value in headers.items():
+                if name.lower() != "content-length":
+                    self.send_header(name, str(value))
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -144,6 +156,17 @@ def make_handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return SlackRoutes
+
+
+def as_text(data: bytes) -> bytes:
+    """A Slack JSON reply rendered as text (other bodies as they are), newline-terminated."""
+    try:
+        body = json.loads(data or b"null")
+    except ValueError:
+        return data
+    if isinstance(body, dict):
+        return (render(body) + "\n").encode()
+    return data if data else b"(empty reply: the result comes to the response_url)\n"
 
 
 def curl_examples(base_url: str, response_url: str, secret: str = LOCAL_SIGNING_SECRET) -> str:
@@ -163,8 +186,9 @@ def curl_examples(base_url: str, response_url: str, secret: str = LOCAL_SIGNING_
         timestamp = str(int(time.time()))
         signature = compute_signature(secret, timestamp, form.encode())
         lines.append(
-            f"curl -s {base_url}/slack/commands -H 'X-Slack-Request-Timestamp: {timestamp}' "
-            f"-H 'X-Slack-Signature: {signature}' --data '{form}'; echo"
+            f"curl -s {base_url}/slack/commands -H 'Accept: text/plain' "
+            f"-H 'X-Slack-Request-Timestamp: {timestamp}' "
+            f"-H 'X-Slack-Signature: {signature}' --data '{form}'"
         )
     lines += [
         "",
@@ -175,32 +199,44 @@ def curl_examples(base_url: str, response_url: str, secret: str = LOCAL_SIGNING_
         f"&response_url={urllib.parse.quote(response_url, safe='')}&text=status+alice-exp'",
         'ts=$(date +%s); sig="v0=$(printf \'v0:%s:%s\' "$ts" "$body" '
         '| openssl dgst -sha256 -hmac "$SECRET" | sed \'s/^.* //\')"',
-        f'curl -s {base_url}/slack/commands -H "X-Slack-Request-Timestamp: $ts" '
-        '-H "X-Slack-Signature: $sig" --data "$body"; echo',
+        f"curl -s {base_url}/slack/commands -H 'Accept: text/plain' "
+        '-H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: $sig" --data "$body"',
+        "",
+        "(Without `Accept: text/plain` the reply is the JSON Slack receives.)",
     ]
     return "\n".join(lines)
 
 
 @contextlib.contextmanager
 def serving(
-    emulator: Emulator, host: str = "127.0.0.1", port: int = 0, *, quiet: bool = False
+    emulator: Emulator,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    logs: HandlerOutput | None = None,
+    timezone: str = "UTC",
 ) -> Iterator[tuple[str, Runtime]]:
-    """Start the world and the HTTP server; yields (base URL, runtime)."""
+    """Start the world and the HTTP server; yields (base URL, runtime). Handler output goes to
+    `logs` (default: kept in memory)."""
     if not is_loopback(host):
         raise ValueError(f"refusing to serve on non-loopback address {host}")
+    logs = logs or HandlerOutput(io.StringIO())
     with (
-        demo_policy() as policy_path,
+        demo_policy(timezone) as policy_path,
         local_world(
-            emulator, extra_env={"POLICY_PATH": str(policy_path), "SLACK_ADMINS": DEMO_ADMIN}
+            emulator,
+            extra_env={
+                "POLICY_PATH": str(policy_path),
+                "SLACK_ADMINS": DEMO_ADMIN,
+                "NBKEEPER_TIMEZONE": timezone,
+            },
         ) as world,
     ):
-        runtime = Runtime(
-            world,
-            load_function("slack_commands"),
-            load_function("notebook_worker"),
-            load_function("lease_keeper"),
-            quiet=quiet,
-        )
+        with logs.captured():
+            commands = load_function("slack_commands")
+            worker = load_function("notebook_worker")
+            keeper = load_function("lease_keeper")
+        runtime = Runtime(world, commands, worker, keeper, logs)
         runtime.worker.seams.max_followup_delay = 5
         server = ThreadingHTTPServer((host, port), make_handler(runtime))
         thread = threading.Thread(target=server.serve_forever, name="slack-routes", daemon=True)
@@ -213,9 +249,13 @@ def serving(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="nbkeeper serve", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
+    parser = argparse.ArgumentParser(
+        prog="nbkeeper serve",
+        description=__doc__,
+        formatter_class=lambda prog: argparse.ArgumentDefaultsHelpFormatter(prog, width=100),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
+    parser.add_argument("--port", type=int, default=8787, help="port for the Slack routes")
     parser.add_argument("--fleet", type=int, default=12, help="notebooks to seed in the emulator")
     parser.add_argument(
         "--keeper-every", type=float, default=300, help="seconds between lease keeper passes"
@@ -223,18 +263,37 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--for-seconds", type=float, default=0, help="stop after this long (0: run until Ctrl-C)"
     )
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA timezone of the policy (working hours, times in messages) and of `keep until`",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the handlers' JSON logs and metrics here"
+    )
     args = parser.parse_args(argv)
+    try:
+        zone = ZoneInfo(args.timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        parser.error(f"--timezone {args.timezone!r} is not an IANA timezone (e.g. Europe/Paris)")
 
     emulator = Emulator()
     if args.fleet:
         emulator.seed_fleet(size=args.fleet)
-    with serving(emulator, args.host, args.port) as (base_url, runtime):
+    with (
+        handler_output("serve", args.verbose) as logs,
+        serving(emulator, args.host, args.port, logs=logs, timezone=args.timezone) as (
+            base_url,
+            runtime,
+        ),
+    ):
         world = runtime.world
         print(f"nbkeeper serve: Slack routes at {base_url}{ROUTES[0]} and {base_url}{ROUTES[1]}")
         print(
             f"  emulator {world.emulator_url} · moto {world.moto_url} · fake Slack {world.slack.url}"
         )
-        print("  signing secret: the local one below; results and DMs are printed here\n")
+        print(f"  timezone {args.timezone}; {logs.where()}")
+        print("  signing secret: the local one below; what Slack would show is printed here\n")
         print(curl_examples(base_url, world.slack.response_url("T0DEMO/1/local")))
         print("\nCtrl-C to stop.\n", flush=True)
         started = time.monotonic()
@@ -243,13 +302,11 @@ def main(argv: list[str]) -> int:
             while not args.for_seconds or time.monotonic() - started < args.for_seconds:
                 if time.monotonic() >= next_pass:
                     summary = runtime.keeper_pass()
-                    print(f"  keeper pass: {json.dumps(summary)}", flush=True)
+                    print(f"keeper {pass_line(summary, zone)}", flush=True)
                     next_pass = time.monotonic() + args.keeper_every
                 runtime.drain_queues()
-                for post in world.slack.take():
-                    if not post.path.endswith("/conversations.open"):
-                        text = str(post.body.get("text", ""))[:200]
-                        print(f"  slack {post.path}: {text}", flush=True)
+                for line in slack_lines(world.slack):
+                    print(line, flush=True)
                 time.sleep(0.5)
         except KeyboardInterrupt:
             print("\nstopped")

@@ -29,6 +29,7 @@ def human(delta: timedelta) -> str:
     return f"{hours} h" if hours else f"{minutes} min"
 
 
-def local_time(moment: datetime, zone: tzinfo) -> str:
-    """'Mon 14:10': weekday and time in `zone` (always with the weekday)."""
-    return moment.astimezone(zone).strftime("%a %H:%M")
+def local_time(moment: datetime, zone: tzinfo, *, date: bool = False) -> str:
+    """'Mon 14:10 CET': weekday, time and zone abbreviation in `zone`; with `date`,
+    'Mon 23 Nov 14:10 CET'. The one formatter for times people read: every one names its zone."""
+    return moment.astimezone(zone).strftime("%a %d %b %H:%M %Z" if date else "%a %H:%M %Z")

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr, field_validator, model_validator
 
@@ -54,10 +55,12 @@ if TYPE_CHECKING:
 
     from nbkeeper.chatops.directory import Directory
     from nbkeeper.dynamo import DynamoCommandLog
+    from nbkeeper.keeper.activity import ActivityResult, Prober
     from nbkeeper.keeper.passes import Enqueue, KeeperClient
     from nbkeeper.keeper.report import KeeperNotifier, PassReport
     from nbkeeper.modelarts.client import AsyncModelArtsClient
     from nbkeeper.modelarts.retry import RetryPolicy
+    from nbkeeper.modelarts.schemas import Notebook
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
@@ -476,6 +479,8 @@ class Wiring:
                     self.settings.project_id,
                     sweeper,
                     intents=self.command_log,
+                    # Times in the worker's replies: the deploy's timezone (NBKEEPER_TIMEZONE).
+                    zone=ZoneInfo(getattr(self.settings, "deploy_timezone", None) or "UTC"),
                 )
                 try:
                     async with asyncio.timeout(budget):
@@ -549,6 +554,19 @@ def project_settings(
     )
 
 
+class _ObservedProber:
+    """A prober that also shows each notebook and its activity to `observe`."""
+
+    def __init__(self, prober: Prober, observe: Callable[[Notebook, ActivityResult], None]) -> None:
+        self._prober = prober
+        self._observe = observe
+
+    async def probe(self, notebook: Notebook, idle_after: datetime | None = None) -> ActivityResult:
+        activity = await self._prober.probe(notebook, idle_after)
+        self._observe(notebook, activity)
+        return activity
+
+
 async def run_keeper_pass(
     settings: ModelArtsSettings,
     projects: Sequence[ProjectRef],
@@ -567,11 +585,13 @@ async def run_keeper_pass(
     environ: Mapping[str, str] | None = None,
     rate_limit: float = 20.0,
     max_concurrency: int = 20,
+    observe: Callable[[Notebook, ActivityResult], None] | None = None,
 ) -> PassReport:
     """One pass over `projects` deciding at `now` (`at`: the event's time, for ids and audit):
     clients, prober and `run_pass`, then clean up.
 
     The ModelArts rate limit is per account, so the projects' clients share `rate_limit` (req/s).
+    `observe` sees each probed notebook and its activity (`nbkeeper plan` checks `--at` with it).
     """
     from nbkeeper.jupyter import JupyterProber, probe_transport
     from nbkeeper.keeper.passes import run_pass
@@ -593,11 +613,13 @@ async def run_keeper_pass(
     # The lean keep-alive transport (docs/BENCHMARKS.md, keeper); tests pass their own.
     transport = jupyter_transport or probe_transport(policy.probe_concurrency)
     own_transport = transport if jupyter_transport is None else None
-    prober = JupyterProber(
+    prober: Prober = JupyterProber(
         transport,
         concurrency=policy.probe_concurrency,
         timeout=policy.probe_timeout_seconds,
     )
+    if observe is not None:
+        prober = _ObservedProber(prober, observe)
     try:
         return await run_pass(
             projects,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from nbkeeper_local.emulator.clock import SimClock
 from nbkeeper_local.emulator.core import Emulator
 from nbkeeper_local.harness import LOCAL_SIGNING_SECRET
 from nbkeeper_local.serve import curl_examples, serving
+from nbkeeper_local.serve import main as serve_main
 
 
 def _form(text: str, response_url: str) -> bytes:
@@ -40,7 +42,7 @@ def _signed_headers(body: bytes, secret: str = LOCAL_SIGNING_SECRET) -> dict[str
 
 def test_serve_routes_a_signed_command_through_the_handler_to_the_worker() -> None:
     emulator = Emulator(clock=SimClock.stepped())
-    with serving(emulator, quiet=True) as (base_url, runtime):
+    with serving(emulator) as (base_url, runtime):
         runtime.worker.seams.max_followup_delay = 0  # moto would wait in real time
         response_url = runtime.world.slack.response_url("T0DEMO/1/test")
         body = _form("create served-nb", response_url)
@@ -57,9 +59,17 @@ def test_serve_routes_a_signed_command_through_the_handler_to_the_worker() -> No
                 break
         assert "served-nb* is ready" in posts[0].body["text"]
 
+        # A person with curl asks for text and reads what Slack would show.
+        body = _form("help", response_url)
+        headers = _signed_headers(body) | {"Accept": "text/plain"}
+        text = httpx.post(f"{base_url}/slack/commands", content=body, headers=headers)
+        assert text.headers["content-type"].startswith("text/plain")
+        assert "• `/nb create NAME" in text.text
+        assert "\\u" not in text.text and not text.text.lstrip().startswith("{")
+
 
 def test_serve_refuses_a_bad_signature_and_unknown_routes() -> None:
-    with serving(Emulator(clock=SimClock.stepped()), quiet=True) as (base_url, _):
+    with serving(Emulator(clock=SimClock.stepped())) as (base_url, _):
         body = _form("list", "http://127.0.0.1:1/commands/x")
         forged = httpx.post(
             f"{base_url}/slack/commands", content=body, headers=_signed_headers(body, "wrong")
@@ -82,8 +92,8 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.run(fleet=6) == 0
     out = capsys.readouterr().out
     # Slack -> queue -> worker -> emulator, and the result back to the person.
-    assert "alice-train* is ready" in out
-    assert "belongs to <@U0ALICE>" in out  # bob may not stop alice's notebook
+    assert "alice-train is ready" in out
+    assert "belongs to @U0ALICE" in out  # bob may not stop alice's notebook
     # The keeper: prolongs work, warns then stops the idle lunch notebook.
     assert "keeper: prolong alice-train" in out
     assert "keeper: warn bob-etl: idle" in out
@@ -99,5 +109,25 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert "keeper: stop alice-train" not in out
     assert "keeper: warn alice-train" not in out
     # Delete with confirmation.
-    assert "Deleted *bob-etl*" in out
+    assert "Deleted bob-etl" in out
     assert "== Summary" in out
+
+    # What Slack shows, in full: the warning DM, whole, with its buttons; the confirmation with its buttons.
+    warning = "\n".join(out.split("Slack, DM to bob:\n", 1)[1].splitlines()[:4])
+    assert "bob-etl will be stopped at" in warning
+    assert "[Keep 2h more] [Stop now]" in warning
+    assert "[Delete] [Cancel]" in out
+    # Nothing cut, no markup, no machine output: logs and metrics went to the printed file.
+    assert not [line for line in out.splitlines() if line.endswith(("...", "…"))]
+    assert "*bob-etl*" not in out and "<@U0BOB>" not in out
+    assert '"level"' not in out and '"_aws"' not in out
+    assert "handler logs and metrics: " in out
+    log_path = out.split("handler logs and metrics: ", 1)[1].split(" ", 1)[0]
+    assert '"_aws"' in Path(log_path).read_text()  # the CloudWatch metrics are there
+
+
+def test_serve_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        serve_main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 8787)" in out and "(default: 300" in out and "(default: UTC)" in out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,7 @@ def test_json_plan_has_one_object_per_notebook(
 def test_at_moves_now_to_off_hours(
     fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    emulator.find(fleet[1]).lease_duration += 24 * 3_600_000  # still running at 21:00
     evening = emulator.now().replace(hour=21).isoformat()
     rows = plan_json(capsys, "--at", evening)
     assert rows[fleet[1]]["warning"] == "off_hours"
@@ -98,8 +99,10 @@ def test_policy_file_is_used(
 def test_table_output(fleet: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["plan"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith("nbkeeper state: NOT read (no --state-table)")
-    assert out.splitlines()[1].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
+    lines = out.splitlines()
+    assert lines[0].startswith("Planned against ModelArts at http://127.0.0.1:")
+    assert lines[1].startswith("nbkeeper state: NOT read (no --state-table)")
+    assert lines[2].split()[:4] == ["ACTION", "NOTEBOOK", "ID", "DETAIL"]
     assert "running notebooks at" in out and "nothing was changed" in out
 
 
@@ -149,7 +152,9 @@ def test_state_table_turns_a_due_warning_into_stop_and_honours_reservations(
     assert state_table.scan()["Items"] == items
 
     assert cli_main(["plan", "--at", at, "--state-table", state_table.name]) == 0
-    assert capsys.readouterr().out.startswith("nbkeeper state: read from DynamoDB table state")
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "nbkeeper state: read from DynamoDB table state (reservations, warnings, owners)"
+    )
 
 
 def test_an_unreadable_state_table_is_named(
@@ -176,3 +181,74 @@ def test_bad_policy_and_settings_are_named(
     monkeypatch.delenv("MODELARTS_PROJECT_ID")
     assert cli_main(["plan"]) == 2
     assert "MODELARTS_PROJECT_ID is not set" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- a safe --at
+
+
+def notes(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("NOTE: ")]
+
+
+def test_at_before_the_data_says_so_and_marks_the_notebooks(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = (emulator.now() - timedelta(days=2)).isoformat()
+    assert cli_main(["plan", "--at", earlier]) == 0
+    out = capsys.readouterr().out
+    [note] = notes(out)
+    assert "--at Sat 02 Mar 09:00 UTC is before the data read: all 4 notebooks were" in note
+    assert "(the latest at Mon 04 Mar 09:00 UTC)" in note
+    assert "marked *" in note
+    table = out.split("REASON\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(table) == 4
+    assert all(line.split()[1].startswith("*") for line in table)
+
+    rows = plan_json(capsys, "--at", earlier)
+    assert {row["data_after_at"] for row in rows.values()} == {True}
+
+
+def test_json_keeps_notes_on_stderr(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = (emulator.now() - timedelta(days=2)).isoformat()
+    assert cli_main(["plan", "--json", "--at", earlier]) == 0
+    captured = capsys.readouterr()
+    assert all(json.loads(line) for line in captured.out.splitlines())
+    assert len(notes(captured.err)) == 1
+
+
+def test_at_past_the_end_of_leases_shows_them_as_run_out(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = emulator.now() + timedelta(hours=6)  # every seeded lease ends within 4 h
+    before = emulator.find(fleet[0]).lease_duration
+    assert cli_main(["plan", "--at", later.isoformat()]) == 0
+    out = capsys.readouterr().out
+    [note] = notes(out)
+    assert "--at Mon 04 Mar 15:00 UTC is past the end of 4 leases" in note
+    assert "shown as `noop` (lease ran out)" in note
+
+    rows = plan_json(capsys, "--at", later.isoformat())
+    # Without the check the busy notebook would be "prolonged" though its lease ended at 09:10.
+    busy = rows[fleet[0]]
+    assert busy["action"] == "noop"
+    assert busy["reason"].startswith("lease ran out at Mon 04 Mar 09:10 UTC, before --at")
+    assert {row["action"] for row in rows.values()} == {"noop"}
+    assert emulator.find(fleet[0]).lease_duration == before
+
+
+def test_at_within_the_data_has_no_notes(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["plan", "--at", emulator.now().isoformat()]) == 0
+    assert notes(capsys.readouterr().out) == []
+
+
+def test_at_in_another_offset_says_the_policy_timezone_decides(
+    fleet: list[str], emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = emulator.now().astimezone(timezone(timedelta(hours=1))).isoformat()
+    assert cli_main(["plan", "--at", at]) == 0
+    [note] = notes(capsys.readouterr().out)
+    assert "times are shown in the policy's timezone, UTC" in note

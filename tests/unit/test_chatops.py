@@ -443,7 +443,7 @@ def test_keep_until_a_time_already_past_today_means_tomorrow_and_says_so() -> No
     command, text = keep("keep run-1 until 18:00", evening)
     assert command.until == datetime(2024, 6, 12, 16, 0, tzinfo=UTC)
     assert "until 18:00 CEST tomorrow (Wed 12 Jun)" in text
-    assert "18:00 today has passed" in text
+    assert "since that time today has passed" in text
 
 
 def test_keep_until_now_exactly_means_tomorrow() -> None:

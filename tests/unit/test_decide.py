@@ -140,7 +140,7 @@ def test_reserved_idle_notebook_is_prolonged_only_to_the_reservation_end() -> No
     assert decision.extend_ms == 90 * 60_000
     assert decision.new_deadline == res.until
     assert "to the end of the reservation" in decision.reason
-    assert "reserved until Mon 11:30 by U1" in decision.reason
+    assert "reserved until Mon 11:30 UTC by U1" in decision.reason
 
 
 def test_reservation_ending_within_the_hour_still_gets_the_one_hour_minimum() -> None:
@@ -238,8 +238,9 @@ def test_idle_notebook_is_warned_first() -> None:
     assert decision.warning_kind == "idle"
     assert decision.stop_after == NOW + 15 * MIN
     assert decision.reason == (
-        "idle (last activity 1 h 30 min ago): will stop at Mon 10:15 unless used or reserved"
+        "idle (last activity 1 h 30 min ago): will stop at Mon 10:15 UTC unless used or reserved"
     )
+    assert decision.cause == "idle (last activity 1 h 30 min ago)"  # the owner's message: no when
 
 
 def test_warned_idle_notebook_waits_for_the_lead_time() -> None:
@@ -253,7 +254,7 @@ def test_warned_idle_notebook_is_stopped_once_the_lead_time_passed() -> None:
     decision = decide(notebook(ends_in=timedelta(hours=1)), IDLE, None, warning(), POLICY, NOW)
     assert decision.action is Action.STOP
     assert decision.hours_saved == pytest.approx(1.0)
-    assert "warned at Mon 09:40 and still idle" in decision.reason
+    assert "warned at Mon 09:40 UTC and still idle" in decision.reason
 
 
 def test_stop_exactly_at_stop_after() -> None:

@@ -52,9 +52,10 @@ def notebook(name: str = "train<gpu>&co") -> Notebook:
 def notice(kind: str = "idle", owner: str | None = "U123") -> WarningNotice:
     decision = Decision(
         Action.WARN,
-        "idle (last activity 1 h 5 min ago): will stop at Mon 11:15 unless used or reserved",
+        "idle (last activity 1 h 5 min ago): will stop at Mon 11:15 CET unless used or reserved",
         warning_kind=kind,  # type: ignore[arg-type]
         stop_after=NOW + timedelta(minutes=15),
+        cause="idle (last activity 1 h 5 min ago)",
     )
     return WarningNotice(PROJECT, notebook(), decision, owner, 2.5, "EUR")
 
@@ -100,8 +101,8 @@ def test_button_values_are_compact_json() -> None:
 def test_warning_text_mentions_owner_local_time_reason_and_price() -> None:
     text = json.dumps(warning_message(notice(), POLICY))
     assert "<@U123>" in text
-    assert "Mon 11:15 (Europe/Berlin)" in text  # 10:15 UTC
-    assert "unless used or reserved" in text
+    assert "Mon 11:15 CET unless it is used or kept" in text  # 10:15 UTC
+    assert text.count("11:15") == 2  # once in the message, once in its notification text
     assert "2.50 EUR per hour" in text
 
 
@@ -171,7 +172,7 @@ def test_summary_is_valid_and_counts_hours_and_cost() -> None:
     assert "*1* prolonged, *1* warned, *2* stopped" in text
     assert "3.0 h" in text and "6.00 EUR" in text
     assert "project `p2` not swept: boom" in text
-    assert "1 action(s) failed" in text
+    assert "1 action failed" in text
 
 
 def test_dry_run_summary_says_so() -> None:

@@ -64,3 +64,36 @@ def test_unfilled_placeholder_is_an_error() -> None:
 def test_cli_without_urls_says_how_to_get_them(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "--stack" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://abc.example/slack/interactions", "abc.example/slack/interactions", "https:///x"],
+)
+def test_cli_refuses_request_urls_that_are_not_https(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "manifest.filled.yaml"
+    argv = ["--commands-url", "https://abc.example/slack/commands", "--interactions-url", url]
+    assert main([*argv, "--output", str(output)]) == 2
+    err = capsys.readouterr().err
+    assert "--interactions-url must be an https:// URL" in err and "--commands-url" not in err
+    assert not output.exists()
+
+
+def test_cli_writes_the_manifest_for_https_urls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "manifest.filled.yaml"
+    argv = [
+        "--commands-url",
+        "https://abc.example/slack/commands",
+        "--interactions-url",
+        "https://abc.example/slack/interactions",
+        "--template",
+        str(ROOT / "slack" / "manifest.yaml"),
+        "--output",
+        str(output),
+    ]
+    assert main(argv) == 0
+    assert "https://abc.example/slack/commands" in output.read_text()

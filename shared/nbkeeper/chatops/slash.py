@@ -200,7 +200,7 @@ def _plan(
         when = _local_moment(until, inv.now, config.timezone)
         if request.until is not None and not when.endswith(" today"):
             # "until 18:00" typed at 19:30 means tomorrow's 18:00: say why, not just when.
-            when += f"; {request.until:%H:%M} today has passed"
+            when += ", since that time today has passed"
         note = "" if status is NotebookStatus.RUNNING else f" (it is {status.value} now)"
         summary = f"Keeping {name} alive until {when}{note}."
         return Planned(KeepCommand(**base, until=until), summary)

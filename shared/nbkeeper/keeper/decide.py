@@ -66,6 +66,8 @@ class Decision:
     clear_warning: bool = False
     # stop: lease hours that would otherwise have run (what stopping saves).
     hours_saved: float = 0.0
+    # warn: why, without the when (the owner's message says when once).
+    cause: str | None = None
 
 
 def lease_end(notebook: Notebook) -> datetime | None:
@@ -119,7 +121,7 @@ def _activity_text(activity: Activity, now: datetime) -> str:
         return "no recorded activity"
     ago = human(now - activity.last_activity)
     if activity.source == "lease":
-        return f"lease changed {ago} ago (Jupyter not readable)"
+        return f"lease changed {ago} ago; {activity.note or 'Jupyter not readable'}"
     return f"last activity {ago} ago"
 
 
@@ -151,9 +153,7 @@ def decide(
         return Decision(Action.NOOP, f"activity unknown ({activity.reason}); never stopped")
     if not activity.from_jupyter:
         return Decision(
-            Action.NOOP,
-            f"{_activity_text(activity, now)}; {activity.note or 'Jupyter not readable'}; "
-            "not stopped on the lease alone",
+            Action.NOOP, f"{_activity_text(activity, now)}; not stopped on the lease alone"
         )
     return _idle(notebook, activity, warning, policy, now)
 
@@ -263,14 +263,18 @@ def _runtime_cap_reached(
     now: datetime,
     clear: bool,
 ) -> Decision:
-    reason = (
-        f"{why}, but the runtime cap of {policy.max_runtime_hours:g} h is reached: "
-        f"not prolonged, the lease ends at {local_time(deadline, policy.zone)}"
-    )
+    cause = f"{why}, but the runtime cap of {policy.max_runtime_hours:g} h is reached"
+    reason = f"{cause}: not prolonged, the lease ends at {local_time(deadline, policy.zone)}"
     if warning is not None and warning.kind == "max_runtime":
         return Decision(Action.NOOP, reason)
     # Replaces any idle warning: this one tells the owner the notebook will stop regardless.
-    return Decision(Action.WARN, reason, warning_kind="max_runtime", stop_after=max(deadline, now))
+    return Decision(
+        Action.WARN,
+        reason,
+        warning_kind="max_runtime",
+        stop_after=max(deadline, now),
+        cause=cause,
+    )
 
 
 def _idle(
@@ -302,6 +306,7 @@ def _idle(
             f"{why}: will stop at {local_time(stops_at, policy.zone)} unless used or reserved",
             warning_kind=kind,
             stop_after=stop_after,
+            cause=why,
         )
     if now < pending.stop_after:
         return Decision(

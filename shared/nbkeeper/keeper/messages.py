@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from nbkeeper.keeper.decide import Action
@@ -25,10 +26,11 @@ from nbkeeper.keeper.report import (
     PassReport,
     WarningNotice,
 )
+from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper.slack.api import SlackApiError
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
 from nbkeeper.slack.render import SECTION_MAX, clip, escape
-from nbkeeper.timefmt import local_time
+from nbkeeper.timefmt import from_ms, local_time
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,17 @@ SUMMARY_LINES = 15
 Message = dict[str, Any]
 # chat.postMessage(channel, message) -> message ts (helper: SlackApi.post_message)
 PostMessage = Callable[[str, Message], str | None]
+
+
+def _lease_end(notebook: Notebook) -> datetime | None:
+    lease = notebook.lease
+    if lease is None or lease.enable is False or lease.deadline_ms is None:
+        return None
+    return from_ms(lease.deadline_ms)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _money(amount: float, currency: str) -> str:
@@ -49,16 +62,29 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     decision = notice.decision
     name = escape(notebook.name or notebook.id)
     stop_at = decision.stop_after
-    when = f"{local_time(stop_at, policy.zone)} ({policy.timezone})" if stop_at else "soon"
+    when = local_time(stop_at, policy.zone) if stop_at else "soon"
     mention = f"<@{notice.owner}> " if notice.owner else ""
+    lease_end = _lease_end(notebook)
     if decision.warning_kind == "max_runtime":
-        headline = f"{mention}:hourglass: *{name}* reaches its runtime cap and stops at {when}."
+        headline = f"{mention}:hourglass: *{name}* reached its runtime cap: it stops at {when}."
+    elif stop_at and lease_end and lease_end < stop_at:
+        # ModelArts stops it first, when the lease runs out (not before the warning was sent,
+        # `warning_lead` before `stop_after`): say that moment, not the keeper's later one.
+        when = local_time(max(lease_end, stop_at - policy.warning_lead), policy.zone)
+        headline = (
+            f"{mention}:warning: *{name}* stops at {when}, when its lease runs out, "
+            "unless it is used or kept."
+        )
     else:
-        headline = f"{mention}:warning: *{name}* will be stopped at {when}."
+        headline = (
+            f"{mention}:warning: *{name}* will be stopped at {when} unless it is used or kept."
+        )
+    # The cause only: the headline already says when (the reason would say it again).
+    cause = decision.cause or decision.reason
     cost = ""
     if notice.price_per_hour > 0:
         cost = f" It costs {_money(notice.price_per_hour, notice.currency)} per hour."
-    body = clip(f"{headline}\n{escape(decision.reason)}.{cost}", SECTION_MAX)
+    body = clip(f"{headline}\n{escape(cause[:1].upper() + cause[1:])}.{cost}", SECTION_MAX)
     elements: list[dict[str, Any]] = []
     hours = max(1, round(policy.extend_by_hours))
     if decision.warning_kind != "max_runtime":
@@ -94,7 +120,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             },
         }
     )
-    fallback = f"{notebook.name or notebook.id} will be stopped at {when}: {decision.reason}"
+    fallback = f"{notebook.name or notebook.id} will be stopped at {when}: {cause}"
     return {
         "text": clip(fallback, SECTION_MAX),
         "blocks": [
@@ -138,10 +164,10 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     """Counts, hours and cost saved, failures first, then stops and warnings."""
     counts = report.counts
     mode = " (dry run: nothing was changed)" if report.dry_run else ""
-    when = local_time(report.now, policy.zone)
-    title = f"Lease keeper pass, {when} {policy.timezone}{mode}"
+    title = f"Lease keeper pass, {local_time(report.now, policy.zone)}{mode}"
     figures = (
-        f"*{len(report.outcomes)}* running notebooks in {len(report.projects)} project(s): "
+        f"*{_count(len(report.outcomes), 'running notebook')}* in "
+        f"{_count(len(report.projects), 'project')}: "
         f"*{counts['prolong']}* prolonged, *{counts['warn']}* warned, "
         f"*{counts['stop']}* stopped, {counts['noop']} left alone."
     )
@@ -185,8 +211,9 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"{len(report.failures)} action(s) failed; "
-                        "they are retried on the next pass.",
+                        "text": f"{_count(len(report.failures), 'action')} failed; "
+                        f"{'it is' if len(report.failures) == 1 else 'they are'} retried on "
+                        "the next pass.",
                     }
                 ],
             }

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from nbkeeper.commands import (
@@ -57,7 +57,7 @@ from nbkeeper.records import Reservation, StateStore
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
-from nbkeeper.timefmt import from_ms, to_ms
+from nbkeeper.timefmt import from_ms, local_time, to_ms
 from nbkeeper.worker.create import (
     account_for_failed_create,
     name_taken,
@@ -96,6 +96,7 @@ class Worker:
     sweeper: Sweeper | None = None
     # Without it a create never adopts an untagged namesake (only its tag or owner record count).
     intents: CreateIntents | None = None
+    zone: tzinfo = UTC  # times in replies (NBKEEPER_TIMEZONE)
 
     async def execute(self, command: Command, now: datetime) -> Result:
         """Run one command; permanent failures are reported, transient ones raised."""
@@ -271,12 +272,9 @@ class Worker:
         lease = await self.client.renew_lease(command.notebook_id, command.hours * HOUR_MS)
         until = now + timedelta(hours=command.hours)
         if lease is not None and lease.deadline_ms is not None:
-            until = from_ms(lease.deadline_ms).astimezone(now.tzinfo)
-        self._tell(
-            command,
-            render.done(f"{name_of(command)} now runs until {until:%Y-%m-%d %H:%M %Z}."),
-            now,
-        )
+            until = from_ms(lease.deadline_ms)
+        when = local_time(until, self.zone, date=True)
+        self._tell(command, render.done(f"{name_of(command)} now runs until {when}."), now)
         return Result("done", command.notebook_id, "prolonged")
 
     async def _keep(self, command: KeepCommand, now: datetime) -> Result:
@@ -303,7 +301,8 @@ class Worker:
         self._tell(
             command,
             render.done(
-                f"Keeping {name_of(command)} alive until {command.until:%Y-%m-%d %H:%M %Z}; "
+                f"Keeping {name_of(command)} alive until "
+                f"{local_time(command.until, self.zone, date=True)}; "
                 f"the lease keeper will not stop it before then.{note}"
             ),
             now,

@@ -245,9 +245,10 @@ def invoke(
         with logs.captured():
             module = load_function(folder)
             worker = load_function("notebook_worker") if slack_event and follow_up else None
-        # The worker runs on the emulator's time (it moves 30 s a round) with follow-ups due at
-        # once; the webhook checks signatures against the real clock, as it was signed.
-        for handler in (worker, module if folder == "notebook_worker" else None):
+        # The worker and the keeper run on the emulator's time (the worker's moves 30 s a round,
+        # with follow-ups due at once); the webhook checks signatures against the real clock,
+        # as it was signed.
+        for handler in (worker, module if folder in ("notebook_worker", "lease_keeper") else None):
             if handler is not None:
                 handler.seams.max_followup_delay = 0
                 handler.seams.clock = lambda: emulator.now().timestamp()

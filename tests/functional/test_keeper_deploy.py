@@ -102,7 +102,7 @@ def test_the_default_policy_warns_every_idle_notebook_of_the_demo_fleet(
     assert (
         sum(1 for body in warning_posts(slack) if body["channel"] == "C0WARN") == len(expected) - 1
     )
-    assert "Tue 10:15 (Asia/Singapore)" in warning_posts(slack)[0]["text"]
+    assert "Tue 10:15 +08" in warning_posts(slack)[0]["text"]
 
 
 def test_without_anywhere_to_warn_the_keeper_says_so_at_cold_start_and_in_every_summary(

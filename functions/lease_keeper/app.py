@@ -22,11 +22,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from nbkeeper.assembly import PassSettings, PolicySource, default_projects
 from nbkeeper.keeper.report import pass_metrics
 from nbkeeper.keeper.schedule import ScheduleEvent
 from nbkeeper.modelarts.client import run_sync
 from nbkeeper.settings import env, load_settings
-from nbkeeper.wiring import PassSettings, PolicySource, Wiring, default_projects
+from nbkeeper.wiring import Wiring
 
 logger = Logger()
 tracer = Tracer()

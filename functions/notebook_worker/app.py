@@ -31,9 +31,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from nbkeeper.assembly import PolicySource
 from nbkeeper.commands import SweepProjectCommand
 from nbkeeper.settings import load_settings
-from nbkeeper.wiring import PolicySource, Wiring
+from nbkeeper.wiring import Wiring
 from nbkeeper.worker.batch import BatchRunner
 from nbkeeper.worker.config import WorkerSettings
 from nbkeeper.worker.delivery import Delivery

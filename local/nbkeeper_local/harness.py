@@ -29,9 +29,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from nbkeeper.assembly import DEFAULT_POLICY_PATH
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper.timefmt import local_time
-from nbkeeper.wiring import DEFAULT_POLICY_PATH
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID

@@ -36,6 +36,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
+from nbkeeper.assembly import (
+    DEFAULT_POLICY_PATH,
+    default_projects,
+    project_settings,
+    run_keeper_pass,
+)
 from nbkeeper.keeper.activity import Activity, ActivityResult
 from nbkeeper.keeper.decide import Action, Decision
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_file, load_policy_text
@@ -61,7 +67,6 @@ from nbkeeper.records import (
 )
 from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
 from nbkeeper.timefmt import from_ms, local_time
-from nbkeeper.wiring import DEFAULT_POLICY_PATH, default_projects, project_settings, run_keeper_pass
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH
 ENV_EXAMPLE = "local/nbkeeper.env.example"

@@ -127,7 +127,7 @@ def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
 ) -> None:
     """The worker's fan-out sweeps decide under the keeper's policy: the file shipped in the
     layer plus the stack's SSM overlay (named after the stack), which each function may read."""
-    from nbkeeper.wiring import DEFAULT_POLICY_PATH
+    from nbkeeper.assembly import DEFAULT_POLICY_PATH
 
     stack = Stack(transformed, name="team-a")
     environment = stack.environment(function)

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from nbkeeper.commands import Requester, SweepProjectCommand
-from nbkeeper.keeper.policy import PolicyError, load_policy_file
-from nbkeeper.records import ProjectRef
-from nbkeeper.settings import SettingsError, load_settings
-from nbkeeper.wiring import (
+from nbkeeper.assembly import (
     DEFAULT_POLICY_PATH,
     PassSettings,
     PolicySource,
     default_projects,
     project_settings,
 )
+from nbkeeper.commands import Requester, SweepProjectCommand
+from nbkeeper.keeper.policy import PolicyError, load_policy_file
+from nbkeeper.records import ProjectRef
+from nbkeeper.settings import SettingsError, load_settings
 from nbkeeper.worker.sweep import sweep_target
 
 ENV = {

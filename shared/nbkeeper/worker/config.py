@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pydantic import model_validator
 
+from nbkeeper.assembly import PassSettings
 from nbkeeper.settings import env
-from nbkeeper.wiring import PassSettings
 
 CONNECT_TIMEOUT = 5.0
 ACCOUNT_SECONDS = 15.0

@@ -344,15 +344,18 @@ def _counts(notebooks: int) -> dict[Kind, int]:
     return counts
 
 
-def make_fleet(seed: int, notebooks: int = 300) -> list[Trace]:
-    """The month's traces for a fleet of `notebooks`, entirely determined by `seed`."""
+def make_fleet(
+    seed: int, notebooks: int = 300, zones: dict[str, float] | None = None
+) -> list[Trace]:
+    """The month's traces for a fleet of `notebooks`, entirely determined by `seed` (and
+    `zones`, where people live: `ZONES` unless given)."""
     rng = random.Random(seed)
     traces: list[Trace] = []
     for kind, count in _counts(notebooks).items():
         spec = KINDS[kind]
         for _ in range(count):
             number = len(traces)
-            zone = _pick(rng, ZONES)
+            zone = _pick(rng, zones or ZONES)
             tidy = rng.uniform(*spec.tidy)
             runs: list[Run] = []
             holds: list[Hold] = []

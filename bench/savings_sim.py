@@ -67,7 +67,13 @@ def draw(seed: int, *key: object) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+_MOMENTS = [MONTH_START + timedelta(minutes=m) for m in range(0, HORIZON + TICK, TICK)]
+
+
 def moment(minute: int) -> datetime:
+    """The UTC datetime `minute` minutes into the month (grid points are built once)."""
+    if minute % TICK == 0 and 0 <= minute <= HORIZON:
+        return _MOMENTS[minute // TICK]
     return MONTH_START + timedelta(minutes=minute)
 
 
@@ -485,7 +491,7 @@ class _KeeperCtl:
         self.reservation: Reservation | None = None
         self.click: tuple[int, Literal["keep", "stop"]] | None = None
         self._notebook: tuple[int | None, Notebook] | None = None
-        self._started: tuple[int, datetime] | None = None
+        self._last: tuple[tuple[int, bool, bool, int], Activity] | None = None
 
     def notebook(self, deadline: int | None) -> Notebook:
         """The notebook as ModelArts would list it, RUNNING with its lease (built on change)."""
@@ -534,22 +540,32 @@ class _KeeperCtl:
             return
         self._decide(sim, i, t)
 
-    def _activity(self, sim: Sim, i: int, now: datetime) -> Activity:
-        if self._started is None or self._started[0] != sim.started:
-            self._started = (sim.started, moment(sim.started))
-        return Activity(
-            last_activity=moment(sim.last_activity),
-            kernels=1,
-            busy_kernels=1 if sim.live_run(i) is not None else 0,
-            connections=1 if sim.tl.present[i] else 0,
-            started=self._started[1],
+    def _activity(self, sim: Sim, i: int) -> Activity:
+        """What Jupyter's status and kernels would say (the same object while nothing changes:
+        it is frozen, and most idle ticks repeat the last one)."""
+        key = (
+            sim.last_activity,
+            sim.live_run(i) is not None,
+            bool(sim.tl.present[i]),
+            sim.started,
         )
+        if self._last is None or self._last[0] != key:
+            last, busy, present, started = key
+            activity = Activity(
+                last_activity=moment(last),
+                kernels=1,
+                busy_kernels=1 if busy else 0,
+                connections=1 if present else 0,
+                started=moment(started),
+            )
+            self._last = (key, activity)
+        return self._last[1]
 
     def _decide(self, sim: Sim, i: int, t: int) -> None:
         now = moment(t)
         decision = decide(
             self.notebook(sim.deadline),
-            self._activity(sim, i, now),
+            self._activity(sim, i),
             self.reservation,
             self.warning,
             self.policy,

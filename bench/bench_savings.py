@@ -55,7 +55,7 @@ TITLE = "Savings: a month of notebook use, what each strategy saves and interrup
 SEED = int(os.environ.get("BENCH_SAVINGS_SEED", "2026"))
 NOTEBOOKS = int(os.environ.get("BENCH_SAVINGS_NOTEBOOKS", "300"))
 CHECK_SEEDS = 2  # further seeds on which the reading is checked...
-CHECK_NOTEBOOKS = NOTEBOOKS // 2  # ...with half the fleet (as the single-zone check)
+CHECK_NOTEBOOKS = NOTEBOOKS // 3  # ...with a third of the fleet (as the single-zone check)
 SINGLE_ZONE = "Europe/Berlin"  # the single-zone check: everyone, and the policy, in this zone
 # What an interruption costs the person interrupted (restart, re-run cells, find their place):
 # a quarter of an hour at 60 EUR/h. A variant that avoids interruptions for less compute than
@@ -411,7 +411,12 @@ def plot(rows: list[Row], path: Path, seed: int) -> None:
 
 def _assumptions(fleet: list[Trace]) -> str:
     variants = "; ".join(
-        f"{name}: `{overlay or 'as shipped'}`" for name, overlay in VARIANTS.items()
+        f"{name}: "
+        + (", ".join(f"`{key}: {value}`" for key, value in overlay.items()) or "as shipped")
+        for name, overlay in VARIANTS.items()
+    )
+    shipped = (
+        SHIPPED_POLICY.relative_to(ROOT) if SHIPPED_POLICY.is_relative_to(ROOT) else SHIPPED_POLICY
     )
     return "\n".join(
         [
@@ -435,11 +440,13 @@ def _assumptions(fleet: list[Trace]) -> str:
             "activity is older than the timeout, checked every timeout/2 (its default); a "
             "silent busy kernel is no activity; no warning; lease off.",
             f"- *nbkeeper*: the real `decide()` every {TICK} min on every running notebook, "
-            f"with the shipped policy file ({SHIPPED_POLICY.name}) and an overlay: {variants}. "
-            "The lease stays on: people start with their usual lease and the keeper prolongs "
-            "it; it still stops a notebook by itself when the keeper lets it run out. Warnings "
-            "and the Keep / Stop now buttons as in the usage model; demo owners reserve the "
-            "notebook until the end of the demo (`/nb keep`).",
+            f"with the shipped policy file ({shipped}), the prices above, and: {variants}. "
+            "The lease stays on: people start with their usual lease and leave prolonging to "
+            "the keeper; the lease still stops a notebook by itself when the keeper lets it "
+            "run out. Warnings and the Keep / Stop now buttons as in the usage model; demo "
+            "owners reserve the notebook until the end of the demo (`/nb keep`). For the "
+            f"single-zone team the policy also gets `timezone: {SINGLE_ZONE}` and that zone's "
+            "holidays, and the one-zone schedule runs in that zone.",
             "- *oracle*: each notebook runs exactly while needed: sessions, runs and demo holds, "
             f"gaps under {COME_BACK_MINUTES} min filled.",
             "",
@@ -450,6 +457,11 @@ def _assumptions(fleet: list[Trace]) -> str:
             "lost), while the user works, during a demo hold, or less than "
             f"{COME_BACK_MINUTES} min before the user comes back (a stop by the owner never "
             "is); person-weeks = people × 30/7. Lost runs are not rerun.",
+            "",
+            "These are the model's figures, not measurements of people: the ranking rests on "
+            "the assumptions above (notably the 60-minute come-back window, the lunch and "
+            "meeting lengths and how people answer warnings). Change them in "
+            "bench/savings_model.py or bench/savings_sim.py and rerun.",
         ]
     )
 
@@ -462,7 +474,8 @@ def run() -> str:
         f"team, {SINGLE_ZONE}), {NOTEBOOKS} notebooks",
         flush=True,
     )
-    # The checks compare strategies within one month, so half the fleet is enough for them.
+    # The checks compare strategies within one month, so a third of the fleet is enough;
+    # the main month in one process, the three checks in the other, take about as long.
     tasks: list[tuple[int, int, str | None]] = [(SEED, NOTEBOOKS, None)]
     tasks += [(seed, CHECK_NOTEBOOKS, None) for seed in seeds[1:]]
     tasks.append((SEED, CHECK_NOTEBOOKS, SINGLE_ZONE))

@@ -402,9 +402,11 @@ def describe_model(notebooks: Sequence[Trace]) -> str:
             f"{f.removeprefix('modelarts.vm.')} {w:.0%}" for f, w in spec.flavors.items()
         )
         leases = ", ".join(f"{h} h {w:.0%}" for h, w in spec.lease_hours.items())
+        low, high = spec.tidy
+        tidy = f"{low:.0%}" if low == high else f"{low:.0%}-{high:.0%}"
         lines.append(
             f"  - {by_kind.get(kind, 0)} **{kind}**: {spec.text}. Flavors: {flavors}. "
-            f"Lease asked at start: {leases}. Tidy {spec.tidy[0]:.0%}-{spec.tidy[1]:.0%}."
+            f"Lease asked at start: {leases}. Tidy {tidy}."
         )
     zones = ", ".join(f"{z} {w:.0%}" for z, w in ZONES.items())
     holidays = "; ".join(

@@ -656,7 +656,7 @@ def test_the_generated_situations_reach_every_action() -> None:
     """Guards the properties above against being vacuous."""
     seen: set[Action] = set()
 
-    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
+    @settings(max_examples=2000, deadline=None, database=None, derandomize=True)
     @given(case=situations(), policy=policies())
     def collect(case: dict[str, Any], policy: Policy) -> None:
         seen.add(decide(policy=policy, **case).action)

@@ -1,7 +1,8 @@
 """`make bench`: run every bench/bench_*.py and write their figures to docs/BENCHMARKS.md.
 
 Each module exposes `TITLE: str` and `run() -> str`, which measures side by side in one run and
-returns a Markdown section (figures only, no conclusions it did not measure).
+returns a Markdown section (figures only, no conclusions it did not measure); a module may also
+write a figure the section shows (bench_savings: docs/savings.png).
 `python -m bench NAME ...` runs only the named modules (e.g. `python -m bench coldstart`) and
 rewrites only their sections.
 """

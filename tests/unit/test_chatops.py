@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ import pytest
 from nbkeeper.chatops.access import Access, ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
 from nbkeeper.chatops.directory import Found
-from nbkeeper.chatops.slash import handle_request
+from nbkeeper.chatops.slash import handle_request, keep_until
 from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
@@ -456,6 +456,58 @@ def test_keep_until_across_a_daylight_saving_change_keeps_the_wall_clock_time() 
     command, text = keep("keep run-1 until 18:00", saturday_evening)
     assert command.until == datetime(2024, 3, 31, 16, 0, tzinfo=UTC)  # 18:00 CEST
     assert "18:00 CEST tomorrow" in text
+
+
+# Berlin, autumn 2024: 03:00 CEST became 02:00 CET at 01:00 UTC on Sun 27 Oct, so the local
+# hour 02:00-02:59 happened twice. Spring 2024: 02:00 CET became 03:00 CEST at 01:00 UTC on
+# Sun 31 Mar, so 02:00-02:59 never happened.
+AUTUMN_FIRST_0230 = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST
+AUTUMN_FIRST_0250 = datetime(2024, 10, 27, 0, 50, tzinfo=UTC)  # 02:50 CEST
+AUTUMN_SECOND_0210 = datetime(2024, 10, 27, 1, 10, tzinfo=UTC)  # 02:10 CET, the hour again
+SPRING_0130 = datetime(2024, 3, 31, 0, 30, tzinfo=UTC)  # 01:30 CET, half an hour before
+
+
+@pytest.mark.parametrize(
+    ("now", "until", "expected"),
+    [
+        # In the first pass of the hour, 02:45 CEST is still ahead.
+        (AUTUMN_FIRST_0230, "02:45", datetime(2024, 10, 27, 0, 45, tzinfo=UTC)),
+        # 02:45 CEST has passed but 02:45 CET is still to come, the same day.
+        (AUTUMN_FIRST_0250, "02:45", datetime(2024, 10, 27, 1, 45, tzinfo=UTC)),
+        # In the repeated hour: 02:45 CEST is an hour ago; the next 02:45 is CET (the bug: the
+        # reservation ended at 00:45 UTC, 25 minutes in the past).
+        (AUTUMN_SECOND_0210, "02:45", datetime(2024, 10, 27, 1, 45, tzinfo=UTC)),
+        # Both 02:05 have passed once the hour repeats past them: tomorrow's.
+        (AUTUMN_SECOND_0210, "02:05", datetime(2024, 10, 28, 1, 5, tzinfo=UTC)),
+        # 02:30 does not exist that night: read as 03:30 CEST (moved forward by the gap).
+        (SPRING_0130, "02:30", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),
+        (SPRING_0130, "03:15", datetime(2024, 3, 31, 1, 15, tzinfo=UTC)),
+        (SPRING_0130, "01:45", datetime(2024, 3, 31, 0, 45, tzinfo=UTC)),
+    ],
+)
+def test_keep_until_across_the_daylight_saving_hours_is_the_first_instant_after_now(
+    now: datetime, until: str, expected: datetime
+) -> None:
+    command, _ = keep(f"keep run-1 until {until}", now)
+    assert command.until == expected
+    assert command.until > now
+
+
+@pytest.mark.parametrize(
+    "day", [datetime(2024, 10, 26, tzinfo=UTC), datetime(2024, 3, 30, tzinfo=UTC)], ids=str
+)
+def test_keep_until_is_always_after_now_and_within_25_hours(day: datetime) -> None:
+    """Every 7 minutes over the two days around each change, for times in and near the hour."""
+    for minutes in range(0, 2 * 24 * 60, 7):
+        now = day + timedelta(minutes=minutes)
+        for clock in ("00:00", "01:59", "02:00", "02:30", "02:59", "03:00", "12:00", "23:59"):
+            until = keep_until(grammar.KeepRequest("x", until=_clock(clock)), now, BERLIN)
+            assert now < until <= now + timedelta(hours=25), (now, clock, until)
+
+
+def _clock(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
 
 
 def test_keep_for_past_midnight_names_the_day() -> None:

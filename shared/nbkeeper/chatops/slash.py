@@ -7,7 +7,7 @@ stop-update-start ask for confirmation first (a button whose value carries the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import pydantic
@@ -247,15 +247,32 @@ def _update(
 
 
 def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datetime:
-    """When a `keep` ends: now + duration, or the next occurrence of the clock time in `tz`."""
+    """When a `keep` ends: now + duration, or the first instant after `now` at which the clock in
+    `tz` shows the time (compared as instants, so the repeated autumn hour counts twice)."""
     if request.duration is not None:
         return now + request.duration
     assert request.until is not None
-    local_now = now.astimezone(tz)
-    candidate = datetime.combine(local_now.date(), request.until, tzinfo=tz)
-    if candidate <= local_now:
-        candidate = datetime.combine(local_now.date() + timedelta(days=1), request.until, tzinfo=tz)
-    return candidate.astimezone(UTC)
+    today = now.astimezone(tz).date()
+    for day in (today + timedelta(days=n) for n in range(3)):
+        later = sorted(i for i in _occurrences(day, request.until, tz) if i > now)
+        if later:
+            return later[0]
+    raise AssertionError("a clock time occurs at least once in any two days")
+
+
+def _occurrences(day: date, clock: time, tz: tzinfo) -> set[datetime]:
+    """The instants (UTC) at which the clock in `tz` shows `clock` on `day`: one, or two in the
+    autumn's repeated hour. A time the spring change skips is moved forward by the gap (02:30
+    becomes 03:30 CEST), the rule java.time and dateutil follow."""
+    found = set()
+    for fold in (0, 1):
+        local = datetime.combine(day, clock, tzinfo=tz).replace(fold=fold)
+        instant = local.astimezone(UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+            found.add(instant)
+    if not found:  # skipped: fold=0 reads it with the offset before the change
+        found.add(datetime.combine(day, clock, tzinfo=tz).astimezone(UTC))
+    return found
 
 
 def _local_moment(moment: datetime, now: datetime, tz: tzinfo) -> str:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from nbkeeper.slack.interaction import BlockActions
-from tests.functional.slack_world import World
+from tests.functional.slack_world import World, load_app
 
 CLICK: dict[str, Any] = {
     "user": {"id": "U0001"},
@@ -71,3 +71,23 @@ def test_any_json_payload_parses_or_is_a_validation_error(payload: Any) -> None:
     except ValidationError:
         return
     assert parsed.user.id and parsed.action is parsed.actions[0]
+
+
+# ---------------------------------------------------------------- ModelArts refuses the key
+
+
+def test_a_refused_access_key_is_one_sentence_and_never_echoed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator's 401 echoes an unknown access key id, as the gateway does."""
+    wrong_key = "HPUAWRONGWRONGWRONG1"
+    monkeypatch.setenv("HUAWEICLOUD_SDK_AK", wrong_key)
+    commands = load_app("slack_commands")
+    commands.seams.modelarts_transport = world.emulator.asgi_transport()
+    commands.seams.clock = world.commands.seams.clock
+    world.commands = commands
+    for text in ("status exp-1", "list all", "create exp-2", "stop exp-1"):
+        reply = world.slash(text)
+        assert reply["text"] == ":warning: ModelArts refused nbkeeper's credentials; tell an admin."
+        assert wrong_key not in json.dumps(reply)
+    assert world.receive(world.queue_url) == []

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from nbkeeper.slack.interaction import BlockActions
-from tests.functional.slack_world import World, load_app
+from tests.functional.slack_world import FakeLambdaContext, World, load_app
 
 CLICK: dict[str, Any] = {
     "user": {"id": "U0001"},
@@ -91,3 +92,80 @@ def test_a_refused_access_key_is_one_sentence_and_never_echoed(
         assert reply["text"] == ":warning: ModelArts refused nbkeeper's credentials; tell an admin."
         assert wrong_key not in json.dumps(reply)
     assert world.receive(world.queue_url) == []
+
+
+# ---------------------------------------------------------------- any target, any verb
+
+
+TARGET_VERBS = {
+    "delete": "",
+    "status": "",
+    "start": "",
+    "stop": "",
+    "prolong": " 3",
+    "keep": " for 1h",
+    "update": " storage=10",
+}
+ODD_TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40) | st.text(
+    min_size=120, max_size=600
+)
+TARGETS = ODD_TEXT.filter(lambda t: t.strip() != "")
+
+
+def slack_form_text(text: str) -> str:
+    """What Slack sends for typed text: &, < and > HTML-escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def assert_block_kit(message: dict[str, Any]) -> None:
+    from slack_sdk.models.blocks import Block
+
+    assert message["text"].strip()
+    for raw in message["blocks"]:
+        block = Block.parse(raw)
+        assert block is not None
+        block.validate_json()
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(verb=st.sampled_from(sorted(TARGET_VERBS)), target=TARGETS, quoted=st.booleans())
+def test_every_verb_answers_any_target_with_a_reply(
+    world: World, verb: str, target: str, quoted: bool
+) -> None:
+    """Long, quoted, unicode and markup targets: a 200 with a readable reply, nothing queued."""
+    word = shlex.quote(target) if quoted else target
+    event = world.command_event(slack_form_text(f"{verb} {word}{TARGET_VERBS[verb]}"))
+    response = world.commands.lambda_handler(event, FakeLambdaContext())
+    assert response["statusCode"] == 200, response
+    reply = json.loads(response["body"])
+    assert_block_kit(reply)
+    assert world.receive(world.queue_url) == []
+
+
+@pytest.mark.parametrize("verb", sorted(TARGET_VERBS))
+@pytest.mark.parametrize("length", [129, 300, 1500])
+def test_a_target_longer_than_a_name_says_so(world: World, verb: str, length: int) -> None:
+    reply = world.slash(f"{verb} {'n' * length}{TARGET_VERBS[verb]}")
+    assert "at most 128 characters" in reply["text"], reply["text"]
+    assert world.receive(world.queue_url) == []
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(name=TARGETS, flavor=ODD_TEXT)
+def test_create_answers_any_name_and_flavor(world: World, name: str, flavor: str) -> None:
+    text = f"create {shlex.quote(name)} flavor={shlex.quote(flavor)}"
+    response = world.commands.lambda_handler(
+        world.command_event(slack_form_text(text)), FakeLambdaContext()
+    )
+    assert response["statusCode"] == 200, response
+    assert_block_kit(json.loads(response["body"]))
+    for message in world.receive(world.queue_url):  # a valid name is queued: clear it
+        world.sqs.delete_message(QueueUrl=world.queue_url, ReceiptHandle=message["ReceiptHandle"])

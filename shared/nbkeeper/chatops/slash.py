@@ -78,7 +78,14 @@ def _list(request: grammar.ListRequest, inv: Invocation, directory: Directory) -
 
 
 def resolve(target: str, directory: Directory) -> Found | ChatReply:
-    matches = directory.find(target)
+    try:
+        matches = directory.find(target)
+    except pydantic.ValidationError as exc:  # e.g. longer than ModelArts allows a name to be
+        return ChatReply(
+            render.problem(
+                f"No notebook can be called *{render.escape(target)}*: {explain_error(exc)}."
+            )
+        )
     if not matches:
         return ChatReply(
             render.problem(

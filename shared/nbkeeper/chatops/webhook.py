@@ -93,12 +93,13 @@ class SlackWebhook:
         form = self.verified_form(headers, body, is_base64)
         if form is None:
             return UNAUTHORIZED
+        return HttpReply.message(guarded(lambda: self._slash(form)))
+
+    def _slash(self, form: dict[str, str]) -> render.Message:
         now = datetime.fromtimestamp(self.clock(), UTC)
         user_id = form.get("user_id", "")
         if not user_id:
-            return HttpReply.message(
-                render.problem("Slack did not say who you are; nothing was done.")
-            )
+            return render.problem("Slack did not say who you are; nothing was done.")
         inv = Invocation(
             user_id=user_id,
             team_id=form.get("team_id"),
@@ -110,12 +111,8 @@ class SlackWebhook:
         try:
             request = grammar.parse(form.get("text", ""))
         except grammar.ParseError as exc:
-            return HttpReply.message(render.problem(str(exc)))
-        try:
-            reply = handle_request(request, inv, self.config, self.directory(now))
-        except ModelArtsError as exc:
-            return HttpReply.message(render.problem(explain_error(exc)))
-        return HttpReply.message(self.queue(reply))
+            return render.problem(str(exc))
+        return self.queue(handle_request(request, inv, self.config, self.directory(now)))
 
     def interaction(
         self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
@@ -130,27 +127,25 @@ class SlackWebhook:
             reason = describe_validation_error(exc)
             logger.warning("unreadable interaction payload", extra={"reason": reason})
             return HttpReply(400, body="unreadable payload")
+        message = guarded(lambda: self._click(payload))
+        if payload.response_url:
+            self.post_response(payload.response_url, message)
+        return HttpReply(200)
+
+    def _click(self, payload: BlockActions) -> render.Message:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        response_url = payload.response_url
         action = payload.action
         inv = Invocation(
             user_id=payload.user.id,
             team_id=payload.team_id,
             channel_id=payload.channel_id,
-            response_url=response_url,
+            response_url=payload.response_url,
             command_id=command_id("ia", f"{payload.message_ts}|{payload.user.id}|{action.value}"),
             now=now,
-            response_url_posts=1 if response_url else 0,
+            response_url_posts=1 if payload.response_url else 0,
         )
         button = ButtonAction(action.action_id, action.value)
-        try:
-            reply = handle_action(button, inv, self.config, self.directory(now))
-        except ModelArtsError as exc:
-            reply = ChatReply(render.problem(explain_error(exc)))
-        message = self.queue(reply)
-        if response_url:
-            self.post_response(response_url, message)
-        return HttpReply(200)
+        return self.queue(handle_action(button, inv, self.config, self.directory(now)))
 
     def queue(self, reply: ChatReply) -> render.Message:
         """Queue the reply's command, if any; the message to show for it."""
@@ -166,3 +161,21 @@ class SlackWebhook:
             extra={"command_id": reply.command.command_id, "type": reply.command.type},
         )
         return reply.reply
+
+
+def guarded(route: Callable[[], render.Message]) -> render.Message:
+    """No exception escapes a route: the person gets a sentence, the log the details."""
+    try:
+        return route()
+    except ModelArtsError as exc:  # the service's text may echo a key id: kind and ids only
+        logger.warning(
+            "ModelArts call failed",
+            extra={"kind": exc.kind, "error_code": exc.error_code, "request_id": exc.request_id},
+        )
+        return render.problem(explain_error(exc))
+    except ValidationError as exc:
+        logger.warning("request not valid", extra={"reason": describe_validation_error(exc)})
+        return render.problem(f"That request is not valid: {explain_error(exc)}.")
+    except Exception as exc:
+        logger.exception("request failed")
+        return render.problem(f"Sorry, {explain_error(exc)}")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from nbkeeper.slack.interaction import BlockActions
-from tests.functional.slack_world import FakeLambdaContext, World, load_app
+from tests.functional.slack_world import NOW, FakeLambdaContext, World, load_app
 
 CLICK: dict[str, Any] = {
     "user": {"id": "U0001"},
@@ -169,3 +169,43 @@ def test_create_answers_any_name_and_flavor(world: World, name: str, flavor: str
     assert_block_kit(json.loads(response["body"]))
     for message in world.receive(world.queue_url):  # a valid name is queued: clear it
         world.sqs.delete_message(QueueUrl=world.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# ---------------------------------------------------------------- button values and their age
+
+
+def keeper_click(action_id: str, value: str) -> dict[str, Any]:
+    return {
+        "user": {"id": "U0001"},
+        "actions": [{"action_id": action_id, "value": value}],
+        "response_url": "https://hooks.slack.com/actions/T0001/1/x",
+    }
+
+
+@pytest.mark.parametrize("action_id", ["keeper.keep", "keeper.stop"])
+@pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN"])
+def test_a_keeper_value_with_an_overflowing_number_is_an_unknown_button(
+    world: World, action_id: str, number: str
+) -> None:
+    """Was an OverflowError (500) in the interactions route; now the one codec refuses it."""
+    value = (
+        f'{{"project_id":"{world.commands.SETTINGS.project_id}",'
+        f'"notebook_id":"00000000-0000-0000-0000-000000000001","hours":{number},"at":{NOW}}}'
+    )
+    assert world.interact(keeper_click(action_id, value)) == 200
+    assert "do not recognise that button" in world.slack.texts()[-1]
+    assert world.receive(world.queue_url) == []
+
+
+def test_a_confirmation_clicked_after_15_minutes_is_refused_and_replaced(world: World) -> None:
+    world.slash("create exp-1")
+    world.settle()
+    ask = world.slash("delete exp-1")
+    assert world.click(ask, "nbkeeper.confirm", at=NOW + 15 * 60 + 1) == 200
+    url, body, _ = world.slack.posts[-1]
+    assert "/actions/" in url and body["replace_original"] is True
+    assert "expired" in body["text"] and "Nothing was done" in body["text"]
+    assert world.receive(world.queue_url) == []
+    assert world.click(ask, "nbkeeper.confirm", at=NOW + 15 * 60) == 200
+    assert "Confirmed" in world.slack.texts()[-1]
+    assert len(world.receive(world.queue_url)) == 1

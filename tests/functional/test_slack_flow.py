@@ -264,13 +264,20 @@ def test_keeper_buttons_keep_and_stop(world: World) -> None:
                         "type": "button",
                         "action_id": "keeper.keep",
                         "value": json.dumps(
-                            {"project_id": project, "notebook_id": notebook_id, "hours": 2}
+                            {
+                                "project_id": project,
+                                "notebook_id": notebook_id,
+                                "hours": 2,
+                                "at": NOW,
+                            }
                         ),
                     },
                     {
                         "type": "button",
                         "action_id": "keeper.stop",
-                        "value": json.dumps({"project_id": project, "notebook_id": notebook_id}),
+                        "value": json.dumps(
+                            {"project_id": project, "notebook_id": notebook_id, "at": NOW}
+                        ),
                     },
                 ],
             }

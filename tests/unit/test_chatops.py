@@ -35,6 +35,7 @@ TEAM, CHANNEL = "T0TEAM", "C0CHAN"
 PROJECT = ProjectRef(region="cn-north-4", project_id="0a1b2c3d4e5f60718293a4b5c6d7e8f9")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2024, 6, 11, 10, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Berlin (CEST)
+STAMP = int(NOW.timestamp())
 CONFIG = ChatConfig(
     project=PROJECT,
     access=Access(
@@ -339,6 +340,72 @@ def test_only_the_asker_or_an_admin_can_confirm() -> None:
     assert isinstance(click(render.CONFIRM_ACTION, value, ADMIN).command, DeleteCommand)
 
 
+@pytest.mark.parametrize(
+    ("after", "runs"),
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=15), True),
+        (timedelta(minutes=15, seconds=1), False),
+    ],
+)
+def test_a_confirmation_expires_after_15_minutes(after: timedelta, runs: bool) -> None:
+    value = confirm_button(slash("delete run-1", OWNER))["value"]
+    outcome = click(render.CONFIRM_ACTION, value, OWNER, now=NOW + after)
+    if runs:
+        assert isinstance(outcome.command, DeleteCommand)
+        return
+    assert_refused(outcome, "expired", "confirmations last 15 minutes", "Nothing was done")
+    assert outcome.reply["replace_original"] is True  # the stale buttons go away
+
+
+def test_a_confirmation_without_its_time_is_expired() -> None:
+    """Written before buttons carried their issue time: refused, the person asks again."""
+    value = json.loads(confirm_button(slash("delete run-1", OWNER))["value"])
+    del value["at"]
+    assert_refused(click(render.CONFIRM_ACTION, value, OWNER), "expired")
+
+
+@pytest.mark.parametrize("action_id", [KEEP_ACTION, STOP_ACTION])
+@pytest.mark.parametrize(
+    ("after", "works"),
+    [
+        (timedelta(hours=-1), True),
+        (timedelta(hours=24), True),
+        (timedelta(hours=24, seconds=1), False),
+    ],
+)
+def test_keeper_buttons_expire_a_day_after_the_announced_stop(
+    action_id: str, after: timedelta, works: bool
+) -> None:
+    outcome = click(action_id, keeper_value(hours=2), OWNER, now=NOW + after)
+    if works:
+        assert outcome.command is not None
+        return
+    assert_refused(outcome, "expired", "24 hours after the stop it announced", "/nb keep")
+    assert outcome.reply["replace_original"] is True
+
+
+def test_keeper_buttons_without_a_time_keep_but_do_not_stop() -> None:
+    """Warnings posted before buttons carried a time: Keep (the safe side) still works."""
+    legacy = {"project_id": PROJECT.project_id, "notebook_id": RUN_ID}
+    keep = click(KEEP_ACTION, {**legacy, "hours": 2}, OWNER, now=NOW + timedelta(days=3))
+    assert isinstance(keep.command, KeepCommand)
+    assert_refused(click(STOP_ACTION, legacy, OWNER), "expired")
+
+
+@pytest.mark.parametrize(
+    ("field", "number"),
+    [("hours", n) for n in ("1e999", "-1e999", "1.5", "NaN", "Infinity")]
+    + [("at", n) for n in ("1e999", "-1e999", "1.5", "NaN", "Infinity", "1e20", "-1")],
+)
+def test_keeper_values_with_odd_numbers_are_unrecognised(field: str, number: str) -> None:
+    value = json.dumps(keeper_value(hours=2, at=STAMP))
+    before = f'"{field}": {2 if field == "hours" else STAMP}'
+    assert before in value
+    outcome = click(KEEP_ACTION, value.replace(before, f'"{field}": {number}'), OWNER)
+    assert_refused(outcome, "do not recognise that button")
+
+
 def test_a_confirmation_is_reauthorized_when_clicked() -> None:
     value = confirm_button(slash("stop run-1", ADMIN))["value"]
     demoted = ChatConfig(
@@ -526,7 +593,8 @@ def test_keep_of_a_stopped_notebook_is_allowed_and_says_its_state() -> None:
 
 
 def keeper_value(notebook_id: str = RUN_ID, **extra: Any) -> dict[str, Any]:
-    return {"project_id": PROJECT.project_id, "notebook_id": notebook_id, **extra}
+    """A warning's button value whose announced stop is NOW."""
+    return {"project_id": PROJECT.project_id, "notebook_id": notebook_id, "at": STAMP, **extra}
 
 
 def test_keep_button_reserves_the_hours_it_carries() -> None:
@@ -573,7 +641,7 @@ def test_stop_button_on_an_already_stopped_notebook_queues_nothing() -> None:
 @pytest.mark.parametrize("action_id", [KEEP_ACTION, STOP_ACTION])
 def test_keeper_button_for_another_project_is_refused_clearly(action_id: str) -> None:
     directory = fleet()
-    value = {"project_id": "9f8e7d6c5b4a30291807f6e5d4c3b2a1", "notebook_id": RUN_ID, "hours": 2}
+    value = keeper_value(project_id="9f8e7d6c5b4a30291807f6e5d4c3b2a1", hours=2)
     outcome = click(action_id, value, OWNER, directory=directory)
     assert_refused(outcome, "9f8e7d6c5b4a30291807f6e5d4c3b2a1", "ModelArts console")
     assert directory.lookups == []
@@ -596,7 +664,9 @@ BAD_HOURS = [json.dumps(keeper_value(hours="lots")), json.dumps(keeper_value(hou
     + [(render.CONFIRM_ACTION, json.dumps({"cmd": {"type": "stop"}}))],
 )
 def test_malformed_button_values_do_nothing_and_say_so(action_id: str, value: str) -> None:
-    assert_refused(click(action_id, value, OWNER), "not readable; nothing was done")
+    assert_refused(
+        click(action_id, value, OWNER), "do not recognise that button", "nothing was done"
+    )
 
 
 def test_an_unknown_button_does_nothing() -> None:

@@ -29,7 +29,9 @@ from nbkeeper.slack import grammar, render
 from nbkeeper.slack.buttons import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
+    CONFIRM_MAX_AGE,
     KEEP_ACTION,
+    KEEPER_MAX_AGE,
     STOP_ACTION,
     ButtonValueError,
     ConfirmValue,
@@ -65,12 +67,42 @@ def handle_action(
         return ChatReply(render.problem("I do not know that button; nothing was done."))
     try:
         if action.action_id == CONFIRM_ACTION:
-            return _confirmed(ConfirmValue.decode(action.value), inv, config)
-        return _keeper_button(
-            action.action_id, KeeperValue.decode(action.value), inv, config, directory
-        )
+            confirm = ConfirmValue.decode(action.value)
+        else:
+            keeper_value = KeeperValue.decode(action.value)
     except ButtonValueError:
-        return ChatReply(render.problem("That button's data is not readable; nothing was done."))
+        return ChatReply(
+            render.problem(
+                "I do not recognise that button (it may come from an older nbkeeper); "
+                "nothing was done. Run the command again."
+            )
+        )
+    if action.action_id == CONFIRM_ACTION:
+        if confirm.expired(inv.now):
+            return ChatReply(_expired(f"confirmations last {_span(CONFIRM_MAX_AGE)}"))
+        return _confirmed(confirm, inv, config)
+    # A Keep from before buttons carried their time is honoured: see nbkeeper.slack.buttons.
+    legacy_keep = keeper_value.at is None and action.action_id == KEEP_ACTION
+    if keeper_value.expired(inv.now) and not legacy_keep:
+        return ChatReply(
+            _expired(
+                f"a warning's buttons work until {_span(KEEPER_MAX_AGE)} after the stop it "
+                "announced; `/nb status`, `/nb keep` and `/nb stop` still work"
+            )
+        )
+    return _keeper_button(action.action_id, keeper_value, inv, config, directory)
+
+
+def _expired(why: str) -> render.Message:
+    """Replaces the stale buttons, so they cannot be clicked again."""
+    return render.problem(
+        f"That button has expired ({why}). Nothing was done.", replace_original=True
+    )
+
+
+def _span(age: timedelta) -> str:
+    minutes = int(age.total_seconds()) // 60
+    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
 
 
 _CONFIRMABLE = (

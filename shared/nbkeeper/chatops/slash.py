@@ -300,6 +300,7 @@ def _confirmation(
     command: ActionCommand, summary: str, reason: str, inv: Invocation, owner: str | None
 ) -> Message:
     value = ConfirmValue(
+        at=ConfirmValue.stamp(inv.now),
         by=inv.user_id,
         owner=owner,
         cmd=command.model_dump(mode="json", exclude=_BASE_FIELDS, exclude_none=True),

@@ -54,6 +54,8 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     body = clip(f"{headline}\n{escape(decision.reason)}.{cost}", SECTION_MAX)
     elements: list[dict[str, Any]] = []
     hours = max(1, round(policy.extend_by_hours))
+    # The buttons expire a stated time after the stop the warning announces (slack.buttons).
+    issued = KeeperValue.stamp(stop_at) if stop_at else None
     if decision.warning_kind != "max_runtime":
         elements.append(
             {
@@ -62,7 +64,10 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "text": {"type": "plain_text", "text": f"Keep {hours}h more", "emoji": True},
                 "style": "primary",
                 "value": KeeperValue(
-                    project_id=notice.project.project_id, notebook_id=notebook.id, hours=hours
+                    project_id=notice.project.project_id,
+                    notebook_id=notebook.id,
+                    hours=hours,
+                    at=issued,
                 ).encode(),
             }
         )
@@ -73,7 +78,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             "text": {"type": "plain_text", "text": "Stop now", "emoji": True},
             "style": "danger",
             "value": KeeperValue(
-                project_id=notice.project.project_id, notebook_id=notebook.id
+                project_id=notice.project.project_id, notebook_id=notebook.id, at=issued
             ).encode(),
             "confirm": {
                 "title": {"type": "plain_text", "text": "Stop this notebook?"},

@@ -1,9 +1,16 @@
 """The Slack webhook's edge: raw HTTP request in, HTTP reply out.
 
 verify the signature (401 and nothing else on failure) -> access and parsing -> chat-ops ->
-queue -> ack. The ack path makes no ModelArts call beyond one read-only lookup. The handler
-builds a `SlackWebhook` once from its settings and wiring and maps each `HttpReply` to API
-Gateway's response; everything between is here, testable without Lambda.
+queue -> ack. The handler builds a `SlackWebhook` once from its settings and wiring and maps each
+`HttpReply` to API Gateway's response; everything between is here, testable without Lambda.
+
+The ack never waits on something slow. Slack shows an error after 3 s; a cold start costs about
+0.6 s (docs/BENCHMARKS.md). The ack path makes at most one read-only ModelArts lookup, with no
+retries and at most `LOOKUP_BUDGET_S` in all (a throttled or slow ModelArts becomes a reply that
+says so), one DynamoDB Query and one SQS send; a click also posts its answer to `response_url`
+(api-facts.md: a `block_actions` ack carries no message), each phase of that post bounded by
+`RESPONSE_POST_TIMEOUT_S`: a slow Slack loses that one message (the worker still reports the
+command's result), never the ack.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pydantic import ValidationError
 
 from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
-from nbkeeper.chatops.directory import Directory
+from nbkeeper.chatops.directory import Directory, SlowLookupError
 from nbkeeper.chatops.slash import handle_request
 from nbkeeper.commands import Command
 from nbkeeper.explain import explain_error
@@ -33,6 +40,9 @@ from nbkeeper.slack.interaction import BlockActions
 from nbkeeper.slack.verify import SignatureError, verify_request
 
 logger = logging.getLogger(__name__)
+
+LOOKUP_BUDGET_S = 1.0
+RESPONSE_POST_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,11 @@ def guarded(route: Callable[[], render.Message]) -> render.Message:
             extra={"kind": exc.kind, "error_code": exc.error_code, "request_id": exc.request_id},
         )
         return render.problem(explain_error(exc))
+    except SlowLookupError as exc:
+        logger.warning("ModelArts lookup abandoned: %s", exc)
+        return render.problem(
+            "ModelArts is slow to answer right now, so nothing was done; try again in a minute."
+        )
     except ValidationError as exc:
         logger.warning("request not valid", extra={"reason": describe_validation_error(exc)})
         return render.problem(f"That request is not valid: {explain_error(exc)}.")

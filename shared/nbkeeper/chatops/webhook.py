@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
-from nbkeeper.chatops.directory import Directory, SlowLookupError
+from nbkeeper.chatops.directory import Directory, Found, SlowLookupError
 from nbkeeper.chatops.slash import handle_request
 from nbkeeper.commands import Command
 from nbkeeper.explain import explain_error
@@ -72,6 +72,26 @@ def raw_body(body: str | None, is_base64: bool | None) -> bytes:
 def command_id(prefix: str, source: str) -> str:
     """A stable id for one Slack request (its trigger or click), so a retry is the same command."""
     return f"{prefix}." + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+class LazyDirectory:
+    """The directory, built on first use: `help`, Cancel and Confirm need no ModelArts client and
+    no state table, so their ack does not pay for building them."""
+
+    def __init__(self, make: Callable[[], Directory]) -> None:
+        self._make = make
+        self._made: Directory | None = None
+
+    def _directory(self) -> Directory:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def find(self, target: str) -> list[Found]:
+        return self._directory().find(target)
+
+    def listing(self) -> list[Found]:
+        return self._directory().listing()
 
 
 @dataclass
@@ -122,7 +142,8 @@ class SlackWebhook:
             request = grammar.parse(form.get("text", ""))
         except grammar.ParseError as exc:
             return render.problem(str(exc))
-        return self.queue(handle_request(request, inv, self.config, self.directory(now)))
+        directory = LazyDirectory(lambda: self.directory(now))
+        return self.queue(handle_request(request, inv, self.config, directory))
 
     def interaction(
         self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
@@ -155,7 +176,8 @@ class SlackWebhook:
             response_url_posts=1 if payload.response_url else 0,
         )
         button = ButtonAction(action.action_id, action.value)
-        return self.queue(handle_action(button, inv, self.config, self.directory(now)))
+        directory = LazyDirectory(lambda: self.directory(now))
+        return self.queue(handle_action(button, inv, self.config, directory))
 
     def queue(self, reply: ChatReply) -> render.Message:
         """Queue the reply's command, if any; the message to show for it."""

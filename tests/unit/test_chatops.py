@@ -458,8 +458,9 @@ def test_cancel_changes_nothing() -> None:
 def test_an_ambiguous_name_lists_the_candidates_and_queues_nothing(text: str) -> None:
     outcome = slash(text, ADMIN)
     assert outcome.command is None and actions_block(outcome.reply) is None
-    reply = outcome.reply["text"]
-    assert "2 notebooks are called *dup*" in reply and "with the id" in reply
+    assert "2 notebooks are called *dup*" in outcome.reply["text"]
+    reply = json.dumps(outcome.reply["blocks"])
+    assert "with the id" in reply
     assert all(i in reply for i in DUP_IDS)
     assert "<@U0OWNER>" in reply and "<@U0OTHER>" in reply
 

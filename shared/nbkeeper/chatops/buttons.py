@@ -123,7 +123,7 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
     if inv.user_id != asked_by and not admin:
         return ChatReply(
             render.problem(
-                f"Only <@{asked_by}> (who asked) or an admin can confirm this.",
+                f"Only {render.mention(asked_by)} (who asked) or an admin can confirm this.",
                 replace_original=False,
             )
         )
@@ -137,7 +137,8 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
             }
         )
     except pydantic.ValidationError as exc:
-        return ChatReply(render.problem(f"Cannot do that: {explain_error(exc)}"))
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot do that: {reason}"))
     if not isinstance(command, _CONFIRMABLE):
         return ChatReply(
             render.problem("That confirmation is not for a notebook; nothing was done.")
@@ -145,18 +146,18 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
     name = command.notebook_name or command.notebook_id
     owner = value.owner
     if not admin and owner != inv.user_id:
-        whose = f"belongs to <@{owner}>" if owner else "was not created by you"
+        whose = f"belongs to {render.mention(owner)}" if owner else "was not created by you"
         return ChatReply(
             render.problem(
-                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{render.bold(name)} {whose}; only its owner or an nbkeeper admin can "
                 f"{command.type} it. Nothing was done.",
                 replace_original=False,
             )
         )
     return ChatReply(
         render.info(
-            f":hourglass_flowing_sand: Confirmed by <@{inv.user_id}>: {command.type} "
-            f"*{render.escape(name)}*. Queued; I'll report back here.",
+            f":hourglass_flowing_sand: Confirmed by {render.mention(inv.user_id)}: "
+            f"{command.type} {render.bold(name)}. Queued; I'll report back here.",
             replace_original=True,
         ),
         command,
@@ -181,7 +182,8 @@ def _keeper_button(
         # only this one, so a command for another project could not be authorized here.
         return ChatReply(
             render.problem(
-                f"That warning is about a notebook in ModelArts project {render.escape(project_id)}"
+                "That warning is about a notebook in ModelArts project "
+                f"{render.fit(project_id, render.ID_MAX)}"
                 f", which nbkeeper's Slack commands do not manage (they manage "
                 f"{config.project.project_id}). Nothing was done: {request.verb} it in the "
                 "ModelArts console, or ask an nbkeeper admin."

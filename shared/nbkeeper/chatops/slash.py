@@ -83,13 +83,14 @@ def resolve(target: str, directory: Directory) -> Found | ChatReply:
     except pydantic.ValidationError as exc:  # e.g. longer than ModelArts allows a name to be
         return ChatReply(
             render.problem(
-                f"No notebook can be called *{render.escape(target)}*: {explain_error(exc)}."
+                f"No notebook can be called {render.bold(target)}: "
+                f"{render.sentence(explain_error(exc))}."
             )
         )
     if not matches:
         return ChatReply(
             render.problem(
-                f"No notebook is called or has the id *{render.escape(target)}*. "
+                f"No notebook is called or has the id {render.bold(target)}. "
                 "`/nb list all` shows every notebook."
             )
         )
@@ -124,16 +125,18 @@ def _create(
         )
         command.to_request()
     except pydantic.ValidationError as exc:
-        return ChatReply(render.problem(f"Cannot create that notebook: {explain_error(exc)}"))
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot create that notebook: {reason}"))
     if directory.find(request.name):
         return ChatReply(
             render.problem(
-                f"A notebook called *{render.escape(request.name)}* already exists; names pick "
+                f"A notebook called {render.bold(request.name)} already exists; names pick "
                 "notebooks in every other command, so choose another name."
             )
         )
     lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
-    summary = f"Creating *{command.name}* ({command.flavor}, {command.storage_gb} GB, {lease})."
+    flavor = render.fit(command.flavor, render.FLAVOR_MAX)
+    summary = f"Creating {render.bold(command.name)} ({flavor}, {command.storage_gb} GB, {lease})."
     return ChatReply(render.queued(summary), command)
 
 
@@ -148,10 +151,12 @@ def act(
     admin = config.access.is_admin(inv.user_id)
     mine = found.owner == inv.user_id
     if not mine and not admin:
-        whose = f"belongs to <@{found.owner}>" if found.owner else "was not created by you"
+        whose = (
+            f"belongs to {render.mention(found.owner)}" if found.owner else "was not created by you"
+        )
         return ChatReply(
             render.problem(
-                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{render.bold(name)} {whose}; only its owner or an nbkeeper admin can "
                 f"{request.verb} it."
             )
         )
@@ -160,8 +165,8 @@ def act(
         return built
     command, summary, confirm_reason = built.command, built.summary, built.confirm_reason
     if not mine:
-        owner = f"<@{found.owner}>" if found.owner else "someone else"
-        whose = f"*{render.escape(name)}* belongs to {owner}."
+        owner = render.mention(found.owner) if found.owner else "someone else"
+        whose = f"{render.bold(name)} belongs to {owner}."
         confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
     if isinstance(command, DeleteCommand):
         confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
@@ -180,7 +185,7 @@ def _plan(
 ) -> Planned | ChatReply:
     """The command for a notebook action, or the reply that says why there is none."""
     base = {**command_base(inv, config), "notebook_id": notebook.id, "notebook_name": notebook.name}
-    name = f"*{render.escape(notebook.name or notebook.id)}*"
+    name = render.notebook_name(notebook)
     status = notebook.status
     if isinstance(request, grammar.DeleteRequest):
         return Planned(DeleteCommand(**base), f"Deleting {name}.")
@@ -233,7 +238,8 @@ def _update(
         capacity = notebook.volume.capacity if notebook.volume else None
         changes.check_storage_growth(capacity)
     except (pydantic.ValidationError, ValueError) as exc:
-        reason = explain_error(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+        why = explain_error(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+        reason = render.sentence(why)
         return ChatReply(render.problem(f"Cannot update {name}: {reason}"))
     what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
     if notebook.status is NotebookStatus.STOPPED:

@@ -141,7 +141,7 @@ class SlackWebhook:
         try:
             request = grammar.parse(form.get("text", ""))
         except grammar.ParseError as exc:
-            return render.problem(str(exc))
+            return render.problem(render.sentence(str(exc)))
         directory = LazyDirectory(lambda: self.directory(now))
         return self.queue(handle_request(request, inv, self.config, directory))
 
@@ -204,7 +204,7 @@ def guarded(route: Callable[[], render.Message]) -> render.Message:
             "ModelArts call failed",
             extra={"kind": exc.kind, "error_code": exc.error_code, "request_id": exc.request_id},
         )
-        return render.problem(explain_error(exc))
+        return render.problem(render.sentence(explain_error(exc)))
     except SlowLookupError as exc:
         logger.warning("ModelArts lookup abandoned: %s", exc)
         return render.problem(
@@ -212,7 +212,7 @@ def guarded(route: Callable[[], render.Message]) -> render.Message:
         )
     except ValidationError as exc:
         logger.warning("request not valid", extra={"reason": describe_validation_error(exc)})
-        return render.problem(f"That request is not valid: {explain_error(exc)}.")
+        return render.problem(f"That request is not valid: {render.sentence(explain_error(exc))}.")
     except Exception as exc:
         logger.exception("request failed")
-        return render.problem(f"Sorry, {explain_error(exc)}")
+        return render.problem(f"Sorry, {render.sentence(explain_error(exc))}")

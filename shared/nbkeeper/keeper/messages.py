@@ -20,7 +20,18 @@ from nbkeeper.keeper.decide import Action
 from nbkeeper.keeper.policy import Policy
 from nbkeeper.keeper.report import Delivered, NotebookOutcome, PassReport, WarningNotice
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
-from nbkeeper.slack.render import SECTION_MAX, clip, escape
+from nbkeeper.slack.render import (
+    DETAIL_MAX,
+    FLAVOR_MAX,
+    ID_MAX,
+    NAME_MAX,
+    SECTION_MAX,
+    bold,
+    clip,
+    clip_markup,
+    fit,
+    mention,
+)
 from nbkeeper.timefmt import local_time
 
 logger = logging.getLogger(__name__)
@@ -40,18 +51,18 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     """The owner's warning: what will happen, why, when, and two buttons."""
     notebook = notice.notebook
     decision = notice.decision
-    name = escape(notebook.name or notebook.id)
+    name = bold(notebook.name or notebook.id)
     stop_at = decision.stop_after
     when = f"{local_time(stop_at, policy.zone)} ({policy.timezone})" if stop_at else "soon"
-    mention = f"<@{notice.owner}> " if notice.owner else ""
+    owner = f"{mention(notice.owner)} " if notice.owner else ""
     if decision.warning_kind == "max_runtime":
-        headline = f"{mention}:hourglass: *{name}* reaches its runtime cap and stops at {when}."
+        headline = f"{owner}:hourglass: {name} reaches its runtime cap and stops at {when}."
     else:
-        headline = f"{mention}:warning: *{name}* will be stopped at {when}."
+        headline = f"{owner}:warning: {name} will be stopped at {when}."
     cost = ""
     if notice.price_per_hour > 0:
         cost = f" It costs {_money(notice.price_per_hour, notice.currency)} per hour."
-    body = clip(f"{headline}\n{escape(decision.reason)}.{cost}", SECTION_MAX)
+    body = clip_markup(f"{headline}\n{fit(decision.reason, DETAIL_MAX)}.{cost}", SECTION_MAX)
     elements: list[dict[str, Any]] = []
     hours = max(1, round(policy.extend_by_hours))
     # The buttons expire a stated time after the stop the warning announces (slack.buttons).
@@ -84,7 +95,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "title": {"type": "plain_text", "text": "Stop this notebook?"},
                 "text": {
                     "type": "mrkdwn",
-                    "text": clip(f"*{name}* will be stopped now. Its storage is kept.", 300),
+                    "text": clip_markup(f"{name} will be stopped now. Its storage is kept.", 300),
                 },
                 "confirm": {"type": "plain_text", "text": "Stop it"},
                 "deny": {"type": "plain_text", "text": "Cancel"},
@@ -92,9 +103,12 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             },
         }
     )
-    fallback = f"{notebook.name or notebook.id} will be stopped at {when}: {decision.reason}"
+    fallback = (
+        f"{fit(notebook.name or notebook.id, NAME_MAX)} will be stopped at {when}: "
+        f"{fit(decision.reason, DETAIL_MAX)}"
+    )
     return {
-        "text": clip(fallback, SECTION_MAX),
+        "text": clip_markup(fallback, SECTION_MAX),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": body}},
             {
@@ -102,9 +116,10 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": clip(
-                            f"Notebook `{notebook.id}` in project `{notice.project.project_id}`"
-                            f" · flavor {escape(notebook.flavor or '?')}",
+                        "text": clip_markup(
+                            f"Notebook `{fit(notebook.id, ID_MAX)}` in project "
+                            f"`{fit(notice.project.project_id, ID_MAX)}`"
+                            f" · flavor {fit(notebook.flavor or '?', FLAVOR_MAX)}",
                             SECTION_MAX,
                         ),
                     }
@@ -116,7 +131,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
 
 
 def _outcome_line(outcome: NotebookOutcome, currency: str) -> str:
-    name = escape(outcome.name or outcome.notebook_id)
+    name = fit(outcome.name or outcome.notebook_id, 100)
     decision = outcome.decision
     verb = {
         Action.STOP: ":octagonal_sign: stopped",
@@ -128,8 +143,9 @@ def _outcome_line(outcome: NotebookOutcome, currency: str) -> str:
     if decision.action is Action.STOP and outcome.cost_saved > 0:
         extra = f" (saves {_money(outcome.cost_saved, currency)})"
     if outcome.failed or outcome.outcome.startswith("skipped"):
-        verb = f":x: {decision.action.value} {outcome.outcome}"
-    return clip(f"• *{name}* {verb}{extra}: {escape(decision.reason)}", 400)
+        verb = f":x: {decision.action.value} {fit(outcome.outcome, 120)}"
+    # Each piece has a budget: the line stays under 400 without cutting an entity or the bold.
+    return f"• *{name}* {verb}{extra}: {fit(decision.reason, 150)}"
 
 
 def summary_message(report: PassReport, policy: Policy) -> Message:
@@ -150,7 +166,7 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
         figures = f"Fanned out {len(report.fanned_out)} projects to the worker, one message each."
         saved = ""
     problems = [
-        f":x: project `{p.project_id}` not swept: {escape(p.error or '')}"
+        f":x: project `{fit(p.project_id, ID_MAX)}` not swept: {fit(p.error or '', 300)}"
         for p in report.project_errors
     ]
     interesting = [o for o in report.outcomes if o.failed]
@@ -163,7 +179,10 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
         {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": clip(f"{figures} {saved}".strip(), SECTION_MAX)},
+            "text": {
+                "type": "mrkdwn",
+                "text": clip_markup(f"{figures} {saved}".strip(), SECTION_MAX),
+            },
         },
     ]
     if lines:

@@ -7,9 +7,9 @@ queue -> ack. The handler builds a `SlackWebhook` once from its settings and wir
 The ack never waits on something slow. Slack shows an error after 3 s; a cold start costs about
 0.6 s (docs/BENCHMARKS.md). The ack path makes at most one read-only ModelArts lookup, with no
 retries and at most `LOOKUP_BUDGET_S` in all (a throttled or slow ModelArts becomes a reply that
-says so), one DynamoDB Query and one SQS send; a click also posts its answer to `response_url`
-(api-facts.md: a `block_actions` ack carries no message), each phase of that post bounded by
-`RESPONSE_POST_TIMEOUT_S`: a slow Slack loses that one message (the worker still reports the
+says so), one DynamoDB Query and one SQS send. A click also posts its answer to `response_url`
+(api-facts.md documents no message in a `block_actions` ack), each phase of that post bounded
+by `RESPONSE_POST_TIMEOUT_S`: a slow Slack loses that one message (the worker still reports the
 command's result), never the ack.
 """
 
@@ -160,7 +160,10 @@ class SlackWebhook:
             return HttpReply(400, body="unreadable payload")
         message = guarded(lambda: self._click(payload))
         if payload.response_url:
-            self.post_response(payload.response_url, message)
+            try:
+                self.post_response(payload.response_url, message)
+            except Exception:  # the click is handled: a failed answer must not fail the ack
+                logger.exception("could not answer the click on its response_url")
         return HttpReply(200)
 
     def _click(self, payload: BlockActions) -> render.Message:

@@ -657,7 +657,10 @@ def test_the_generated_situations_reach_every_action() -> None:
     """Guards the properties above against being vacuous."""
     seen: set[Action] = set()
 
-    @settings(max_examples=600, deadline=None, database=None, derandomize=True)
+    # Hypothesis mixes constants from every loaded local module into what it draws, so even a
+    # derandomized run shifts when other code changes (or other tests import more of it): 600
+    # examples stopped reaching STOP once the Slack escaping tests landed. Margin, not a fix.
+    @settings(max_examples=1500, deadline=None, database=None, derandomize=True)
     @given(case=situations(), policy=policies())
     def collect(case: dict[str, Any], policy: Policy) -> None:
         seen.add(decide(policy=policy, **case).action)

@@ -90,7 +90,7 @@ webhook = SlackWebhook(
     signing_secret=lambda: wiring.signing_secret,
     directory=wiring.directory,
     enqueue=wiring.enqueue,
-    post_response=lambda url, message: wiring.slack_api().post_response_url(url, message),
+    post_response=wiring.post_response,
     clock=lambda: seams.clock(),
 )
 

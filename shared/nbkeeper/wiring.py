@@ -183,6 +183,15 @@ class Wiring:
             prefixes = (*prefixes, base.removesuffix("api/"))
         return SlackApi(self.slack_http, token, base_url=base, allowed_prefixes=prefixes)
 
+    def post_response(self, url: str, message: Message) -> bool:
+        """The webhook's answer to a click, on the ack path: each phase of the post is bounded."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import RESPONSE_POST_TIMEOUT_S
+
+        timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
+        return self.slack_api().post_response_url(url, message, timeout=timeout)
+
     @cached_property
     def notifier(self) -> Notifier:
         """Tells a command's author: their response_url first, a DM as the fallback."""
@@ -249,8 +258,17 @@ class Wiring:
 
     @cached_property
     def modelarts(self) -> AsyncModelArtsClient:
-        """A client kept for the execution environment (used on `event_loop` only)."""
-        return self.new_modelarts_client()
+        """The webhook's client, kept for the execution environment (used on `event_loop` only).
+
+        It serves Slack's ack: no retries (a 429 is answered, not waited out) and timeouts
+        within the lookup's budget (`nbkeeper.chatops.webhook`)."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import LOOKUP_BUDGET_S
+        from nbkeeper.modelarts.retry import NO_RETRY
+
+        timeout = httpx.Timeout(LOOKUP_BUDGET_S, connect=min(0.5, LOOKUP_BUDGET_S))
+        return self.new_modelarts_client(retry=NO_RETRY, timeout=timeout)
 
     def new_modelarts_client(self, **options: Any) -> AsyncModelArtsClient:
         return build_client(
@@ -262,9 +280,15 @@ class Wiring:
     def directory(self, now: datetime) -> Directory:
         """The webhook's read-only view of the project's notebooks and their owners."""
         from nbkeeper.chatops.directory import ModelArtsDirectory
+        from nbkeeper.chatops.webhook import LOOKUP_BUDGET_S
 
         return ModelArtsDirectory(
-            self.modelarts, self.run, self.state_store(), self.settings.project_id, now
+            self.modelarts,
+            self.run,
+            self.state_store(),
+            self.settings.project_id,
+            now,
+            budget=LOOKUP_BUDGET_S,
         )
 
     @cached_property

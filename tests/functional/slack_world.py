@@ -162,7 +162,9 @@ class World:
         reply: dict[str, Any] = json.loads(response["body"])
         return reply
 
-    def click(self, message: dict[str, Any], action_id: str, user: str = "U0001") -> int:
+    def click(
+        self, message: dict[str, Any], action_id: str, user: str = "U0001", *, at: int = NOW
+    ) -> int:
         """Click a button of `message` (as Slack would post it to the interactions route)."""
         event = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
         form = dict(urllib.parse.parse_qsl(base64.b64decode(event["body"]).decode()))
@@ -176,13 +178,15 @@ class World:
         )
         payload["user"]["id"] = user
         payload["actions"][0].update(action_id=action_id, value=button["value"])
-        return self.interact(payload)
+        return self.interact(payload, at=at)
 
-    def interact(self, payload: dict[str, Any]) -> int:
+    def interact(self, payload: dict[str, Any], *, at: int = NOW) -> int:
+        """Post a signed interaction at `at` (the handler's clock is set to it)."""
         event = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         set_body(event, body)
-        sign(event, body)
+        sign(event, body, timestamp=at)
+        self.commands.seams.clock = lambda: at
         response = self.commands.lambda_handler(event, FakeLambdaContext())
         status: int = response["statusCode"]
         return status

@@ -206,10 +206,10 @@ def test_duplicate_delivery_creates_exactly_one_notebook(world: World) -> None:
     assert [n["name"] for n in world.notebooks()] == ["exp-1"]
 
 
-def test_emulator_429_and_503_are_retried(world: World) -> None:
+def test_emulator_429_and_503_are_retried_by_the_worker(world: World) -> None:
+    world.slash("create exp-1")  # the ack does not retry (test_slack_ack); the worker does
     world.emulator.inject(FaultKind.THROTTLE, 2, method="POST")
     world.emulator.inject(FaultKind.ERROR_503, 1, method="GET")
-    world.slash("create exp-1")
     world.settle()
     assert [n["status"] for n in world.notebooks()] == ["RUNNING"]
     assert "is ready" in last_text(world)
@@ -264,13 +264,20 @@ def test_keeper_buttons_keep_and_stop(world: World) -> None:
                         "type": "button",
                         "action_id": "keeper.keep",
                         "value": json.dumps(
-                            {"project_id": project, "notebook_id": notebook_id, "hours": 2}
+                            {
+                                "project_id": project,
+                                "notebook_id": notebook_id,
+                                "hours": 2,
+                                "at": NOW,
+                            }
                         ),
                     },
                     {
                         "type": "button",
                         "action_id": "keeper.stop",
-                        "value": json.dumps({"project_id": project, "notebook_id": notebook_id}),
+                        "value": json.dumps(
+                            {"project_id": project, "notebook_id": notebook_id, "at": NOW}
+                        ),
                     },
                 ],
             }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ import pytest
 from nbkeeper.chatops.access import Access, ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
 from nbkeeper.chatops.directory import Found
-from nbkeeper.chatops.slash import handle_request
+from nbkeeper.chatops.slash import handle_request, keep_until
 from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
@@ -35,6 +35,7 @@ TEAM, CHANNEL = "T0TEAM", "C0CHAN"
 PROJECT = ProjectRef(region="cn-north-4", project_id="0a1b2c3d4e5f60718293a4b5c6d7e8f9")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2024, 6, 11, 10, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Berlin (CEST)
+STAMP = int(NOW.timestamp())
 CONFIG = ChatConfig(
     project=PROJECT,
     access=Access(
@@ -339,6 +340,72 @@ def test_only_the_asker_or_an_admin_can_confirm() -> None:
     assert isinstance(click(render.CONFIRM_ACTION, value, ADMIN).command, DeleteCommand)
 
 
+@pytest.mark.parametrize(
+    ("after", "runs"),
+    [
+        (timedelta(0), True),
+        (timedelta(minutes=15), True),
+        (timedelta(minutes=15, seconds=1), False),
+    ],
+)
+def test_a_confirmation_expires_after_15_minutes(after: timedelta, runs: bool) -> None:
+    value = confirm_button(slash("delete run-1", OWNER))["value"]
+    outcome = click(render.CONFIRM_ACTION, value, OWNER, now=NOW + after)
+    if runs:
+        assert isinstance(outcome.command, DeleteCommand)
+        return
+    assert_refused(outcome, "expired", "confirmations last 15 minutes", "Nothing was done")
+    assert outcome.reply["replace_original"] is True  # the stale buttons go away
+
+
+def test_a_confirmation_without_its_time_is_expired() -> None:
+    """Written before buttons carried their issue time: refused, the person asks again."""
+    value = json.loads(confirm_button(slash("delete run-1", OWNER))["value"])
+    del value["at"]
+    assert_refused(click(render.CONFIRM_ACTION, value, OWNER), "expired")
+
+
+@pytest.mark.parametrize("action_id", [KEEP_ACTION, STOP_ACTION])
+@pytest.mark.parametrize(
+    ("after", "works"),
+    [
+        (timedelta(hours=-1), True),
+        (timedelta(hours=24), True),
+        (timedelta(hours=24, seconds=1), False),
+    ],
+)
+def test_keeper_buttons_expire_a_day_after_the_announced_stop(
+    action_id: str, after: timedelta, works: bool
+) -> None:
+    outcome = click(action_id, keeper_value(hours=2), OWNER, now=NOW + after)
+    if works:
+        assert outcome.command is not None
+        return
+    assert_refused(outcome, "expired", "24 hours after the stop it announced", "/nb keep")
+    assert outcome.reply["replace_original"] is True
+
+
+def test_keeper_buttons_without_a_time_keep_but_do_not_stop() -> None:
+    """Warnings posted before buttons carried a time: Keep (the safe side) still works."""
+    legacy = {"project_id": PROJECT.project_id, "notebook_id": RUN_ID}
+    keep = click(KEEP_ACTION, {**legacy, "hours": 2}, OWNER, now=NOW + timedelta(days=3))
+    assert isinstance(keep.command, KeepCommand)
+    assert_refused(click(STOP_ACTION, legacy, OWNER), "expired")
+
+
+@pytest.mark.parametrize(
+    ("field", "number"),
+    [("hours", n) for n in ("1e999", "-1e999", "1.5", "NaN", "Infinity")]
+    + [("at", n) for n in ("1e999", "-1e999", "1.5", "NaN", "Infinity", "1e20", "-1")],
+)
+def test_keeper_values_with_odd_numbers_are_unrecognised(field: str, number: str) -> None:
+    value = json.dumps(keeper_value(hours=2, at=STAMP))
+    before = f'"{field}": {2 if field == "hours" else STAMP}'
+    assert before in value
+    outcome = click(KEEP_ACTION, value.replace(before, f'"{field}": {number}'), OWNER)
+    assert_refused(outcome, "do not recognise that button")
+
+
 def test_a_confirmation_is_reauthorized_when_clicked() -> None:
     value = confirm_button(slash("stop run-1", ADMIN))["value"]
     demoted = ChatConfig(
@@ -391,8 +458,9 @@ def test_cancel_changes_nothing() -> None:
 def test_an_ambiguous_name_lists_the_candidates_and_queues_nothing(text: str) -> None:
     outcome = slash(text, ADMIN)
     assert outcome.command is None and actions_block(outcome.reply) is None
-    reply = outcome.reply["text"]
-    assert "2 notebooks are called *dup*" in reply and "with the id" in reply
+    assert "2 notebooks are called *dup*" in outcome.reply["text"]
+    reply = json.dumps(outcome.reply["blocks"])
+    assert "with the id" in reply
     assert all(i in reply for i in DUP_IDS)
     assert "<@U0OWNER>" in reply and "<@U0OTHER>" in reply
 
@@ -458,6 +526,58 @@ def test_keep_until_across_a_daylight_saving_change_keeps_the_wall_clock_time() 
     assert "18:00 CEST tomorrow" in text
 
 
+# Berlin, autumn 2024: 03:00 CEST became 02:00 CET at 01:00 UTC on Sun 27 Oct, so the local
+# hour 02:00-02:59 happened twice. Spring 2024: 02:00 CET became 03:00 CEST at 01:00 UTC on
+# Sun 31 Mar, so 02:00-02:59 never happened.
+AUTUMN_FIRST_0230 = datetime(2024, 10, 27, 0, 30, tzinfo=UTC)  # 02:30 CEST
+AUTUMN_FIRST_0250 = datetime(2024, 10, 27, 0, 50, tzinfo=UTC)  # 02:50 CEST
+AUTUMN_SECOND_0210 = datetime(2024, 10, 27, 1, 10, tzinfo=UTC)  # 02:10 CET, the hour again
+SPRING_0130 = datetime(2024, 3, 31, 0, 30, tzinfo=UTC)  # 01:30 CET, half an hour before
+
+
+@pytest.mark.parametrize(
+    ("now", "until", "expected"),
+    [
+        # In the first pass of the hour, 02:45 CEST is still ahead.
+        (AUTUMN_FIRST_0230, "02:45", datetime(2024, 10, 27, 0, 45, tzinfo=UTC)),
+        # 02:45 CEST has passed but 02:45 CET is still to come, the same day.
+        (AUTUMN_FIRST_0250, "02:45", datetime(2024, 10, 27, 1, 45, tzinfo=UTC)),
+        # In the repeated hour: 02:45 CEST is an hour ago; the next 02:45 is CET (the bug: the
+        # reservation ended at 00:45 UTC, 25 minutes in the past).
+        (AUTUMN_SECOND_0210, "02:45", datetime(2024, 10, 27, 1, 45, tzinfo=UTC)),
+        # Both 02:05 have passed once the hour repeats past them: tomorrow's.
+        (AUTUMN_SECOND_0210, "02:05", datetime(2024, 10, 28, 1, 5, tzinfo=UTC)),
+        # 02:30 does not exist that night: read as 03:30 CEST (moved forward by the gap).
+        (SPRING_0130, "02:30", datetime(2024, 3, 31, 1, 30, tzinfo=UTC)),
+        (SPRING_0130, "03:15", datetime(2024, 3, 31, 1, 15, tzinfo=UTC)),
+        (SPRING_0130, "01:45", datetime(2024, 3, 31, 0, 45, tzinfo=UTC)),
+    ],
+)
+def test_keep_until_across_the_daylight_saving_hours_is_the_first_instant_after_now(
+    now: datetime, until: str, expected: datetime
+) -> None:
+    command, _ = keep(f"keep run-1 until {until}", now)
+    assert command.until == expected
+    assert command.until > now
+
+
+@pytest.mark.parametrize(
+    "day", [datetime(2024, 10, 26, tzinfo=UTC), datetime(2024, 3, 30, tzinfo=UTC)], ids=str
+)
+def test_keep_until_is_always_after_now_and_within_25_hours(day: datetime) -> None:
+    """Every 7 minutes over the two days around each change, for times in and near the hour."""
+    for minutes in range(0, 2 * 24 * 60, 7):
+        now = day + timedelta(minutes=minutes)
+        for clock in ("00:00", "01:59", "02:00", "02:30", "02:59", "03:00", "12:00", "23:59"):
+            until = keep_until(grammar.KeepRequest("x", until=_clock(clock)), now, BERLIN)
+            assert now < until <= now + timedelta(hours=25), (now, clock, until)
+
+
+def _clock(text: str) -> time:
+    hour, minute = text.split(":")
+    return time(int(hour), int(minute))
+
+
 def test_keep_for_past_midnight_names_the_day() -> None:
     late = datetime(2024, 6, 11, 21, 0, tzinfo=UTC)  # 23:00 in Berlin
     _, text = keep("keep run-1 for 3h", late)
@@ -474,7 +594,8 @@ def test_keep_of_a_stopped_notebook_is_allowed_and_says_its_state() -> None:
 
 
 def keeper_value(notebook_id: str = RUN_ID, **extra: Any) -> dict[str, Any]:
-    return {"project_id": PROJECT.project_id, "notebook_id": notebook_id, **extra}
+    """A warning's button value whose announced stop is NOW."""
+    return {"project_id": PROJECT.project_id, "notebook_id": notebook_id, "at": STAMP, **extra}
 
 
 def test_keep_button_reserves_the_hours_it_carries() -> None:
@@ -521,7 +642,7 @@ def test_stop_button_on_an_already_stopped_notebook_queues_nothing() -> None:
 @pytest.mark.parametrize("action_id", [KEEP_ACTION, STOP_ACTION])
 def test_keeper_button_for_another_project_is_refused_clearly(action_id: str) -> None:
     directory = fleet()
-    value = {"project_id": "9f8e7d6c5b4a30291807f6e5d4c3b2a1", "notebook_id": RUN_ID, "hours": 2}
+    value = keeper_value(project_id="9f8e7d6c5b4a30291807f6e5d4c3b2a1", hours=2)
     outcome = click(action_id, value, OWNER, directory=directory)
     assert_refused(outcome, "9f8e7d6c5b4a30291807f6e5d4c3b2a1", "ModelArts console")
     assert directory.lookups == []
@@ -544,7 +665,9 @@ BAD_HOURS = [json.dumps(keeper_value(hours="lots")), json.dumps(keeper_value(hou
     + [(render.CONFIRM_ACTION, json.dumps({"cmd": {"type": "stop"}}))],
 )
 def test_malformed_button_values_do_nothing_and_say_so(action_id: str, value: str) -> None:
-    assert_refused(click(action_id, value, OWNER), "not readable; nothing was done")
+    assert_refused(
+        click(action_id, value, OWNER), "do not recognise that button", "nothing was done"
+    )
 
 
 def test_an_unknown_button_does_nothing() -> None:

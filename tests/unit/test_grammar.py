@@ -181,3 +181,22 @@ def test_fuzz_never_crashes_and_rejections_are_clear(text: str) -> None:
 def test_fuzz_arbitrary_text(text: str) -> None:
     result = attempt(text)
     assert not isinstance(result, str) or result
+
+
+def test_the_length_limit_counts_what_was_typed_not_slack_s_entities() -> None:
+    """Slack sends & < > as &amp; &lt; &gt;: 1,000 typed `&` arrive as 5,000 characters."""
+    assert parse("status " + "&amp;" * 1000) == StatusRequest("&" * 1000)
+    with pytest.raises(ParseError, match="the command is 2001 characters long"):
+        parse("status " + "&amp;" * 1994)
+
+
+def test_errors_repeat_only_the_start_of_a_long_word() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse("teleport" + "x" * 1500)
+    message = str(caught.value)
+    assert "'teleport" in message and len(message) < 300
+
+
+def test_an_unknown_help_topic_is_escaped() -> None:
+    text = grammar.help_text("<!channel>&")
+    assert "&lt;!channel&gt;&amp;" in text and "<!channel>" not in text

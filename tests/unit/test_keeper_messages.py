@@ -80,12 +80,20 @@ def test_warning_is_valid_block_kit_with_keep_and_stop_buttons() -> None:
     message = warning_message(notice(), POLICY)
     assert_valid_blocks(message)
     keep, stop = buttons(message)
+    stop_after = notice().decision.stop_after
+    assert stop_after is not None
+    at = int(stop_after.timestamp())  # the buttons expire a stated time after it
     assert keep["action_id"] == KEEP_ACTION == "keeper.keep"
     assert keep["text"]["text"] == "Keep 2h more"
-    assert json.loads(keep["value"]) == {"project_id": "p1", "notebook_id": "nb-1", "hours": 2}
+    assert json.loads(keep["value"]) == {
+        "project_id": "p1",
+        "notebook_id": "nb-1",
+        "hours": 2,
+        "at": at,
+    }
     assert stop["action_id"] == STOP_ACTION == "keeper.stop"
     assert stop["text"]["text"] == "Stop now"
-    assert json.loads(stop["value"]) == {"project_id": "p1", "notebook_id": "nb-1"}
+    assert json.loads(stop["value"]) == {"project_id": "p1", "notebook_id": "nb-1", "at": at}
     assert stop["confirm"]["style"] == "danger"
 
 

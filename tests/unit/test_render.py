@@ -89,3 +89,82 @@ def test_confirmation_has_danger_confirm_dialog_and_cancel() -> None:
 
 def test_escape_neutralises_mentions_and_links() -> None:
     assert render.escape("<!channel> & <http://x|y>") == "&lt;!channel&gt; &amp; &lt;http://x|y&gt;"
+
+
+# ---------------------------------------------------------------- the escaping rule's pieces
+
+
+@pytest.mark.parametrize("limit", range(1, 30))
+def test_fit_clips_before_escaping_and_never_cuts_an_entity(limit: int) -> None:
+    text = "a&b<c>d" * 3
+    fitted = render.fit(text, limit)
+    assert len(fitted) <= limit
+    body = fitted.removesuffix("…")
+    assert render.escape(body.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")) == (
+        body
+    )
+    assert text.startswith(body.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    assert fitted == render.escape(text) or fitted.endswith("…")
+
+
+def test_fit_leaves_short_text_whole() -> None:
+    assert render.fit("<!here> & co", 100) == "&lt;!here&gt; &amp; co"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "shown"),
+    [
+        ("U0123ABC", "<@U0123ABC>"),
+        ("W0123ABC", "<@W0123ABC>"),
+        ("<!channel>", "&lt;!channel&gt;"),
+        ("U1> <!here", "U1&gt; &lt;!here"),
+        ("u-lower", "u-lower"),
+    ],
+)
+def test_mentions_only_for_user_ids(user_id: str, shown: str) -> None:
+    assert render.mention(user_id) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://nb.example/lab?a=1&b=2", "<https://nb.example/lab?a=1&amp;b=2|Open>"),
+        ("https://x.example/|<!here>", ""),
+        ("javascript:alert(1)", ""),
+        ("https://x.example/a b", ""),
+        ("https://x.example/" + "a" * 1000, ""),
+        (None, ""),
+    ],
+)
+def test_links_only_for_urls_slack_can_parse(url: str | None, shown: str) -> None:
+    assert render.link(url, "Open") == shown
+
+
+@pytest.mark.parametrize(
+    ("markdown", "limit", "expected"),
+    [
+        ("ab *bold words* cd", 10, "ab…"),  # never inside bold
+        ("x &amp; y", 4, "x…"),  # never inside an entity
+        ("see <@U0123ABC> now", 10, "see…"),  # never inside a mention
+        ("line one is here\nline two", 20, "line one is here…"),  # at a line end when one is near
+        ("short", 10, "short"),
+    ],
+)
+def test_clip_markup_cuts_between_whole_pieces(markdown: str, limit: int, expected: str) -> None:
+    assert render.clip_markup(markdown, limit) == expected
+
+
+def test_no_message_holds_an_empty_section() -> None:
+    message = render.message("fallback", blocks=[render.section(""), {"type": "section"}])
+    assert_valid(message)
+    assert [b["text"]["text"] for b in message["blocks"]] == ["fallback"]
+    assert render.info("")["text"] == "nbkeeper"
+
+
+def test_candidates_say_how_many_more_and_keep_rows_whole() -> None:
+    rows = [(notebook(i), f"U{i:04d}") for i in range(63)]
+    message = render.candidates("exp", rows)
+    assert_valid(message)
+    text = "\n".join(b["text"]["text"] for b in message["blocks"])
+    assert "…and 23 more." in text
+    assert all(f"`{nb.id}`" in text and f"<@{owner}>" in text for nb, owner in rows[:40])

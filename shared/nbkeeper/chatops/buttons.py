@@ -29,7 +29,9 @@ from nbkeeper.slack import grammar, render
 from nbkeeper.slack.buttons import (
     CANCEL_ACTION,
     CONFIRM_ACTION,
+    CONFIRM_MAX_AGE,
     KEEP_ACTION,
+    KEEPER_MAX_AGE,
     STOP_ACTION,
     ButtonValueError,
     ConfirmValue,
@@ -65,12 +67,42 @@ def handle_action(
         return ChatReply(render.problem("I do not know that button; nothing was done."))
     try:
         if action.action_id == CONFIRM_ACTION:
-            return _confirmed(ConfirmValue.decode(action.value), inv, config)
-        return _keeper_button(
-            action.action_id, KeeperValue.decode(action.value), inv, config, directory
-        )
+            confirm = ConfirmValue.decode(action.value)
+        else:
+            keeper_value = KeeperValue.decode(action.value)
     except ButtonValueError:
-        return ChatReply(render.problem("That button's data is not readable; nothing was done."))
+        return ChatReply(
+            render.problem(
+                "I do not recognise that button (it may come from an older nbkeeper); "
+                "nothing was done. Run the command again."
+            )
+        )
+    if action.action_id == CONFIRM_ACTION:
+        if confirm.expired(inv.now):
+            return ChatReply(_expired(f"confirmations last {_span(CONFIRM_MAX_AGE)}"))
+        return _confirmed(confirm, inv, config)
+    # A Keep from before buttons carried their time is honoured: see nbkeeper.slack.buttons.
+    legacy_keep = keeper_value.at is None and action.action_id == KEEP_ACTION
+    if keeper_value.expired(inv.now) and not legacy_keep:
+        return ChatReply(
+            _expired(
+                f"a warning's buttons work until {_span(KEEPER_MAX_AGE)} after the stop it "
+                "announced; `/nb status`, `/nb keep` and `/nb stop` still work"
+            )
+        )
+    return _keeper_button(action.action_id, keeper_value, inv, config, directory)
+
+
+def _expired(why: str) -> render.Message:
+    """Replaces the stale buttons, so they cannot be clicked again."""
+    return render.problem(
+        f"That button has expired ({why}). Nothing was done.", replace_original=True
+    )
+
+
+def _span(age: timedelta) -> str:
+    minutes = int(age.total_seconds()) // 60
+    return f"{minutes // 60} hours" if minutes % 60 == 0 else f"{minutes} minutes"
 
 
 _CONFIRMABLE = (
@@ -91,7 +123,7 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
     if inv.user_id != asked_by and not admin:
         return ChatReply(
             render.problem(
-                f"Only <@{asked_by}> (who asked) or an admin can confirm this.",
+                f"Only {render.mention(asked_by)} (who asked) or an admin can confirm this.",
                 replace_original=False,
             )
         )
@@ -105,7 +137,8 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
             }
         )
     except pydantic.ValidationError as exc:
-        return ChatReply(render.problem(f"Cannot do that: {explain_error(exc)}"))
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot do that: {reason}"))
     if not isinstance(command, _CONFIRMABLE):
         return ChatReply(
             render.problem("That confirmation is not for a notebook; nothing was done.")
@@ -113,18 +146,18 @@ def _confirmed(value: ConfirmValue, inv: Invocation, config: ChatConfig) -> Chat
     name = command.notebook_name or command.notebook_id
     owner = value.owner
     if not admin and owner != inv.user_id:
-        whose = f"belongs to <@{owner}>" if owner else "was not created by you"
+        whose = f"belongs to {render.mention(owner)}" if owner else "was not created by you"
         return ChatReply(
             render.problem(
-                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{render.bold(name)} {whose}; only its owner or an nbkeeper admin can "
                 f"{command.type} it. Nothing was done.",
                 replace_original=False,
             )
         )
     return ChatReply(
         render.info(
-            f":hourglass_flowing_sand: Confirmed by <@{inv.user_id}>: {command.type} "
-            f"*{render.escape(name)}*. Queued; I'll report back here.",
+            f":hourglass_flowing_sand: Confirmed by {render.mention(inv.user_id)}: "
+            f"{command.type} {render.bold(name)}. Queued; I'll report back here.",
             replace_original=True,
         ),
         command,
@@ -149,7 +182,8 @@ def _keeper_button(
         # only this one, so a command for another project could not be authorized here.
         return ChatReply(
             render.problem(
-                f"That warning is about a notebook in ModelArts project {render.escape(project_id)}"
+                "That warning is about a notebook in ModelArts project "
+                f"{render.fit(project_id, render.ID_MAX)}"
                 f", which nbkeeper's Slack commands do not manage (they manage "
                 f"{config.project.project_id}). Nothing was done: {request.verb} it in the "
                 "ModelArts console, or ask an nbkeeper admin."

@@ -4,10 +4,13 @@ One ModelArts call per lookup (show by id, or list by name across users) plus on
 project's owner records. The owner comes from the notebook's `nbkeeper.owner` tag, else from the
 state table. `run` drives the coroutines on the event loop the client belongs to: the handler
 keeps one loop and one client per execution environment, so warm requests reuse connections.
+The lookup runs on Slack's 3 s ack: with a `budget`, one that takes longer is abandoned
+(`SlowLookupError`) so the person gets an answer instead of a timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +21,10 @@ from nbkeeper.modelarts.errors import NotFoundError
 from nbkeeper.modelarts.schemas import UUID_PATTERN, ListNotebooksQuery, Notebook
 from nbkeeper.records import StateStore
 from nbkeeper.tags import OWNER_TAG
+
+
+class SlowLookupError(Exception):
+    """ModelArts did not answer within the lookup's budget (the ack cannot wait longer)."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,10 @@ class ModelArtsDirectory:
         store: StateStore,
         project_id: str,
         now: datetime,
+        budget: float | None = None,
     ) -> None:
         self._client = client
+        self._budget = budget
         self._run = run
         self._store = store
         self._project_id = project_id
@@ -62,14 +71,21 @@ class ModelArtsDirectory:
         self._owners: dict[str, str] | None = None
 
     def find(self, target: str) -> list[Found]:
-        found: list[Notebook] = self._run(self._find(target))
+        found: list[Notebook] = self._run(self._within_budget(self._find(target)))
         return self._with_owners(found)
 
     def listing(self) -> list[Found]:
         # Every user's notebooks: nbkeeper's all belong to its IAM user, so "mine" is decided by
         # the owner records, not by ModelArts.
-        listed: list[Notebook] = self._run(self._client.list_notebooks(all_users=True))
+        listing = self._client.list_notebooks(all_users=True)
+        listed: list[Notebook] = self._run(self._within_budget(listing))
         return self._with_owners(listed)
+
+    async def _within_budget(self, lookup: Coroutine[Any, Any, list[Notebook]]) -> list[Notebook]:
+        try:
+            return await asyncio.wait_for(lookup, self._budget)
+        except TimeoutError:
+            raise SlowLookupError(f"no answer within {self._budget} s") from None
 
     async def _find(self, target: str) -> list[Notebook]:
         if looks_like_id(target):

@@ -7,7 +7,7 @@ stop-update-start ask for confirmation first (a button whose value carries the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import pydantic
@@ -78,11 +78,19 @@ def _list(request: grammar.ListRequest, inv: Invocation, directory: Directory) -
 
 
 def resolve(target: str, directory: Directory) -> Found | ChatReply:
-    matches = directory.find(target)
+    try:
+        matches = directory.find(target)
+    except pydantic.ValidationError as exc:  # e.g. longer than ModelArts allows a name to be
+        return ChatReply(
+            render.problem(
+                f"No notebook can be called {render.bold(target)}: "
+                f"{render.sentence(explain_error(exc))}."
+            )
+        )
     if not matches:
         return ChatReply(
             render.problem(
-                f"No notebook is called or has the id *{render.escape(target)}*. "
+                f"No notebook is called or has the id {render.bold(target)}. "
                 "`/nb list all` shows every notebook."
             )
         )
@@ -117,16 +125,18 @@ def _create(
         )
         command.to_request()
     except pydantic.ValidationError as exc:
-        return ChatReply(render.problem(f"Cannot create that notebook: {explain_error(exc)}"))
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot create that notebook: {reason}"))
     if directory.find(request.name):
         return ChatReply(
             render.problem(
-                f"A notebook called *{render.escape(request.name)}* already exists; names pick "
+                f"A notebook called {render.bold(request.name)} already exists; names pick "
                 "notebooks in every other command, so choose another name."
             )
         )
     lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
-    summary = f"Creating *{command.name}* ({command.flavor}, {command.storage_gb} GB, {lease})."
+    flavor = render.fit(command.flavor, render.FLAVOR_MAX)
+    summary = f"Creating {render.bold(command.name)} ({flavor}, {command.storage_gb} GB, {lease})."
     return ChatReply(render.queued(summary), command)
 
 
@@ -141,10 +151,12 @@ def act(
     admin = config.access.is_admin(inv.user_id)
     mine = found.owner == inv.user_id
     if not mine and not admin:
-        whose = f"belongs to <@{found.owner}>" if found.owner else "was not created by you"
+        whose = (
+            f"belongs to {render.mention(found.owner)}" if found.owner else "was not created by you"
+        )
         return ChatReply(
             render.problem(
-                f"*{render.escape(name)}* {whose}; only its owner or an nbkeeper admin can "
+                f"{render.bold(name)} {whose}; only its owner or an nbkeeper admin can "
                 f"{request.verb} it."
             )
         )
@@ -153,8 +165,8 @@ def act(
         return built
     command, summary, confirm_reason = built.command, built.summary, built.confirm_reason
     if not mine:
-        owner = f"<@{found.owner}>" if found.owner else "someone else"
-        whose = f"*{render.escape(name)}* belongs to {owner}."
+        owner = render.mention(found.owner) if found.owner else "someone else"
+        whose = f"{render.bold(name)} belongs to {owner}."
         confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
     if isinstance(command, DeleteCommand):
         confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
@@ -173,7 +185,7 @@ def _plan(
 ) -> Planned | ChatReply:
     """The command for a notebook action, or the reply that says why there is none."""
     base = {**command_base(inv, config), "notebook_id": notebook.id, "notebook_name": notebook.name}
-    name = f"*{render.escape(notebook.name or notebook.id)}*"
+    name = render.notebook_name(notebook)
     status = notebook.status
     if isinstance(request, grammar.DeleteRequest):
         return Planned(DeleteCommand(**base), f"Deleting {name}.")
@@ -226,7 +238,8 @@ def _update(
         capacity = notebook.volume.capacity if notebook.volume else None
         changes.check_storage_growth(capacity)
     except (pydantic.ValidationError, ValueError) as exc:
-        reason = explain_error(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+        why = explain_error(exc) if isinstance(exc, pydantic.ValidationError) else str(exc)
+        reason = render.sentence(why)
         return ChatReply(render.problem(f"Cannot update {name}: {reason}"))
     what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
     if notebook.status is NotebookStatus.STOPPED:
@@ -247,15 +260,32 @@ def _update(
 
 
 def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datetime:
-    """When a `keep` ends: now + duration, or the next occurrence of the clock time in `tz`."""
+    """When a `keep` ends: now + duration, or the first instant after `now` at which the clock in
+    `tz` shows the time (compared as instants, so the repeated autumn hour counts twice)."""
     if request.duration is not None:
         return now + request.duration
     assert request.until is not None
-    local_now = now.astimezone(tz)
-    candidate = datetime.combine(local_now.date(), request.until, tzinfo=tz)
-    if candidate <= local_now:
-        candidate = datetime.combine(local_now.date() + timedelta(days=1), request.until, tzinfo=tz)
-    return candidate.astimezone(UTC)
+    today = now.astimezone(tz).date()
+    for day in (today + timedelta(days=n) for n in range(3)):
+        later = sorted(i for i in _occurrences(day, request.until, tz) if i > now)
+        if later:
+            return later[0]
+    raise AssertionError("a clock time occurs at least once in any two days")
+
+
+def _occurrences(day: date, clock: time, tz: tzinfo) -> set[datetime]:
+    """The instants (UTC) at which the clock in `tz` shows `clock` on `day`: one, or two in the
+    autumn's repeated hour. A time the spring change skips is moved forward by the gap (02:30
+    becomes 03:30 CEST), the rule java.time and dateutil follow."""
+    found = set()
+    for fold in (0, 1):
+        local = datetime.combine(day, clock, tzinfo=tz).replace(fold=fold)
+        instant = local.astimezone(UTC)
+        if instant.astimezone(tz).replace(tzinfo=None) == local.replace(tzinfo=None):
+            found.add(instant)
+    if not found:  # skipped: fold=0 reads it with the offset before the change
+        found.add(datetime.combine(day, clock, tzinfo=tz).astimezone(UTC))
+    return found
 
 
 def _local_moment(moment: datetime, now: datetime, tz: tzinfo) -> str:
@@ -276,6 +306,7 @@ def _confirmation(
     command: ActionCommand, summary: str, reason: str, inv: Invocation, owner: str | None
 ) -> Message:
     value = ConfirmValue(
+        at=ConfirmValue.stamp(inv.now),
         by=inv.user_id,
         owner=owner,
         cmd=command.model_dump(mode="json", exclude=_BASE_FIELDS, exclude_none=True),

@@ -1,9 +1,16 @@
 """The Slack webhook's edge: raw HTTP request in, HTTP reply out.
 
 verify the signature (401 and nothing else on failure) -> access and parsing -> chat-ops ->
-queue -> ack. The ack path makes no ModelArts call beyond one read-only lookup. The handler
-builds a `SlackWebhook` once from its settings and wiring and maps each `HttpReply` to API
-Gateway's response; everything between is here, testable without Lambda.
+queue -> ack. The handler builds a `SlackWebhook` once from its settings and wiring and maps each
+`HttpReply` to API Gateway's response; everything between is here, testable without Lambda.
+
+The ack never waits on something slow. Slack shows an error after 3 s; a cold start costs about
+0.6 s (docs/BENCHMARKS.md). The ack path makes at most one read-only ModelArts lookup, with no
+retries and at most `LOOKUP_BUDGET_S` in all (a throttled or slow ModelArts becomes a reply that
+says so), one DynamoDB Query and one SQS send. A click also posts its answer to `response_url`
+(api-facts.md documents no message in a `block_actions` ack), each phase of that post bounded
+by `RESPONSE_POST_TIMEOUT_S`: a slow Slack loses that one message (the worker still reports the
+command's result), never the ack.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pydantic import ValidationError
 
 from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
-from nbkeeper.chatops.directory import Directory
+from nbkeeper.chatops.directory import Directory, Found, SlowLookupError
 from nbkeeper.chatops.slash import handle_request
 from nbkeeper.commands import Command
 from nbkeeper.explain import explain_error
@@ -33,6 +40,9 @@ from nbkeeper.slack.interaction import BlockActions
 from nbkeeper.slack.verify import SignatureError, verify_request
 
 logger = logging.getLogger(__name__)
+
+LOOKUP_BUDGET_S = 1.0
+RESPONSE_POST_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,26 @@ def command_id(prefix: str, source: str) -> str:
     return f"{prefix}." + hashlib.sha256(source.encode()).hexdigest()[:32]
 
 
+class LazyDirectory:
+    """The directory, built on first use: `help`, Cancel and Confirm need no ModelArts client and
+    no state table, so their ack does not pay for building them."""
+
+    def __init__(self, make: Callable[[], Directory]) -> None:
+        self._make = make
+        self._made: Directory | None = None
+
+    def _directory(self) -> Directory:
+        if self._made is None:
+            self._made = self._make()
+        return self._made
+
+    def find(self, target: str) -> list[Found]:
+        return self._directory().find(target)
+
+    def listing(self) -> list[Found]:
+        return self._directory().listing()
+
+
 @dataclass
 class SlackWebhook:
     """The two routes, with their collaborators passed in (built lazily by the handler)."""
@@ -93,12 +123,13 @@ class SlackWebhook:
         form = self.verified_form(headers, body, is_base64)
         if form is None:
             return UNAUTHORIZED
+        return HttpReply.message(guarded(lambda: self._slash(form)))
+
+    def _slash(self, form: dict[str, str]) -> render.Message:
         now = datetime.fromtimestamp(self.clock(), UTC)
         user_id = form.get("user_id", "")
         if not user_id:
-            return HttpReply.message(
-                render.problem("Slack did not say who you are; nothing was done.")
-            )
+            return render.problem("Slack did not say who you are; nothing was done.")
         inv = Invocation(
             user_id=user_id,
             team_id=form.get("team_id"),
@@ -110,12 +141,9 @@ class SlackWebhook:
         try:
             request = grammar.parse(form.get("text", ""))
         except grammar.ParseError as exc:
-            return HttpReply.message(render.problem(str(exc)))
-        try:
-            reply = handle_request(request, inv, self.config, self.directory(now))
-        except ModelArtsError as exc:
-            return HttpReply.message(render.problem(explain_error(exc)))
-        return HttpReply.message(self.queue(reply))
+            return render.problem(render.sentence(str(exc)))
+        directory = LazyDirectory(lambda: self.directory(now))
+        return self.queue(handle_request(request, inv, self.config, directory))
 
     def interaction(
         self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
@@ -130,27 +158,29 @@ class SlackWebhook:
             reason = describe_validation_error(exc)
             logger.warning("unreadable interaction payload", extra={"reason": reason})
             return HttpReply(400, body="unreadable payload")
+        message = guarded(lambda: self._click(payload))
+        if payload.response_url:
+            try:
+                self.post_response(payload.response_url, message)
+            except Exception:  # the click is handled: a failed answer must not fail the ack
+                logger.exception("could not answer the click on its response_url")
+        return HttpReply(200)
+
+    def _click(self, payload: BlockActions) -> render.Message:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        response_url = payload.response_url
         action = payload.action
         inv = Invocation(
             user_id=payload.user.id,
             team_id=payload.team_id,
             channel_id=payload.channel_id,
-            response_url=response_url,
+            response_url=payload.response_url,
             command_id=command_id("ia", f"{payload.message_ts}|{payload.user.id}|{action.value}"),
             now=now,
-            response_url_posts=1 if response_url else 0,
+            response_url_posts=1 if payload.response_url else 0,
         )
         button = ButtonAction(action.action_id, action.value)
-        try:
-            reply = handle_action(button, inv, self.config, self.directory(now))
-        except ModelArtsError as exc:
-            reply = ChatReply(render.problem(explain_error(exc)))
-        message = self.queue(reply)
-        if response_url:
-            self.post_response(response_url, message)
-        return HttpReply(200)
+        directory = LazyDirectory(lambda: self.directory(now))
+        return self.queue(handle_action(button, inv, self.config, directory))
 
     def queue(self, reply: ChatReply) -> render.Message:
         """Queue the reply's command, if any; the message to show for it."""
@@ -166,3 +196,26 @@ class SlackWebhook:
             extra={"command_id": reply.command.command_id, "type": reply.command.type},
         )
         return reply.reply
+
+
+def guarded(route: Callable[[], render.Message]) -> render.Message:
+    """No exception escapes a route: the person gets a sentence, the log the details."""
+    try:
+        return route()
+    except ModelArtsError as exc:  # the service's text may echo a key id: kind and ids only
+        logger.warning(
+            "ModelArts call failed",
+            extra={"kind": exc.kind, "error_code": exc.error_code, "request_id": exc.request_id},
+        )
+        return render.problem(render.sentence(explain_error(exc)))
+    except SlowLookupError as exc:
+        logger.warning("ModelArts lookup abandoned: %s", exc)
+        return render.problem(
+            "ModelArts is slow to answer right now, so nothing was done; try again in a minute."
+        )
+    except ValidationError as exc:
+        logger.warning("request not valid", extra={"reason": describe_validation_error(exc)})
+        return render.problem(f"That request is not valid: {render.sentence(explain_error(exc))}.")
+    except Exception as exc:
+        logger.exception("request failed")
+        return render.problem(f"Sorry, {render.sentence(explain_error(exc))}")

@@ -29,7 +29,18 @@ from nbkeeper.keeper.report import (
 from nbkeeper.modelarts.schemas import Notebook
 from nbkeeper.slack.api import SlackApiError
 from nbkeeper.slack.buttons import KEEP_ACTION, STOP_ACTION, KeeperValue
-from nbkeeper.slack.render import SECTION_MAX, clip, escape
+from nbkeeper.slack.render import (
+    DETAIL_MAX,
+    FLAVOR_MAX,
+    ID_MAX,
+    NAME_MAX,
+    SECTION_MAX,
+    bold,
+    clip,
+    clip_markup,
+    fit,
+    mention,
+)
 from nbkeeper.timefmt import from_ms, local_time
 
 logger = logging.getLogger(__name__)
@@ -60,33 +71,34 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
     """The owner's warning: what will happen, why, when, and two buttons."""
     notebook = notice.notebook
     decision = notice.decision
-    name = escape(notebook.name or notebook.id)
+    name = bold(notebook.name or notebook.id)
     stop_at = decision.stop_after
     when = local_time(stop_at, policy.zone) if stop_at else "soon"
-    mention = f"<@{notice.owner}> " if notice.owner else ""
+    owner = f"{mention(notice.owner)} " if notice.owner else ""
     lease_end = _lease_end(notebook)
     if decision.warning_kind == "max_runtime":
-        headline = f"{mention}:hourglass: *{name}* reached its runtime cap: it stops at {when}."
+        headline = f"{owner}:hourglass: {name} reached its runtime cap: it stops at {when}."
     elif stop_at and lease_end and lease_end < stop_at:
         # ModelArts stops it first, when the lease runs out (not before the warning was sent,
         # `warning_lead` before `stop_after`): say that moment, not the keeper's later one.
         when = local_time(max(lease_end, stop_at - policy.warning_lead), policy.zone)
         headline = (
-            f"{mention}:warning: *{name}* stops at {when}, when its lease runs out, "
+            f"{owner}:warning: {name} stops at {when}, when its lease runs out, "
             "unless it is used or kept."
         )
     else:
-        headline = (
-            f"{mention}:warning: *{name}* will be stopped at {when} unless it is used or kept."
-        )
+        headline = f"{owner}:warning: {name} will be stopped at {when} unless it is used or kept."
     # The cause only: the headline already says when (the reason would say it again).
     cause = decision.cause or decision.reason
     cost = ""
     if notice.price_per_hour > 0:
         cost = f" It costs {_money(notice.price_per_hour, notice.currency)} per hour."
-    body = clip(f"{headline}\n{escape(cause[:1].upper() + cause[1:])}.{cost}", SECTION_MAX)
+    first = cause[:1].upper() + cause[1:]
+    body = clip_markup(f"{headline}\n{fit(first, DETAIL_MAX)}.{cost}", SECTION_MAX)
     elements: list[dict[str, Any]] = []
     hours = max(1, round(policy.extend_by_hours))
+    # The buttons expire a stated time after the stop the warning announces (slack.buttons).
+    issued = KeeperValue.stamp(stop_at) if stop_at else None
     if decision.warning_kind != "max_runtime":
         elements.append(
             {
@@ -95,7 +107,10 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "text": {"type": "plain_text", "text": f"Keep {hours}h more", "emoji": True},
                 "style": "primary",
                 "value": KeeperValue(
-                    project_id=notice.project.project_id, notebook_id=notebook.id, hours=hours
+                    project_id=notice.project.project_id,
+                    notebook_id=notebook.id,
+                    hours=hours,
+                    at=issued,
                 ).encode(),
             }
         )
@@ -106,13 +121,13 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             "text": {"type": "plain_text", "text": "Stop now", "emoji": True},
             "style": "danger",
             "value": KeeperValue(
-                project_id=notice.project.project_id, notebook_id=notebook.id
+                project_id=notice.project.project_id, notebook_id=notebook.id, at=issued
             ).encode(),
             "confirm": {
                 "title": {"type": "plain_text", "text": "Stop this notebook?"},
                 "text": {
                     "type": "mrkdwn",
-                    "text": clip(f"*{name}* will be stopped now. Its storage is kept.", 300),
+                    "text": clip_markup(f"{name} will be stopped now. Its storage is kept.", 300),
                 },
                 "confirm": {"type": "plain_text", "text": "Stop it"},
                 "deny": {"type": "plain_text", "text": "Cancel"},
@@ -120,9 +135,12 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
             },
         }
     )
-    fallback = f"{notebook.name or notebook.id} will be stopped at {when}: {cause}"
+    fallback = (
+        f"{fit(notebook.name or notebook.id, NAME_MAX)} will be stopped at {when}: "
+        f"{fit(cause, DETAIL_MAX)}"
+    )
     return {
-        "text": clip(fallback, SECTION_MAX),
+        "text": clip_markup(fallback, SECTION_MAX),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": body}},
             {
@@ -130,9 +148,10 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": clip(
-                            f"Notebook `{notebook.id}` in project `{notice.project.project_id}`"
-                            f" · flavor {escape(notebook.flavor or '?')}",
+                        "text": clip_markup(
+                            f"Notebook `{fit(notebook.id, ID_MAX)}` in project "
+                            f"`{fit(notice.project.project_id, ID_MAX)}`"
+                            f" · flavor {fit(notebook.flavor or '?', FLAVOR_MAX)}",
                             SECTION_MAX,
                         ),
                     }
@@ -144,7 +163,7 @@ def warning_message(notice: WarningNotice, policy: Policy) -> Message:
 
 
 def _outcome_line(outcome: NotebookOutcome, currency: str) -> str:
-    name = escape(outcome.name or outcome.notebook_id)
+    name = fit(outcome.name or outcome.notebook_id, 100)
     decision = outcome.decision
     verb = {
         Action.STOP: ":octagonal_sign: stopped",
@@ -156,8 +175,9 @@ def _outcome_line(outcome: NotebookOutcome, currency: str) -> str:
     if decision.action is Action.STOP and outcome.cost_saved > 0:
         extra = f" (saves {_money(outcome.cost_saved, currency)})"
     if outcome.failed or outcome.outcome.startswith("skipped"):
-        verb = f":x: {decision.action.value} {outcome.outcome}"
-    return clip(f"• *{name}* {verb}{extra}: {escape(decision.reason)}", 400)
+        verb = f":x: {decision.action.value} {fit(outcome.outcome, 120)}"
+    # Each piece has a budget: the line stays under 400 without cutting an entity or the bold.
+    return f"• *{name}* {verb}{extra}: {fit(decision.reason, 150)}"
 
 
 def summary_message(report: PassReport, policy: Policy) -> Message:
@@ -177,14 +197,14 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
     if report.fanned_out:
         figures = f"Fanned out {len(report.fanned_out)} projects to the worker, one message each."
         saved = ""
-    problems = [f":warning: {escape(notice)}" for notice in report.notices]
+    problems = [f":warning: {fit(notice, 300)}" for notice in report.notices]
     problems += [
-        f":x: project `{p.project_id}` not swept: {escape(p.error or '')}"
+        f":x: project `{fit(p.project_id, ID_MAX)}` not swept: {fit(p.error or '', 300)}"
         for p in report.project_errors
     ]
     problems += [
-        f":grey_question: notebook `{escape(r.label)}` in project `{r.project_id}` could not be "
-        f"read ({escape(r.reason)}); left alone"
+        f":grey_question: notebook `{fit(r.label, ID_MAX)}` in project "
+        f"`{fit(r.project_id, ID_MAX)}` could not be read ({fit(r.reason, 300)}); left alone"
         for r in report.unreadable[:SUMMARY_LINES]
     ]
     if len(report.unreadable) > SUMMARY_LINES:
@@ -199,7 +219,10 @@ def summary_message(report: PassReport, policy: Policy) -> Message:
         {"type": "header", "text": {"type": "plain_text", "text": clip(title, 150)}},
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": clip(f"{figures} {saved}".strip(), SECTION_MAX)},
+            "text": {
+                "type": "mrkdwn",
+                "text": clip_markup(f"{figures} {saved}".strip(), SECTION_MAX),
+            },
         },
     ]
     if lines:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from nbkeeper.commands import Requester, SweepProjectCommand
+from nbkeeper.explain import failure_note
 from nbkeeper.keeper.activity import ActivityResult, Prober, UnknownActivity
 from nbkeeper.keeper.decide import Action, Decision, decide
 from nbkeeper.keeper.policy import Policy
@@ -224,7 +225,7 @@ class _Pass:
                 )
         except ModelArtsError as exc:
             # The notebooks already listed are still handled; the rest wait for the next pass.
-            summary.error = _joined(summary.error, f"{exc.kind}: {exc}")
+            summary.error = _joined(summary.error, failure_note(exc))
             logger.error("project %s not fully swept: %s", project.project_id, summary.error)
         summary.notebooks = len(tasks)
         self.report.outcomes.extend(await asyncio.gather(*tasks))
@@ -350,7 +351,7 @@ class _Pass:
             # Someone else got there first (stopped, deleting): nothing left to do.
             outcome.settle("skipped", exc.kind)
         except ModelArtsError as exc:
-            outcome.settle("failed", f"{exc.kind}: {exc}")
+            outcome.settle("failed", failure_note(exc))
             logger.warning(
                 "%s %s failed: %s",
                 decision.action.value,

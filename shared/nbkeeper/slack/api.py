@@ -129,13 +129,16 @@ class SlackApi:
         ts = data.get("ts")
         return str(ts) if ts else None
 
-    def post_response_url(self, url: str, message: Message) -> bool:
-        """POST to a response_url; False when Slack refuses (expired, used up) or it is unreachable."""
+    def post_response_url(
+        self, url: str, message: Message, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    ) -> bool:
+        """POST to a response_url; False when Slack refuses (expired, used up), is unreachable
+        or slower than `timeout`."""
         if not is_slack_response_url(url, self._allowed_prefixes):
             logger.warning("refusing to post to a response_url outside Slack's hooks host")
             return False
         try:
-            reply = self._http.post(url, json=message, timeout=DEFAULT_TIMEOUT)
+            reply = self._http.post(url, json=message, timeout=timeout)
         except httpx.HTTPError as exc:
             logger.warning("response_url post failed: %s", type(exc).__name__)
             return False

@@ -3,6 +3,8 @@
 `parse(text)` turns the text after the slash command into a typed request, or raises `ParseError`
 whose message says what is wrong and how to fix it. Only syntax is checked here (verbs, options,
 numbers, ranges); names, descriptions and image ids go through the shared schema layer later.
+A ParseError's message is plain text that quotes the person's words clipped (`_quoted`); the
+webhook escapes it for mrkdwn (`render.sentence`). `help_text` is mrkdwn.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Literal
 
 from nbkeeper.commands import MAX_HOURS
 from nbkeeper.modelarts.schemas import MAX_STORAGE_GB
+from nbkeeper.slack.render import clip, fit
 
-MAX_TEXT = 2000
+MAX_TEXT = 2000  # characters as typed (Slack sends &, < and > as entities: counted as one)
+QUOTE_MAX = 60  # how much of a person's word an error message repeats
 
 # Slack sends &, < and > HTML-escaped, and phones turn quotes into typographic ones.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
@@ -28,6 +32,11 @@ _CLOCK = re.compile(r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?$")
 
 class ParseError(ValueError):
     """The text is not a valid command; the message is meant for the person who typed it."""
+
+
+def _quoted(word: str) -> str:
+    """A person's word in an error message: quoted, and clipped before anyone escapes it."""
+    return repr(clip(word, QUOTE_MAX))
 
 
 # ---------------------------------------------------------------- parsed requests
@@ -128,7 +137,9 @@ ParsedRequest = (
 def _hours(value: str) -> int:
     text = value.lower().removesuffix("hours").removesuffix("hour").removesuffix("h")
     if not text.isascii() or not text.isdigit() or len(text) > 4:
-        raise ParseError(f"{value!r} is not a whole number of hours; write for example 3 or 3h")
+        raise ParseError(
+            f"{_quoted(value)} is not a whole number of hours; write for example 3 or 3h"
+        )
     hours = int(text)
     if not 1 <= hours <= MAX_HOURS:
         raise ParseError(f"{hours} h is out of range; use 1 to {MAX_HOURS} hours")
@@ -138,7 +149,9 @@ def _hours(value: str) -> int:
 def _storage(value: str) -> int:
     text = value.lower().removesuffix("gb").removesuffix("g")
     if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise ParseError(f"{value!r} is not a whole number of GB; write for example storage=50")
+        raise ParseError(
+            f"{_quoted(value)} is not a whole number of GB; write for example storage=50"
+        )
     size = int(text)
     if not 1 <= size <= MAX_STORAGE_GB:
         raise ParseError(f"storage {size} GB is out of range; use 1 to {MAX_STORAGE_GB} GB")
@@ -154,7 +167,7 @@ def _text(value: str) -> str:
 def _duration(value: str) -> timedelta:
     match = _DURATION.match(value.lower())
     if not value or not match or not (match["h"] or match["m"]):
-        raise ParseError(f"{value!r} is not a duration; write for example 3h, 90m or 2h30m")
+        raise ParseError(f"{_quoted(value)} is not a duration; write for example 3h, 90m or 2h30m")
     span = timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
     if not timedelta(minutes=1) <= span <= timedelta(hours=MAX_HOURS):
         raise ParseError(f"keep for at least 1 minute and at most {MAX_HOURS} hours")
@@ -164,10 +177,12 @@ def _duration(value: str) -> timedelta:
 def _clock(value: str) -> time:
     match = _CLOCK.match(value)
     if not match:
-        raise ParseError(f"{value!r} is not a time of day; write it as HH:MM, for example 18:00")
+        raise ParseError(
+            f"{_quoted(value)} is not a time of day; write it as HH:MM, for example 18:00"
+        )
     hour, minute = int(match["h"]), int(match["m"] or 0)
     if hour > 23 or minute > 59:
-        raise ParseError(f"{value!r} is not a time of day; use 00:00 to 23:59")
+        raise ParseError(f"{_quoted(value)} is not a time of day; use 00:00 to 23:59")
     return time(hour, minute)
 
 
@@ -220,7 +235,9 @@ def _target(values: dict[str, object]) -> str:
 def _build_list(values: dict[str, object]) -> ListRequest:
     scope = str(values.get("[mine|all]") or "mine").lower()
     if scope not in ("mine", "all"):
-        raise ParseError(f"list takes `mine` or `all`, not {scope!r}; for example `list all`")
+        raise ParseError(
+            f"list takes `mine` or `all`, not {_quoted(scope)}; for example `list all`"
+        )
     return ListRequest(scope="all" if scope == "all" else "mine")
 
 
@@ -376,7 +393,7 @@ def help_text(topic: str | None = None) -> str:
     if topic:
         verb = VERB_BY_NAME.get(ALIASES.get(topic, topic))
         if verb is None:
-            return f"No command {topic!r}.\n\n" + help_text()
+            return f"No command {fit(_quoted(topic), 80)}.\n\n" + help_text()
         return f"`/nb {verb.usage}`\n{verb.summary}\nExample: `/nb {verb.example}`"
     lines = ["*nbkeeper commands*"]
     lines += [f"• `/nb {verb.usage}`: {verb.summary}" for verb in VERBS]
@@ -404,8 +421,9 @@ def tokenize(text: str) -> list[str]:
 
 def parse(text: str) -> ParsedRequest:
     """Parse the text after `/nb`; raise ParseError with a message a person can act on."""
-    if len(text) > MAX_TEXT:
-        raise ParseError(f"the command is {len(text)} characters long; keep it under {MAX_TEXT}")
+    typed = len(html.unescape(text))
+    if typed > MAX_TEXT:
+        raise ParseError(f"the command is {typed} characters long; keep it under {MAX_TEXT}")
     tokens = tokenize(text)
     if not tokens:
         return HelpRequest()
@@ -413,7 +431,9 @@ def parse(text: str) -> ParsedRequest:
     verb = VERB_BY_NAME.get(ALIASES.get(word, word))
     if verb is None:
         known = ", ".join(v.name for v in VERBS)
-        raise ParseError(f"unknown command {tokens[0]!r}; use one of {known} (try `/nb help`)")
+        raise ParseError(
+            f"unknown command {_quoted(tokens[0])}; use one of {known} (try `/nb help`)"
+        )
     try:
         return verb.build(_bind(verb, tokens[1:]))
     except ParseError as exc:
@@ -435,7 +455,7 @@ def _bind(verb: Verb, tokens: list[str]) -> dict[str, object]:
             values[option.target_field] = option.convert(value)
         elif sep and not key.isdigit():
             known = ", ".join(options) or "none"
-            raise ParseError(f"{verb.name} has no option {key!r} (options: {known})")
+            raise ParseError(f"{verb.name} has no option {_quoted(key)} (options: {known})")
         elif token.lower() in verb.flags:
             values[token.lower()] = True
         elif positionals:
@@ -448,7 +468,7 @@ def _bind(verb: Verb, tokens: list[str]) -> dict[str, object]:
     if verb.name == "keep":
         values.update(_keep_tail(rest))
     elif rest:
-        raise ParseError(f"unexpected {' '.join(rest)!r} after {verb.name}")
+        raise ParseError(f"unexpected {_quoted(' '.join(rest))} after {verb.name}")
     return values
 
 

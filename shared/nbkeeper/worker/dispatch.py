@@ -116,7 +116,10 @@ class Worker:
         name = name_of(command)
         self._tell(
             command,
-            render.done(f"Could not {verb_of(command)} {name}: {explain_error(exc)}", ok=False),
+            render.done(
+                f"Could not {verb_of(command)} {name}: {render.sentence(explain_error(exc))}",
+                ok=False,
+            ),
             now,
         )
         return Result("refused", getattr(command, "notebook_id", None), exc.kind)
@@ -389,8 +392,9 @@ class Worker:
             "delete": f"{name_of(follow)} is stopped",
         }
         text = lines[follow.origin]
-        if notebook.status is NotebookStatus.RUNNING and notebook.url:
-            text += f": <{notebook.url}|open JupyterLab>"
+        jupyter = render.link(notebook.url, "open JupyterLab")  # "" unless a URL Slack can link
+        if notebook.status is NotebookStatus.RUNNING and jupyter:
+            text += f": {jupyter}"
         self._tell(follow, render.done(text + "."), now)
         return Result("done", notebook.id, notebook.status.value)
 

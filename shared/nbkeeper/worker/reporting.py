@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nbkeeper.commands import CommandBase, CreateCommand, FollowCommand, NotebookCommand
 from nbkeeper.slack import render
-from nbkeeper.slack.render import Message, escape
+from nbkeeper.slack.render import Message, bold, sentence
 
 # Why a FIFO record failed without running (`nbkeeper.worker.batch`).
 HELD_BACK = (
@@ -14,9 +14,9 @@ HELD_BACK = (
 
 def name_of(command: CommandBase) -> str:
     if isinstance(command, NotebookCommand):
-        return f"*{escape(command.notebook_name or command.notebook_id)}*"
+        return bold(command.notebook_name or command.notebook_id)
     if isinstance(command, CreateCommand):
-        return f"*{escape(command.name)}*"
+        return bold(command.name)
     return "the project"
 
 
@@ -28,9 +28,11 @@ def verb_of(command: CommandBase) -> str:
 
 def last_receive_notice(receives: int, reason: str, aftermath: str = "") -> Message:
     """What the author is told when their command fails its last receive (then the DLQ);
-    `aftermath` says what it left behind (a create's notebook)."""
+    `aftermath` says what it left behind (a create's notebook, written by nbkeeper).
+
+    `reason` is plain text (it may quote ModelArts or the message): escaped here."""
     return render.done(
-        f"Your nbkeeper request failed after {receives} attempts: {reason} "
+        f"Your nbkeeper request failed after {receives} attempts: {sentence(reason)} "
         "It was set aside for an admin (dead-letter queue); nothing more will happen."
         + (f" {aftermath}" if aftermath else ""),
         ok=False,

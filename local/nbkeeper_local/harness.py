@@ -447,9 +447,22 @@ def resign(
     return _signed(event, body, secret, at)
 
 
+def fresh_button_value(value: Any) -> Any:
+    """One of our button values as if the button had just been posted (buttons expire: a
+    committed sample's time is long past), like re-signing a sample for a fresh request."""
+    try:
+        data = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return value
+    if not isinstance(data, dict) or not ({"by", "cmd"} <= data.keys() or "notebook_id" in data):
+        return value
+    return json.dumps({**data, "at": int(time.time())}, separators=(",", ":"))
+
+
 def with_response_url(event: dict[str, Any], response_url: str) -> bytes:
     """A Slack event's form body with its response_url (the slash command's, or the
-    interaction payload's) pointed at `response_url`, so replies stay on this machine."""
+    interaction payload's) pointed at `response_url`, so replies stay on this machine, and its
+    button values issued now (`fresh_button_value`)."""
     form = {
         k: v[0] for k, v in parse_qs(event_body(event).decode(), keep_blank_values=True).items()
     }
@@ -457,6 +470,8 @@ def with_response_url(event: dict[str, Any], response_url: str) -> bytes:
         payload = json.loads(form["payload"])
         if "response_url" in payload:
             payload["response_url"] = response_url
+        for action in payload.get("actions") or []:
+            action["value"] = fresh_button_value(action.get("value"))
         form["payload"] = json.dumps(payload)
     elif "response_url" in form:
         form["response_url"] = response_url

@@ -150,6 +150,50 @@ def test_unknown_access_key_is_refused(send: Send) -> None:
     assert (response.status_code, response.json()["error_code"]) == (401, "APIG.0303")
 
 
+def test_a_refusal_never_echoes_the_access_key_id(send: Send) -> None:
+    for auth in (signer(ak="AKNOSUCHKEY0123"), signer(sk="wrong-secret")):
+        message = send(auth).json()["error_msg"]
+        assert "AKNOSUCHKEY0123" not in message and ACCESS_KEY not in message
+
+
+class _DeclaredHash(httpx.Auth):
+    """Declares a payload hash (signed, as the SDK may) that does not match the body."""
+
+    requires_request_body = True
+
+    def __init__(self, inner: SignerAuth, declared: str) -> None:
+        self.inner = inner
+        self.declared = declared
+
+    def auth_flow(self, request: httpx.Request) -> Any:
+        request.headers["X-Sdk-Content-Sha256"] = self.declared
+        yield next(self.inner.auth_flow(request))
+
+
+def test_a_declared_payload_hash_must_match_the_body(send: Send) -> None:
+    body = b'{"duration": 3600000}'
+    response = send(
+        _DeclaredHash(signer(), "0" * 64),
+        "PATCH",
+        f"{NOTEBOOKS}/x/lease",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert (response.status_code, response.json()["error_code"]) == (401, "APIG.0303")
+    assert "payload" in response.json()["error_msg"]
+
+
+def test_an_unsigned_payload_may_be_declared(send: Send) -> None:
+    response = send(
+        _DeclaredHash(signer(), "UNSIGNED-PAYLOAD"),
+        "PATCH",
+        f"{NOTEBOOKS}/x/lease",
+        content=b'{"duration": 3600000}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.json().get("error_code") != "APIG.0303"
+
+
 def test_missing_credentials_are_401(send: Send) -> None:
     response = send(None)
     assert (response.status_code, response.json()["error_code"]) == (401, "APIG.0301")

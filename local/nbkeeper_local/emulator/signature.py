@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from datetime import UTC, datetime
 from nbkeeper.modelarts.auth import (
     DATE_FORMAT,
     HEADER_AUTH_TOKEN,
+    HEADER_CONTENT_SHA,
     HEADER_DATE,
+    UNSIGNED_PAYLOAD,
     canonical_request,
     parse_authorization,
     signature,
@@ -70,7 +73,8 @@ def verify(
     if entry is None:
         raise unauthorized(
             "APIG.0303",
-            f"Incorrect app authentication information: access key {parsed.access_key} not found",
+            # The key id is not echoed: replies reach people (and logs) that must not see it.
+            "Incorrect app authentication information: access key not found",
         )
     secret, identity = entry
     if HEADER_DATE.lower() not in parsed.signed_headers:
@@ -86,6 +90,20 @@ def verify(
         parsed.signed_headers,
         request.body,
     )
+    declared = request.headers.get(HEADER_CONTENT_SHA.lower())
+    if (
+        declared
+        and declared != UNSIGNED_PAYLOAD
+        and request.body
+        and not hmac.compare_digest(declared.lower(), hashlib.sha256(request.body).hexdigest())
+    ):
+        # The signature covers the declared hash, not the body: without this check a body
+        # swapped in transit would pass.
+        raise unauthorized(
+            "APIG.0303",
+            "Incorrect app authentication information: the payload does not match "
+            f"{HEADER_CONTENT_SHA}",
+        )
     expected = signature(secret, string_to_sign(canonical, request.headers[HEADER_DATE.lower()]))
     if not hmac.compare_digest(expected, parsed.signature):
         raise unauthorized(

@@ -118,3 +118,39 @@ def test_a_loose_fleet_is_decided_like_a_clean_one(
         before
     )
     assert running >= broken
+
+
+def test_stops_during_a_listing_skip_no_notebook(
+    emulator: Emulator,
+    emulator_transport: httpx.AsyncBaseTransport,
+    emulator_auth: httpx.Auth,
+) -> None:
+    """A stop takes its notebook out of the RUNNING listing; were it made while later pages
+    load, those pages would shift by one and a notebook would go unseen."""
+    from nbkeeper.modelarts.schemas import NotebookStatus
+    from nbkeeper_local.emulator import ActivityPattern
+
+    emulator.seed_fleet(
+        size=160,
+        status_weights={NotebookStatus.RUNNING: 1.0},
+        activity_weights={ActivityPattern.IDLE: 1.0},
+        keep_tag_fraction=0.0,
+        seed=3,
+    )
+    emulator.advance(timedelta(minutes=70))
+    now = emulator.now()
+    due = {
+        record.id: PendingWarning(
+            project_id=PROJECT_ID,
+            notebook_id=record.id,
+            kind="idle",
+            warned_at=now - timedelta(seconds=1),
+            stop_after=now,
+        )
+        for record in emulator.store.projects[PROJECT_ID].records.values()
+    }
+    running = {i for i in due if emulator.find(i).status is NotebookStatus.RUNNING}
+    assert len(running) > 100  # more than two pages of 50
+    report = keeper_pass(emulator, emulator_transport, emulator_auth, due, dry_run=False)
+    assert {o.notebook_id for o in report.outcomes} == running  # every one seen
+    assert sum(o.action is Action.STOP for o in report.outcomes) > 50  # stops on page one

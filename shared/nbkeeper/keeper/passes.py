@@ -179,6 +179,9 @@ class _Pass:
         # now (shorter off hours), so a busy kernel behind quiet activity is always seen.
         self.idle_after = now - policy.idle_threshold_at(now)
         self.actions = asyncio.Semaphore(policy.action_concurrency)
+        # Per project: set once its listing is complete. A stop takes a notebook out of the
+        # RUNNING listing, so later pages would shift and skip notebooks: stops wait for it.
+        self.listed: dict[str, asyncio.Event] = {}
 
     async def project(self, project: ProjectRef) -> None:
         summary = ProjectReport(region=project.region, project_id=project.project_id)
@@ -212,6 +215,7 @@ class _Pass:
                 extra={"notebook_id": record.notebook_id, "position": record.position},
             )
 
+        listed = self.listed.setdefault(project.project_id, asyncio.Event())
         try:
             client = self.client_for(project)
             query = ListNotebooksQuery(status=NotebookStatus.RUNNING, limit=LIST_PAGE_SIZE)
@@ -227,6 +231,8 @@ class _Pass:
             # The notebooks already listed are still handled; the rest wait for the next pass.
             summary.error = _joined(summary.error, failure_note(exc))
             logger.error("project %s not fully swept: %s", project.project_id, summary.error)
+        finally:
+            listed.set()
         summary.notebooks = len(tasks)
         self.report.outcomes.extend(await asyncio.gather(*tasks))
         if audit:
@@ -334,6 +340,8 @@ class _Pass:
         if self.dry_run:
             outcome.settle("dry-run")
             return
+        if decision.action is Action.STOP:
+            await self.listed[project.project_id].wait()
         try:
             async with self.actions:
                 if decision.action is Action.PROLONG:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import StrEnum
 
 from nbkeeper.modelarts.schemas import (
@@ -115,8 +115,9 @@ async def iter_all(
     for notebook in await walk.opening():
         yield notebook
     if walk.total is not None:
-        for notebook in await walk.counted_pages(page_concurrency):
-            yield notebook
+        async for batch in walk.counted_pages(page_concurrency):
+            for notebook in batch:
+                yield notebook
     # Sequential tail: the total is unknown, or records moved between pages while we read.
     while walk.wants_more():
         for notebook in await walk.next_page():
@@ -179,23 +180,33 @@ class _Walk:
         more, _ = self._tally.take(probe, start)
         return fresh + more
 
-    async def counted_pages(self, concurrency: int) -> list[Notebook]:
-        """With a known total: every page still needed, fetched concurrently."""
+    async def counted_pages(self, concurrency: int) -> AsyncIterator[list[Notebook]]:
+        """With a known total: every page still needed, fetched concurrently and handed on in
+        order as soon as each has arrived (the keeper probes and acts while later pages load)."""
         if not self.wants_more() or self.total is None:
-            return []
+            return
         pages_needed = math.ceil(self.total / self.stride)
         last = min(pages_needed, self.next_index + self._max_pages - self.requests)
         indices = list(range(self.next_index, last))
         self.next_index = max(self.next_index, last)
-        offsets = [self._offset_of(index) for index in indices]
-        pages = await _fetch_all(self._page_at, offsets, concurrency)
-        fresh: list[Notebook] = []
-        for index, page in zip(indices, pages, strict=True):
-            if not _records(page):
-                self.finished = True
-                break
-            fresh += self._tally.take(page, index * self.stride)[0]
-        return fresh
+        gate = asyncio.Semaphore(concurrency)
+
+        async def fetch(offset: int) -> NotebookPage:
+            async with gate:
+                return await self._page_at(offset)
+
+        tasks = [asyncio.ensure_future(fetch(self._offset_of(index))) for index in indices]
+        try:
+            for index, task in zip(indices, tasks, strict=True):
+                page = await task
+                if not _records(page):
+                    self.finished = True
+                    return
+                yield self._tally.take(page, index * self.stride)[0]
+        finally:  # a failure, an empty page or a consumer that stops early: cancel the rest
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def next_page(self) -> list[Notebook]:
         page = await self._page_at(self._offset_of(self.next_index))
@@ -213,25 +224,3 @@ class _Walk:
                 self.total,
                 extra={"listed": self._tally.count, "total": self.total},
             )
-
-
-async def _fetch_all(
-    page_at: Callable[[int], Awaitable[NotebookPage]],
-    offsets: Iterable[int],
-    concurrency: int,
-) -> list[NotebookPage]:
-    """Pages at `offsets`, at most `concurrency` in flight, in order; one failure cancels all."""
-    gate = asyncio.Semaphore(concurrency)
-
-    async def fetch(offset: int) -> NotebookPage:
-        async with gate:
-            return await page_at(offset)
-
-    tasks = [asyncio.ensure_future(fetch(offset)) for offset in offsets]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

@@ -8,9 +8,10 @@ BUILD_IN, `limit` 200, `offset` a record offset, `sort_dir` DESC (by `create_at`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pydantic
+from starlette.requests import Request
 
 from nbkeeper.modelarts.images import ImageType, ListImagesQuery
 from nbkeeper.modelarts.schemas import SortDir
@@ -18,8 +19,19 @@ from nbkeeper.modelarts.schemas import SortDir
 from .records import ApiError, bad_request
 
 if TYPE_CHECKING:
-    from .app import Call, Reply
     from .engine import EmulatorEngine
+
+Reply = tuple[int, Any]
+
+
+class Call(Protocol):
+    """What these handlers need of app.py's `Call` (which imports this module)."""
+
+    request: Request
+    project_id: str
+
+    def path_param(self, name: str) -> str: ...
+
 
 DEFAULT_LIMIT = 200
 SORTABLE = ("create_at", "update_at", "name", "size")

@@ -366,7 +366,7 @@ VERBS: tuple[Verb, ...] = (
         "change a notebook (only while stopped; a running one is offered stop-update-start)",
         options=(
             FLAVOR,
-            IMAGE,
+            Option("image", _text, "ID"),  # update takes an id (names: create only)
             STORAGE,
             Option("name", _text, "N"),
             Option("description", _text, '"..."'),

@@ -92,6 +92,7 @@ webhook = SlackWebhook(
     enqueue=wiring.enqueue,
     post_response=wiring.post_response,
     clock=lambda: seams.clock(),
+    catalog=wiring.catalog,
 )
 
 

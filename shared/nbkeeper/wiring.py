@@ -43,6 +43,7 @@ from nbkeeper.slack.api import SLACK_API
 if TYPE_CHECKING:
     import httpx
 
+    from nbkeeper.chatops.catalog import CachedCatalog
     from nbkeeper.chatops.directory import Directory
     from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue
@@ -290,6 +291,15 @@ class Wiring:
             now,
             budget=LOOKUP_BUDGET_S,
         )
+
+    @cached_property
+    def catalog(self) -> CachedCatalog:
+        """The webhook's images and flavors, cached for the execution environment (the client
+        is built on the first read)."""
+        from nbkeeper.chatops.catalog import CachedCatalog
+        from nbkeeper.chatops.webhook import LOOKUP_BUDGET_S
+
+        return CachedCatalog(lambda: self.modelarts, self.run, budget=LOOKUP_BUDGET_S)
 
     @cached_property
     def command_retry(self) -> RetryPolicy:

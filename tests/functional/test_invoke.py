@@ -80,7 +80,7 @@ def test_help_prints_the_help_text(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "HTTP 200, ephemeral reply:" in out
     assert "re-signed with the local signing secret" in out
-    assert "• `/nb create NAME [flavor=F] [image=ID] [storage=GB] [hours=H] [idle]`" in out
+    assert "• `/nb create NAME [flavor=F] [image=NAME|ID] [storage=GB] [hours=H] [idle]`" in out
     assert "`/nb help VERB` for examples." in out
 
 

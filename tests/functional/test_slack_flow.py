@@ -144,7 +144,7 @@ def test_ambiguous_name_lists_candidates(world: World) -> None:
         ("create bad!name", "name may contain only letters"),
         ("create x storage=9999", "out of range"),
         ('create x hours=2 description="<b>"', "no option 'description'"),
-        ("create x image=not-a-uuid", "is not a UUID"),
+        ("create x image=not-a-uuid", "No image is called"),
     ],
 )
 def test_invalid_create_is_explained_and_not_queued(world: World, text: str, says: str) -> None:

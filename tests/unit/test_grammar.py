@@ -121,7 +121,7 @@ def test_help_is_generated_from_the_table() -> None:
     text = grammar.help_text()
     for verb in grammar.VERBS:
         assert f"`/nb {verb.usage}`" in text
-    assert "create NAME [flavor=F] [image=ID] [storage=GB] [hours=H] [idle]" in text
+    assert "create NAME [flavor=F] [image=NAME|ID] [storage=GB] [hours=H] [idle]" in text
     assert "keep NAME|ID for 3h | until 18:00" in text
 
 

@@ -36,6 +36,7 @@ from .control import control
 from .engine import EmulatorEngine
 from .faults import ConnectionDroppedError, FaultKind
 from .faults import Scope as FaultScope
+from .images_api import list_images, show_image
 from .jupyter_api import jupyter
 from .records import ApiError, Identity, bad_request
 from .signature import SignedRequest, verify
@@ -458,6 +459,8 @@ def create_app(emu: EmulatorEngine) -> ASGIApp:
         ),
         Route(f"{base}/{{id}}/tags/create", api(emu, {"POST": ("tags_create", create_tags)})),
         Route(f"{base}/{{id}}/tags/delete", api(emu, {"DELETE": ("tags_delete", delete_tags)})),
+        Route("/v1/{project_id}/images", api(emu, {"GET": ("list_images", list_images)})),
+        Route("/v1/{project_id}/images/{id}", api(emu, {"GET": ("show_image", show_image)})),
         Route("/v1/{project_id}/{rest:path}", api(emu, {})),
     ]
     routes = [

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbkeeper.modelarts.schemas import NotebookStatus
 
+from .catalogue import ImageCatalogue
 from .clock import SimClock
 from .config import EmulatorConfig
 from .faults import FaultInjector, FaultKind, FaultRule, Scope, TokenBucket
@@ -58,6 +59,7 @@ class EmulatorEngine:
             require_stop_before_delete=self.config.require_stop_before_delete,
             offset_is_page=self.config.offset_reading == "page",
         )
+        self.images = ImageCatalogue()
         self.faults = FaultInjector(seed=self.config.seed)
         self.faults.retry_after_s = self.config.retry_after_s
         self.faults.set_rate(self.config.fault_rate)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pydantic
 
+from nbkeeper.chatops import catalog as by_name
 from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation, command_base
 from nbkeeper.chatops.directory import Directory, Found
 from nbkeeper.commands import (
@@ -49,6 +50,7 @@ def handle_request(
     inv: Invocation,
     config: ChatConfig,
     directory: Directory,
+    catalog: by_name.Catalog | None = None,
 ) -> ChatReply:
     """Authorize, resolve and validate one parsed command."""
     refusal = config.access.refusal(inv.team_id, inv.channel_id, inv.user_id)
@@ -58,8 +60,8 @@ def handle_request(
         return ChatReply(render.info(grammar.help_text(request.topic)))
     if isinstance(request, grammar.ListRequest):
         return _list(request, inv, directory)
-    if isinstance(request, grammar.CreateRequest):
-        return _create(request, inv, config, directory)
+    if isinstance(request, grammar.CatalogRequest | grammar.CreateRequest):
+        return _with_catalog(request, inv, config, directory, catalog)
     found = resolve(request.target, directory)
     if isinstance(found, ChatReply):
         return found
@@ -99,18 +101,41 @@ def resolve(target: str, directory: Directory) -> Found | ChatReply:
     return matches[0]
 
 
+def _with_catalog(
+    request: grammar.CatalogRequest | grammar.CreateRequest,
+    inv: Invocation,
+    config: ChatConfig,
+    directory: Directory,
+    catalog: by_name.Catalog | None,
+) -> ChatReply:
+    """Requests that read the images and flavors (chatops/catalog.py)."""
+    if isinstance(request, grammar.CreateRequest):
+        if catalog is None:
+            return _create(request, inv, config, directory)
+        resolved = by_name.resolve_create(request, catalog)
+        if isinstance(resolved, ChatReply):
+            return resolved
+        return _create(resolved.request, inv, config, directory, resolved.picked)
+    if catalog is None:
+        return ChatReply(render.problem("Listing images and flavors is not available here."))
+    if request.verb == "images":
+        return by_name.images_reply(request, catalog)
+    return by_name.flavors_reply(request, catalog)
+
+
 def _create(
     request: grammar.CreateRequest,
     inv: Invocation,
     config: ChatConfig,
     directory: Directory,
+    picked: str = "",
 ) -> ChatReply:
     image = request.image or config.default_image_id
     if image is None:
         return ChatReply(
             render.problem(
-                "No image given and no default image is configured: add image=ID "
-                "(an image UUID from the ModelArts console)."
+                "No image given and no default image is configured: add image=NAME or "
+                "image=ID (`/nb images` lists them)."
             )
         )
     try:
@@ -136,7 +161,8 @@ def _create(
         )
     lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
     flavor = render.fit(command.flavor, render.FLAVOR_MAX)
-    summary = f"Creating {render.bold(command.name)} ({flavor}, {command.storage_gb} GB, {lease})."
+    chosen = f"{picked}, " if picked else ""
+    summary = f"Creating {render.bold(command.name)} ({chosen}{flavor}, {command.storage_gb} GB, {lease})."
     return ChatReply(render.queued(summary), command)
 
 

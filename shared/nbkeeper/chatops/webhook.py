@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from nbkeeper.chatops.access import ChatConfig, ChatReply, Invocation
 from nbkeeper.chatops.buttons import ButtonAction, handle_action
+from nbkeeper.chatops.catalog import Catalog
 from nbkeeper.chatops.directory import Directory, Found, SlowLookupError
 from nbkeeper.chatops.slash import handle_request
 from nbkeeper.commands import Command
@@ -104,6 +105,7 @@ class SlackWebhook:
     enqueue: Callable[[Command], None]
     post_response: Callable[[str, render.Message], object]
     clock: Callable[[], float]
+    catalog: Catalog | None = None  # images and flavors by name (cached; read on first use)
 
     def verified_form(
         self, headers: Mapping[str, str], body: str | None, is_base64: bool | None
@@ -143,7 +145,7 @@ class SlackWebhook:
         except grammar.ParseError as exc:
             return render.problem(render.sentence(str(exc)))
         directory = LazyDirectory(lambda: self.directory(now))
-        return self.queue(handle_request(request, inv, self.config, directory))
+        return self.queue(handle_request(request, inv, self.config, directory, self.catalog))
 
     def interaction(
         self, headers: Mapping[str, str], body: str | None, is_base64: bool | None

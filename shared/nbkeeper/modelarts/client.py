@@ -299,12 +299,24 @@ class AsyncModelArtsClient:
         response = await self._call("GET", segments, params=params)
         return self._parse(FlavorList, response)
 
+    async def read(
+        self,
+        model: type[M],
+        resource: str,
+        segments: list[str],
+        params: Iterable[tuple[str, str]] = (),
+    ) -> M:
+        """A read-only GET under `/v1/{project_id}/{resource}` (images: `nbkeeper.modelarts.images`)."""
+        response = await self._call("GET", segments, params=params, resource=resource)
+        return self._parse(model, response)
+
     # ------------------------------------------------------------------ plumbing
 
-    def _url(self, segments: Iterable[str], params: Iterable[tuple[str, str]]) -> httpx.URL:
-        path = f"{self._base_path}/v1/{quote(self.project_id, safe='')}/notebooks" + "".join(
-            "/" + quote(segment, safe="") for segment in segments
-        )
+    def _url(
+        self, segments: Iterable[str], params: Iterable[tuple[str, str]], resource: str
+    ) -> httpx.URL:
+        root = f"{self._base_path}/v1/{quote(self.project_id, safe='')}/{quote(resource, safe='')}"
+        path = root + "".join("/" + quote(segment, safe="") for segment in segments)
         # Sorted and encoded exactly as signed, as the official SDK sends it.
         query = canonical_query(params)
         raw = path + ("?" + query if query else "")
@@ -318,8 +330,9 @@ class AsyncModelArtsClient:
         params: Iterable[tuple[str, str]] = (),
         body: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        resource: str = "notebooks",
     ) -> httpx.Response:
-        url = self._url(segments, params)
+        url = self._url(segments, params, resource)
         path = url.raw_path.split(b"?", 1)[0].decode("ascii")
         content: bytes | None = None
         headers: dict[str, str] = {}

@@ -113,6 +113,14 @@ class UpdateRequest:
 
 
 @dataclass(frozen=True)
+class CatalogRequest:
+    """`images [FILTER]` or `flavors [FILTER]`: what notebooks can be created from or with."""
+
+    verb: Literal["images", "flavors"]
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
 class HelpRequest:
     topic: str | None = None
     verb: Literal["help"] = "help"
@@ -128,6 +136,7 @@ ParsedRequest = (
     | ProlongRequest
     | KeepRequest
     | UpdateRequest
+    | CatalogRequest
     | HelpRequest
 )
 
@@ -223,7 +232,7 @@ class Verb:
 
 
 FLAVOR = Option("flavor", _text, "F")
-IMAGE = Option("image", _text, "ID")
+IMAGE = Option("image", _text, "NAME|ID")
 STORAGE = Option("storage", _storage, "GB", "storage_gb")
 HOURS = Option("hours", _hours, "H")
 
@@ -250,16 +259,8 @@ def _build_update(values: dict[str, object]) -> UpdateRequest:
         name=_opt_str(values, "name"),
         description=_opt_str(values, "description"),
     )
-    if all(
-        v is None
-        for v in (
-            request.flavor,
-            request.image,
-            request.storage_gb,
-            request.name,
-            request.description,
-        )
-    ):
+    changes = (request.flavor, request.image, request.storage_gb, request.name, request.description)
+    if all(v is None for v in changes):
         raise ParseError(
             "say what to change: flavor=F, image=ID, storage=GB, name=N or "
             'description="..."; for example `update nb1 storage=100`'
@@ -298,7 +299,7 @@ VERBS: tuple[Verb, ...] = (
         "create a notebook (defaults come from configuration); `idle` stops it when idle",
         options=(FLAVOR, IMAGE, STORAGE, HOURS),
         flags=("idle",),
-        example="create exp-42 flavor=modelarts.vm.cpu.2u storage=50 hours=8",
+        example="create exp-42 image=pytorch2.1 flavor=modelarts.vm.cpu.2u storage=50 hours=8",
         build=lambda v: CreateRequest(
             name=str(v["NAME"]),
             flavor=_opt_str(v, "flavor"),
@@ -365,13 +366,27 @@ VERBS: tuple[Verb, ...] = (
         "change a notebook (only while stopped; a running one is offered stop-update-start)",
         options=(
             FLAVOR,
-            IMAGE,
+            Option("image", _text, "ID"),  # update takes an id (names: create only)
             STORAGE,
             Option("name", _text, "N"),
             Option("description", _text, '"..."'),
         ),
         example='update exp-42 storage=100 description="ablation runs"',
         build=_build_update,
+    ),
+    Verb(
+        "images",
+        ("[FILTER]",),
+        "list the images for `create image=` (a name or an id), or those matching FILTER",
+        example="images pytorch",
+        build=lambda v: CatalogRequest("images", _opt_str(v, "[FILTER]")),
+    ),
+    Verb(
+        "flavors",
+        ("[FILTER]",),
+        "list the flavors for `create flavor=`, and which are sold out",
+        example="flavors gpu",
+        build=lambda v: CatalogRequest("flavors", _opt_str(v, "[FILTER]")),
     ),
     Verb(
         "help",

@@ -294,25 +294,25 @@ def test_suggestion_needs_fewer_interruptions_cheaply_in_every_month() -> None:
     value = bench_savings.INTERRUPTION_VALUE
     seed_a = [
         row("nbkeeper default", 100, 10),
-        row("nbkeeper off-hours 60", 100 + 5 * (value - 1), 5),  # under the value: qualifies
+        row("nbkeeper off-hours 15", 100 + 5 * (value - 1), 5),  # under the value: qualifies
         row(
-            "nbkeeper off-hours 60, lead 30", 100 + 2 * value * 0.5, 8
+            "nbkeeper off-hours 15, lead 15", 100 + 2 * value * 0.5, 8
         ),  # qualifies, interrupts more
         row("nbkeeper idle 120", 100 + 9 * (value + 1), 1),  # too dear per interruption
     ]
     assert bench_savings.suggestion({"a": seed_a}) == (
-        "nbkeeper off-hours 60",
-        ["nbkeeper off-hours 60", "nbkeeper off-hours 60, lead 30"],
+        "nbkeeper off-hours 15",
+        ["nbkeeper off-hours 15", "nbkeeper off-hours 15, lead 15"],
     )
     seed_b = [
         row("nbkeeper default", 100, 10),
-        row("nbkeeper off-hours 60", 90, 11),  # cheaper, but interrupts more on this seed
-        row("nbkeeper off-hours 60, lead 30", 101, 9),
+        row("nbkeeper off-hours 15", 90, 11),  # cheaper, but interrupts more on this seed
+        row("nbkeeper off-hours 15, lead 15", 101, 9),
         row("nbkeeper idle 120", 100, 10),
     ]
     assert bench_savings.suggestion({"a": seed_a, "b": seed_b}) == (
-        "nbkeeper off-hours 60, lead 30",
-        ["nbkeeper off-hours 60, lead 30"],
+        "nbkeeper off-hours 15, lead 15",
+        ["nbkeeper off-hours 15, lead 15"],
     )
 
 

@@ -313,7 +313,9 @@ def script(day: datetime = DAY) -> dict[datetime, Scripted]:
         at(12, 0): lunch,
         at(13, 40): back,
         at(17, 0): reserve,
-        at(19, 30): going_home,
+        # Bob leaves an hour before working hours end: at 20:00 he has been quiet for the
+        # shipped off-hours threshold (60 min), so the evening chapter starts with his warning.
+        at(19, 0): going_home,
         at(19, 58): evening,
         at(20, 50): reserved,
         at(21, 0): cleanup,

@@ -102,7 +102,7 @@ def test_the_default_policy_warns_every_idle_notebook_of_the_demo_fleet(
     assert (
         sum(1 for body in warning_posts(slack) if body["channel"] == "C0WARN") == len(expected) - 1
     )
-    assert "Tue 10:15 +08" in warning_posts(slack)[0]["text"]
+    assert "Tue 10:30 +08" in warning_posts(slack)[0]["text"]  # the default 30 min lead
 
 
 def test_without_anywhere_to_warn_the_keeper_says_so_at_cold_start_and_in_every_summary(
@@ -156,6 +156,7 @@ def test_a_channel_the_bot_is_not_in_hands_the_warning_to_an_admin(
         "warnings cannot be posted to C0WARN (not_in_channel): invite the bot to C0WARN "
         "or grant it chat:write.public"
     ]
-    # The warning reached someone who can press its buttons: the stop follows as usual.
-    emulator.advance(timedelta(minutes=16))
+    # The warning reached someone who can press its buttons: the stop follows as usual, once
+    # the default 30 min lead has passed.
+    emulator.advance(timedelta(minutes=31))
     assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 1

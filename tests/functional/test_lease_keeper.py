@@ -1,12 +1,12 @@
 """The real lease keeper handler over a scripted day: events/schedule.json, the emulator, moto.
 
 Passes run every 15 minutes from 09:00 to 23:00 UTC on Monday 4 March 2024 (the emulator's start)
-under the shipped default policy (Mon-Fri 08:00-20:00 UTC, idle 60 min, warning 15 min ahead,
-prolong 2 h when 20 min are left):
+under the shipped default policy (Mon-Fri 08:00-20:00 UTC, idle 60 min in and out of working
+hours, warning 30 min ahead, prolong 2 h when 20 min are left):
 
 - "worker" is used all day: prolonged again and again, never warned or stopped;
-- "lunch" is used in the morning, idle from 12:00: warned at 13:00, stopped at 13:15;
-- "evening" is used until 19:00: off-hours and idle at 20:00, warned, stopped at 20:15;
+- "lunch" is used in the morning, idle from 12:00: warned at 13:00, stopped at 13:30;
+- "evening" is used until 19:00: off-hours and idle 60 min at 20:00, warned, stopped at 20:30;
 - "reserved" is idle all day but reserved until 22:00: prolonged (the last time exactly to 22:00),
   never warned before; at 22:00 it is warned and its lease, no longer prolonged, runs out.
 """
@@ -173,9 +173,9 @@ def test_scripted_day(
     trail = [(_hhmm(r.at), _name(r, ids), r.action) for r in audit if r.action != "prolong"]
     assert trail == [
         ("13:00", "lunch", "warn"),
-        ("13:15", "lunch", "stop"),
+        ("13:30", "lunch", "stop"),
         ("20:00", "evening", "warn"),
-        ("20:15", "evening", "stop"),
+        ("20:30", "evening", "stop"),
         ("22:00", "reserved", "warn"),
     ]
     prolonged = {_name(r, ids) for r in audit if r.action == "prolong"}
@@ -335,8 +335,8 @@ def test_keep_pressed_during_a_pass_prevents_the_stop(
     emulator.advance(timedelta(minutes=70))  # 10:11, quiet for 70 min
     store = DynamoStateStore(table)
     first = module.lambda_handler(at(emulator.now()), FakeLambdaContext())
-    assert first["warn"] == 1  # "idle" is warned: stop due at 10:26
-    emulator.advance(timedelta(minutes=16))
+    assert first["warn"] == 1  # "idle" is warned: stop due at 10:41 (the 30 min lead)
+    emulator.advance(timedelta(minutes=31))
 
     def keep() -> None:
         store.put_reservation(
@@ -366,29 +366,29 @@ def test_keep_pressed_during_a_pass_prevents_the_stop(
 def test_a_late_event_warns_with_the_promised_lead_time(
     app: tuple[ModuleType, FakeSlack], table: Any, emulator: Emulator, emulator_api: Any
 ) -> None:
-    """An event 25 minutes late (a Lambda retry) at 10:30: the warning promises 10:45, from the
-    wall clock, and the stop waits for it."""
+    """An event 25 minutes late (a Lambda retry) at 10:10: the warning promises 10:40 (the
+    30 min lead), from the wall clock, and the stop waits for it (before the 2 h lease ends)."""
     module, slack = app
     ids = two_notebooks(emulator, emulator_api, table)
-    emulator.advance(timedelta(minutes=89))  # 10:30, "idle" quiet since 09:01
+    emulator.advance(timedelta(minutes=69))  # 10:10, "idle" quiet since 09:01
     wall = emulator.now()
     late = module.lambda_handler(at(wall - timedelta(minutes=25)), FakeLambdaContext())
     assert late["warn"] == 1
-    assert late["at"] == "2024-03-04T10:05:00Z"  # the event's time names the pass
-    assert late["decided_at"] == "2024-03-04T10:30:00Z"  # the wall clock decided it
+    assert late["at"] == "2024-03-04T09:45:00Z"  # the event's time names the pass
+    assert late["decided_at"] == "2024-03-04T10:10:00Z"  # the wall clock decided it
     [warning] = warning_posts(slack)
-    assert "will be stopped at Mon 10:45" in warning["text"]
+    assert "will be stopped at Mon 10:40" in warning["text"]
     pending = DynamoStateStore(table).load_project(PROJECT_ID, wall).warnings[ids["idle"]]
-    assert (pending.warned_at, pending.stop_after) == (wall, wall + timedelta(minutes=15))
+    assert (pending.warned_at, pending.stop_after) == (wall, wall + timedelta(minutes=30))
     [record] = [
         r for r in DynamoStateStore(table).list_audit(PROJECT_ID, wall) if r.action == "warn"
     ]
     assert record.at == wall - timedelta(minutes=25)  # audit keeps the event's time ...
-    assert record.detail["decided_at"] == "2024-03-04T10:30:00Z"  # ... and says when it decided
+    assert record.detail["decided_at"] == "2024-03-04T10:10:00Z"  # ... and says when it decided
 
-    emulator.advance(timedelta(minutes=5))  # 10:35: the next pass, on time
+    emulator.advance(timedelta(minutes=5))  # 10:15: the next pass, on time
     assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 0
-    emulator.advance(timedelta(minutes=10))  # 10:45: the promised time
+    emulator.advance(timedelta(minutes=25))  # 10:40: the promised time
     assert module.lambda_handler(at(emulator.now()), FakeLambdaContext())["stop"] == 1
 
 

@@ -98,10 +98,10 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     assert "keeper: prolong alice-train" in out
     assert "keeper: warn bob-etl: idle" in out
     assert "keeper: stop bob-etl: idle" in out
-    # Evening: bob left at 19:30; at 20:00 the 15 min off-hours threshold applies, so he is
-    # warned then (quiet 30 min), with buttons, and presses [Stop now].
+    # Evening: bob left at 19:00; at 20:00 he has been quiet for the shipped off-hours
+    # threshold (60 min), so he is warned then, with buttons, and presses [Stop now].
     assert (
-        "20:00      keeper: warn bob-etl: outside working hours and idle (last activity 30 min"
+        "20:00      keeper: warn bob-etl: outside working hours and idle (last activity 1 h ago)"
         in out
     )
     assert "20:00  bob clicks [Stop now]" in out

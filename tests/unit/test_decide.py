@@ -25,6 +25,9 @@ from nbkeeper.timefmt import human
 # Monday 23 Nov 2026, 10:00 UTC: a working hour under the default policy.
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 POLICY = load_policy_text("")
+# The off-hours tests need an off-hours threshold shorter than the working-hours one (60 min);
+# the shipped default is 60 too, so they name theirs.
+SHORT_OFF_HOURS = "off_hours_idle_minutes: 15"
 MIN = timedelta(minutes=1)
 
 
@@ -236,9 +239,9 @@ def test_idle_notebook_is_warned_first() -> None:
     decision = decide(notebook(), IDLE, None, None, POLICY, NOW)
     assert decision.action is Action.WARN
     assert decision.warning_kind == "idle"
-    assert decision.stop_after == NOW + 15 * MIN
+    assert decision.stop_after == NOW + 30 * MIN  # warning_lead_minutes
     assert decision.reason == (
-        "idle (last activity 1 h 30 min ago): will stop at Mon 10:15 UTC unless used or reserved"
+        "idle (last activity 1 h 30 min ago): will stop at Mon 10:30 UTC unless used or reserved"
     )
     assert decision.cause == "idle (last activity 1 h 30 min ago)"  # the owner's message: no when
 
@@ -303,7 +306,7 @@ def at_local(text: str, zone: str = "UTC") -> datetime:
 )
 def test_idle_30_min_is_kept_at_1959_and_warned_at_2000_local(zone: str, day: str) -> None:
     """Left at 19:30: kept until working hours end, then the 15 min off-hours threshold."""
-    policy = load_policy_text(f"timezone: {zone}")
+    policy = load_policy_text(f"timezone: {zone}\n{SHORT_OFF_HOURS}")
     before, after = at_local(f"{day}T19:59", zone), at_local(f"{day}T20:00", zone)
     kept = decide(notebook(), Activity(last_activity=before - 29 * MIN), None, None, policy, before)
     warned = decide(notebook(), Activity(last_activity=after - 30 * MIN), None, None, policy, after)
@@ -313,23 +316,25 @@ def test_idle_30_min_is_kept_at_1959_and_warned_at_2000_local(zone: str, day: st
 
 
 def test_off_hours_idle_threshold_boundary() -> None:
+    policy = load_policy_text(SHORT_OFF_HOURS)
     night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
     just_active = decide(
-        notebook(), Activity(last_activity=night - 14 * MIN), None, None, POLICY, night
+        notebook(), Activity(last_activity=night - 14 * MIN), None, None, policy, night
     )
     just_idle = decide(
-        notebook(), Activity(last_activity=night - 15 * MIN), None, None, POLICY, night
+        notebook(), Activity(last_activity=night - 15 * MIN), None, None, policy, night
     )
     assert just_active.action is not Action.WARN
     assert just_idle.action is Action.WARN and just_idle.warning_kind == "off_hours"
 
 
 def test_off_hours_idle_minutes_is_configurable() -> None:
-    policy = load_policy_text("off_hours_idle_minutes: 45")
+    longer = load_policy_text("off_hours_idle_minutes: 45")
+    shorter = load_policy_text(SHORT_OFF_HOURS)
     night = datetime(2026, 11, 23, 22, 0, tzinfo=UTC)
     activity = Activity(last_activity=night - 30 * MIN)
-    assert decide(notebook(), activity, None, None, policy, night).action is not Action.WARN
-    assert decide(notebook(), activity, None, None, POLICY, night).action is Action.WARN
+    assert decide(notebook(), activity, None, None, longer, night).action is not Action.WARN
+    assert decide(notebook(), activity, None, None, shorter, night).action is Action.WARN
 
 
 def test_busy_kernel_off_hours_is_kept_however_old_the_activity() -> None:
@@ -340,7 +345,7 @@ def test_busy_kernel_off_hours_is_kept_however_old_the_activity() -> None:
 
 
 def test_holiday_uses_the_off_hours_threshold() -> None:
-    policy = load_policy_text("holidays: [2026-11-23]")
+    policy = load_policy_text(f"holidays: [2026-11-23]\n{SHORT_OFF_HOURS}")
     decision = decide(notebook(), idle_for(20 * MIN), None, None, policy, NOW)
     assert decision.action is Action.WARN
     assert decision.reason.startswith("a holiday and idle (last activity 20 min ago)")
@@ -348,10 +353,11 @@ def test_holiday_uses_the_off_hours_threshold() -> None:
 
 def test_off_hours_warning_is_cleared_when_working_hours_begin() -> None:
     """Warned at 07:50 (quiet 20 min, off hours); at 08:05 the 60 min threshold applies again."""
+    policy = load_policy_text(SHORT_OFF_HOURS)
     morning = datetime(2026, 11, 23, 8, 5, tzinfo=UTC)
     pending = warning("off_hours", warned_at=morning - 15 * MIN)
     activity = Activity(last_activity=morning - 35 * MIN)
-    decision = decide(notebook(), activity, None, pending, POLICY, morning)
+    decision = decide(notebook(), activity, None, pending, policy, morning)
     assert decision.action is not Action.STOP
     assert decision.clear_warning
 
@@ -392,7 +398,7 @@ def test_warning_kind_follows_local_working_hours_across_dst(moment: datetime, k
 def test_reason_times_are_local() -> None:
     policy = load_policy_text("timezone: Asia/Shanghai")
     decision = decide(notebook(), IDLE, None, None, policy, NOW)
-    assert "will stop at Mon 18:15" in decision.reason  # 10:15 UTC = 18:15 CST
+    assert "will stop at Mon 18:30" in decision.reason  # 10:30 UTC = 18:30 CST
 
 
 # ---------------------------------------------------------------- never act on these
@@ -810,6 +816,6 @@ def test_a_lease_without_an_end_means_no_auto_stop(lease: dict[str, Any] | None)
     warned = decide(nb, IDLE, None, None, POLICY, NOW)
     assert warned.action is Action.WARN
     assert warned.stop_after == NOW + POLICY.warning_lead
-    assert "will stop at Mon 10:15" in warned.reason  # not "now": there is no deadline
+    assert "will stop at Mon 10:30" in warned.reason  # not "now": there is no deadline
     stopped = decide(nb, IDLE, None, warning(), POLICY, NOW)
     assert stopped.action is Action.STOP and stopped.hours_saved == 0

@@ -190,8 +190,14 @@ def test_a_day_of_passes(emulator: Emulator, world: dict[str, Any]) -> None:
     lease = emulator.find(ids["active"])
     assert lease.deadline_ms >= int((emulator.now() + timedelta(hours=2)).timestamp() * 1000) - 1000
 
-    # 11:06: the warning's lead time has passed; the idle notebook is stopped.
+    # 11:06: the warning's lead time (30 min) runs until 11:20; the idle notebook waits.
     emulator.advance(timedelta(minutes=16))
+    waiting = go()
+    assert by_name(waiting)["idle"] is Action.NOOP
+    assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
+
+    # 11:21: the lead time has passed; the idle notebook is stopped.
+    emulator.advance(timedelta(minutes=15))
     third = go()
     assert by_name(third)["idle"] is Action.STOP
     emulator.advance(60)
@@ -208,7 +214,7 @@ def test_a_day_of_passes(emulator: Emulator, world: dict[str, Any]) -> None:
     assert ("idle", "stop", "ok") in trail
     assert ("active", "prolong", "ok") in trail
     assert all(r.actor == "lease-keeper" and r.reason for r in audit)
-    # Summaries (default `summary: actions`): the quiet first pass posts none.
+    # Summaries (default `summary: actions`): the quiet passes post none.
     assert [s.at for s in notifier.summaries] == [second.at, third.at]
 
 
@@ -387,7 +393,10 @@ def test_off_hours_probes_kernels_against_the_shorter_threshold(
         kernels=[{"execution_state": "busy", "last_activity_ms": now_ms}],
     )
     emulator.advance(30 * 60)
-    holiday = load_policy_text(f"holidays: [{emulator.now().date().isoformat()}]")
+    # An explicit off-hours threshold shorter than the quiet time (the default 60 is not).
+    holiday = load_policy_text(
+        f"holidays: [{emulator.now().date().isoformat()}]\noff_hours_idle_minutes: 15"
+    )
     notifier = RecordingNotifier()
     report = run(emulator, emulator_transport, emulator_auth, MemoryStateStore(), notifier, holiday)
     [outcome] = report.outcomes

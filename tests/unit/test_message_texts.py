@@ -60,7 +60,7 @@ def test_idle_warning_reads_once() -> None:
     nb = notebook(started=NOW - timedelta(hours=2))
     decision = decide(nb, idle_for(timedelta(minutes=90)), None, None, POLICY, NOW)
     assert warning_text(decision) == (
-        "@U1 :warning: nb1 will be stopped at Mon 11:15 CET unless it is used or kept.\n"
+        "@U1 :warning: nb1 will be stopped at Mon 11:30 CET unless it is used or kept.\n"
         "Idle (last activity 1 h 30 min ago). It costs 2.50 EUR per hour.\n"
         "Notebook `nb1` in project `p1` · flavor modelarts.vm.gpu.t4\n"
         "[Keep 2h more] [Stop now]"
@@ -73,7 +73,7 @@ def test_off_hours_warning() -> None:
     decision = decide(nb, idle_for(timedelta(0)), None, None, POLICY, evening)
     text = warning_text(decision, ends_in=timedelta(hours=12))
     assert text.splitlines()[:2] == [
-        "@U1 :warning: nb1 will be stopped at Mon 20:45 CET unless it is used or kept.",
+        "@U1 :warning: nb1 will be stopped at Mon 21:00 CET unless it is used or kept.",
         "Outside working hours and idle (last activity 9 h 30 min ago). It costs 2.50 EUR per hour.",
     ]
 
@@ -153,7 +153,7 @@ def test_pass_summary() -> None:
         "Saved about 1.0 h of lease (≈ 2.50 EUR).\n"
         "• c :octagonal_sign: stopped (saves 2.50 EUR): idle (last activity 1 h 30 min ago): "
         "warned at Mon 10:40 CET and still idle\n"
-        "• b :warning: warned: idle (last activity 1 h 30 min ago): will stop at Mon 11:15 CET "
+        "• b :warning: warned: idle (last activity 1 h 30 min ago): will stop at Mon 11:30 CET "
         "unless used or reserved"
     )
 

@@ -126,8 +126,8 @@ def test_a_silent_run_is_lost_to_the_culler_but_kept_by_nbkeeper() -> None:
     kept = month(t, DEFAULT)
     assert not kept.interruptions and kept.lost_busy_minutes == 0
     assert kept.prolongs >= 1  # the 2 h lease would have ended at 11:00
-    # Idle from 15:30 (in working hours, 60 min): warned at 16:30, stopped at 16:45.
-    assert kept.run_minutes == at(0, 16.75) - at(0, 9)
+    # Idle from 15:30 (in working hours, 60 min): warned at 16:30, stopped at 17:00 (lead 30).
+    assert kept.run_minutes == at(0, 17) - at(0, 9)
     assert kept.warnings == 1
 
 
@@ -162,10 +162,10 @@ def test_lease_only_runs_out_under_someone_who_does_not_notice(
 
 
 def test_stop_just_before_the_user_comes_back_counts_only_inside_the_window() -> None:
-    back_soon = trace(Session(at(0, 9), at(0, 10)), Session(at(0, 11.5), at(0, 12)))
-    out = month(back_soon, DEFAULT)  # warned 11:00, stopped 11:15, back 11:30: 15 min before
+    back_soon = trace(Session(at(0, 9), at(0, 10)), Session(at(0, 11.75), at(0, 12.25)))
+    out = month(back_soon, DEFAULT)  # warned 11:00, stopped 11:30, back 11:45: 15 min before
     assert out.interruptions == Counter({"came back": 1})
-    later = at(0, 11.25) + COME_BACK_MINUTES
+    later = at(0, 11.5) + COME_BACK_MINUTES
     back_late = trace(Session(at(0, 9), at(0, 10)), Session(later, later + H))
     assert not month(back_late, DEFAULT).interruptions
 
@@ -175,23 +175,30 @@ def test_stop_just_before_the_user_comes_back_counts_only_inside_the_window() ->
 
 def test_nbkeeper_warns_after_the_threshold_and_stops_after_the_lead() -> None:
     out = month(LEFT_RUNNING, DEFAULT)
-    # Quiet since 10:00; at 11:00 idle 60 min (not < 60): warned, stopped at 11:15.
-    assert out.run_minutes == at(0, 11.25) - at(0, 9)
+    # Quiet since 10:00; at 11:00 idle 60 min (not < 60): warned, stopped 30 min later at 11:30.
+    assert out.run_minutes == at(0, 11.5) - at(0, 9)
     assert out.warnings == 1 and out.stops == Counter({"strategy": 1})
 
 
 def test_nbkeeper_off_hours_threshold_applies_after_working_hours() -> None:
+    # Off-hours thresholds named here (the shipped 60 equals the working-hours one), lead 15.
     evening = trace(Session(at(0, 19), at(0, 19.5)))
-    out = month(evening, DEFAULT)
-    # docs/lease-keeper.md's example: quiet 30 min at 20:00 > 15, warned, stopped at 20:15.
+    shorter = Nbkeeper(
+        "off 15", policy_with({"off_hours_idle_minutes": 15, "warning_lead_minutes": 15})
+    )
+    out = month(evening, shorter)
+    # Quiet 30 min at 20:00 > 15: warned, stopped at 20:15.
     assert out.run_minutes == at(0, 20.25) - at(0, 19)
-    longer = Nbkeeper("off 60", policy_with({"off_hours_idle_minutes": 60}))
+    longer = Nbkeeper(
+        "off 60", policy_with({"off_hours_idle_minutes": 60, "warning_lead_minutes": 15})
+    )
     assert month(evening, longer).run_minutes == at(0, 20.75) - at(0, 19)
 
 
 def test_owner_pressing_keep_avoids_the_interruption(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(savings_sim, "SEES_WARNING_AT_WORK", 1.0)
-    back = (Session(at(0, 9), at(0, 10)), Session(at(0, 11.5), at(0, 12)))
+    # Warned 11:00, stopped 11:30 unless kept, back 11:45.
+    back = (Session(at(0, 9), at(0, 10)), Session(at(0, 11.75), at(0, 12.25)))
     kept = month(trace(*back, reaction="keeper"), DEFAULT)
     assert kept.keeps == 1 and not kept.interruptions
     ignored = month(trace(*back, reaction="ignorer"), DEFAULT)
@@ -203,9 +210,9 @@ def test_tidy_owner_presses_stop_now_when_not_coming_back(
 ) -> None:
     monkeypatch.setattr(savings_sim, "SEES_WARNING_AT_WORK", 1.0)
     out = month(trace(Session(at(0, 9), at(0, 10)), reaction="tidy"), DEFAULT)
-    # Pressed within the lead time, so no later than the keeper's own stop at 11:15.
+    # Pressed within the lead time, so no later than the keeper's own stop at 11:30.
     assert out.stop_nows == 1 and out.stops == Counter({"owner": 1})
-    assert at(0, 11) - at(0, 9) < out.run_minutes <= at(0, 11.25) - at(0, 9)
+    assert at(0, 11) - at(0, 9) < out.run_minutes <= at(0, 11.5) - at(0, 9)
 
 
 def test_demo_owner_reservation_keeps_the_notebook_up_for_the_demo() -> None:
@@ -287,25 +294,25 @@ def test_suggestion_needs_fewer_interruptions_cheaply_in_every_month() -> None:
     value = bench_savings.INTERRUPTION_VALUE
     seed_a = [
         row("nbkeeper default", 100, 10),
-        row("nbkeeper off-hours 60", 100 + 5 * (value - 1), 5),  # under the value: qualifies
+        row("nbkeeper off-hours 15", 100 + 5 * (value - 1), 5),  # under the value: qualifies
         row(
-            "nbkeeper off-hours 60, lead 30", 100 + 2 * value * 0.5, 8
+            "nbkeeper off-hours 15, lead 15", 100 + 2 * value * 0.5, 8
         ),  # qualifies, interrupts more
         row("nbkeeper idle 120", 100 + 9 * (value + 1), 1),  # too dear per interruption
     ]
     assert bench_savings.suggestion({"a": seed_a}) == (
-        "nbkeeper off-hours 60",
-        ["nbkeeper off-hours 60", "nbkeeper off-hours 60, lead 30"],
+        "nbkeeper off-hours 15",
+        ["nbkeeper off-hours 15", "nbkeeper off-hours 15, lead 15"],
     )
     seed_b = [
         row("nbkeeper default", 100, 10),
-        row("nbkeeper off-hours 60", 90, 11),  # cheaper, but interrupts more on this seed
-        row("nbkeeper off-hours 60, lead 30", 101, 9),
+        row("nbkeeper off-hours 15", 90, 11),  # cheaper, but interrupts more on this seed
+        row("nbkeeper off-hours 15, lead 15", 101, 9),
         row("nbkeeper idle 120", 100, 10),
     ]
     assert bench_savings.suggestion({"a": seed_a, "b": seed_b}) == (
-        "nbkeeper off-hours 60, lead 30",
-        ["nbkeeper off-hours 60, lead 30"],
+        "nbkeeper off-hours 15, lead 15",
+        ["nbkeeper off-hours 15, lead 15"],
     )
 
 

@@ -143,8 +143,8 @@ class Policy(BaseModel):
     )
     holidays: list[date] = Field(default_factory=list)
     idle_threshold_minutes: PositiveMinutes = 60
-    off_hours_idle_minutes: PositiveMinutes = 15
-    warning_lead_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15
+    off_hours_idle_minutes: PositiveMinutes = 60
+    warning_lead_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 30
     renew_before_minutes: PositiveMinutes = 20
     extend_by_hours: Annotated[float, Field(ge=1, le=72)] = 2
     max_runtime_hours: Annotated[float, Field(gt=0)] | None = None

@@ -280,3 +280,16 @@ def test_the_deploys_admins_replace_the_policys() -> None:
 
 def test_the_shipped_policy_leaves_the_timezone_to_the_deploy() -> None:
     assert "timezone" not in load_policy_file(SHIPPED).model_fields_set
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("holidays: [2024-13-45]", "2024-13-45"),  # PyYAML builds dates itself: ValueError
+        ("[" * 5000, "nested too deeply"),  # RecursionError inside the parser
+    ],
+)
+def test_yaml_the_parser_cannot_build_is_a_policy_error(text: str, says: str) -> None:
+    with pytest.raises(PolicyError, match=r"policy\.yaml") as caught:
+        load_policy_text(text, "policy.yaml")
+    assert says in str(caught.value)

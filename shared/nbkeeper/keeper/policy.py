@@ -339,6 +339,19 @@ def parse_policy_data(data: Any, source: str = "policy") -> Policy:
         raise PolicyError(_describe(exc, source)) from None
 
 
+_DATE = re.compile(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b")
+
+
+def _bad_date(line: str) -> bool:
+    """Whether `line` holds a YAML date that is no calendar date (2024-13-45)."""
+    for year, month, day in _DATE.findall(line):
+        try:
+            date(int(year), int(month), int(day))
+        except ValueError:
+            return True
+    return False
+
+
 def _load_yaml(text: str, source: str) -> Any:
     # Imported here: deciding needs the Policy model, not the YAML parser.
     import yaml
@@ -347,6 +360,14 @@ def _load_yaml(text: str, source: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise PolicyError(
+            f"{source}: not valid YAML: lists or mappings nested too deeply"
+        ) from None
+    except ValueError as exc:
+        # PyYAML builds some values itself (a date such as 2024-13-45) and fails with ValueError.
+        where = next((f" in {ln.strip()!r}" for ln in text.splitlines() if _bad_date(ln)), "")
+        raise PolicyError(f"{source}: a value is not valid{where}: {exc}") from None
 
 
 def load_policy_text(text: str, source: str = "policy") -> Policy:

@@ -11,7 +11,7 @@ DEPLOY_VENV := .venv-deploy
 DEPLOY_STAMP := $(DEPLOY_VENV)/.installed
 AWS_REGION ?= eu-west-1
 
-.PHONY: venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
+.PHONY: venv test lint typecheck pytest demo emulator serve plan bench reliability validate build deploy manifest clean
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ plan: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The reliability suites at full size (tests/reliability): soak, keeper chaos, abuse, secrets.
+# Prints its seed and figures, writes docs/RELIABILITY.md, fails on any lost, duplicated,
+# out-of-order, wrongly stopped or leaked item. RELIABILITY_SEED=N replays a run.
+reliability: $(STAMP)
+	RELIABILITY_SIZE=full RELIABILITY_DOC=docs/RELIABILITY.md $(BIN)/pytest -m reliability -q tests/reliability
 
 $(DEPLOY_STAMP): requirements-deploy.txt
 	@test -x $(DEPLOY_VENV)/bin/python || $(PYTHON) -m venv $(DEPLOY_VENV)

@@ -196,6 +196,8 @@ def _scene(w: World) -> dict[str, str]:
         record = w.emulator.find(notebook_id)
         if record.status is not NotebookStatus.RUNNING:
             w.emulator.force_status(notebook_id, NotebookStatus.RUNNING)
+        # Running for three hours: only its recorded activity says whether it is in use.
+        record.jupyter.started_ms = int((now - timedelta(hours=3)).timestamp() * 1000)
         pattern = ActivityPattern.ACTIVE if name == "scene-active" else ActivityPattern.IDLE
         w.emulator.set_activity(
             notebook_id,
@@ -273,7 +275,8 @@ def fuzz_schedule_events(w: World, tally: Tally, seed: int, n: int) -> None:
             tally.note("fuzzed schedule events", crash=f"{type(exc).__name__} for {event!r}"[:200])
             return
         stops = [c for c in transport.calls[calls:] if c.op == "stop" and c.status < 300]
-        wrong = f"{len(stops)} stopped for event {event!r}" if stops else None
+        wall = w.emulator.now().strftime("%H:%M")
+        wrong = f"{len(stops)} stopped at wall clock {wall} by event {event!r}" if stops else None
         tally.note("fuzzed schedule events", wrong)
 
     run_fuzz(events(), check, seed, n)

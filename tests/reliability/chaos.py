@@ -89,6 +89,7 @@ class ChaosSlack:
     warnings: list[Delivered] = field(default_factory=list)
     failures: int = 0
     posts: list[dict[str, Any]] = field(default_factory=list)
+    by_notebook: dict[str, list[int]] = field(default_factory=dict)  # indexes into warnings
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content or b"{}")
@@ -101,12 +102,16 @@ class ChaosSlack:
             return httpx.Response(200, json={"ok": True, "channel": {"id": "D" + body["users"]}})
         notebook = _warned_notebook(body)
         if notebook is not None:
+            self.by_notebook.setdefault(notebook, []).append(len(self.warnings))
             self.warnings.append(Delivered(notebook, self.clock_ms(), body["channel"], body))
         return httpx.Response(200, json={"ok": True, "ts": f"{len(self.posts)}.0001"})
 
-    def last_warning(self, notebook_id: str, before_ms: int) -> Delivered | None:
-        found = [w for w in self.warnings if w.notebook_id == notebook_id and w.at_ms <= before_ms]
-        return found[-1] if found else None
+    def last_warning(self, notebook_id: str, before_ms: int) -> tuple[int, Delivered] | None:
+        """The latest warning about `notebook_id` delivered by `before_ms`, with its index."""
+        for index in reversed(self.by_notebook.get(notebook_id, [])):
+            if self.warnings[index].at_ms <= before_ms:
+                return index, self.warnings[index]
+        return None
 
 
 def _warned_notebook(body: dict[str, Any]) -> str | None:
@@ -118,14 +123,18 @@ def _warned_notebook(body: dict[str, Any]) -> str | None:
 
 
 def state_faults(
-    table: Any, rng: random.Random, rate: float, outage: Callable[[], bool], counter: Counter[str]
+    table: Any,
+    rng: random.Random,
+    rate: Callable[[], float],
+    outage: Callable[[], bool],
+    counter: Counter[str],
 ) -> None:
-    """The keeper's DynamoDB calls fail at `rate`, and all of them while `outage()` holds."""
+    """The keeper's DynamoDB calls fail at `rate()`, and all of them while `outage()` holds."""
     from botocore.exceptions import ClientError
 
     def fail(event_name: str, **kwargs: Any) -> None:
         operation = event_name.rsplit(".", 1)[-1]
-        if outage() or rng.random() < rate:
+        if outage() or rng.random() < rate():
             counter[operation] += 1
             raise ClientError(
                 {
@@ -170,9 +179,6 @@ class ProbeChaos(httpx.AsyncBaseTransport):
 
     def new_pass(self) -> None:
         self._probed = set()
-
-    def failed_now(self, notebook_id: str) -> bool:
-        return any(p.failed for p in self.probes[-5000:] if p.notebook_id == notebook_id)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         match = _JUPYTER.match(request.url.path)

@@ -10,7 +10,7 @@
   enum values), what "liberal in what we accept" must survive;
 - a kill switch: after the n-th request reached the emulator, `Killed` (a BaseException, as a
   Lambda timeout is: nothing in the handler can catch it) ends the invocation;
-- hooks run before a request is forwarded (the keeper chaos suite changes the world mid-pass);
+- hooks run before a request is forwarded and after the emulator answered it;
 - every request with its status and the command it was made for (`CURRENT_COMMAND`).
 """
 
@@ -102,6 +102,7 @@ class AfterFaults:
 
 
 Hook = Callable[[httpx.Request], None]
+AfterHook = Callable[[httpx.Request, int], None]  # the request and the emulator's status
 
 
 @dataclass
@@ -112,6 +113,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     rates: AfterFaults = field(default_factory=AfterFaults)
     kill: KillSwitch = field(default_factory=KillSwitch)
     hooks: list[Hook] = field(default_factory=list)
+    after: list[AfterHook] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     record: bool = True
@@ -124,6 +126,8 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         response = await self.inner.handle_async_request(request)
         await response.aread()
         status = response.status_code
+        for hook in list(self.after):
+            hook(request, status)
         fault = self._after_fault(status, path)
         if fault == "loose":
             response = _loose(response, request, self.rng)

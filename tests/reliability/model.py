@@ -217,6 +217,7 @@ class Verdict:
     commands: int
     mismatches: list[str]
     misreported: list[str]
+    trace: list[NotebookCommand] = field(default_factory=list)
 
 
 def judge(
@@ -227,9 +228,11 @@ def judge(
     windows: Windows,
     actual: Actual | None,
     create_outcome: str = "ok",
+    effected: frozenset[str] = frozenset(),
 ) -> Verdict:
     """Fold `commands` (send order) over `start`; forks at DLQ'd commands (and at a DLQ'd
-    create, whose notebook may or may not exist)."""
+    create, whose notebook may or may not exist). `effected`: commands whose own ModelArts call
+    took effect (the model follows the effect when the answer says otherwise)."""
     branches: list[tuple[NbState, list[str]]] = [(start, [])]
     if create_outcome == "dlq":
         branches.append((replace(start, exists=False), []))
@@ -243,8 +246,10 @@ def judge(
                 elif outcome == "lost" or outcome == expected:
                     grown.append((after if outcome != "lost" else state, wrong))
                 else:
-                    note = f"{command.type} {command.command_id}: told {outcome}, model {expected}"
-                    applied = after if outcome == "ok" else state
+                    note = f"{command.command_id} {command.type}: told {outcome}, model {expected}"
+                    # Told it failed, but its ModelArts call took effect: go on from the effect.
+                    took = outcome == "ok" or command.command_id in effected
+                    applied = after if took else state
                     grown.append((applied, [*wrong, note]))
         branches = _dedupe(grown)[:64]
     best: tuple[list[str], list[str]] | None = None
@@ -253,7 +258,7 @@ def judge(
         if best is None or len(diffs) + len(wrong) < len(best[0]) + len(best[1]):
             best = (diffs, wrong)
     assert best is not None
-    return Verdict(notebook_id, len(commands), best[0], best[1])
+    return Verdict(notebook_id, len(commands), best[0], best[1], commands)
 
 
 def _dedupe(branches: list[tuple[NbState, list[str]]]) -> list[tuple[NbState, list[str]]]:
@@ -267,8 +272,9 @@ def _dedupe(branches: list[tuple[NbState, list[str]]]) -> list[tuple[NbState, li
 # ---------------------------------------------------------------- order
 
 
-def out_of_order(sent: list[Sent], executions: Iterable[Execution]) -> list[str]:
-    """Commands that completed before a command sent earlier in the same FIFO group."""
+def out_of_order(sent: list[Sent], executions: Iterable[Execution]) -> list[tuple[str, str, str]]:
+    """Commands that completed before a command sent earlier in the same FIFO group:
+    (the command, the earlier one it overtook, a description)."""
     done: dict[str, int] = {}
     for e in executions:
         if e.error is None and e.command_id not in done:
@@ -286,10 +292,14 @@ def out_of_order(sent: list[Sent], executions: Iterable[Execution]) -> list[str]
             if latest is not None and finished < latest[0]:
                 earlier = latest[1].command
                 found.append(
-                    f"{s.command.type} {s.command.command_id} completed "
-                    f"{(latest[0] - finished) / 1000:.0f} s before {earlier.type} "
-                    f"{earlier.command_id}, sent {(s.at_ms - latest[1].at_ms) / 1000:.0f} s "
-                    f"earlier in group {group}"
+                    (
+                        s.command.command_id,
+                        earlier.command_id,
+                        f"{s.command.type} {s.command.command_id} completed "
+                        f"{(latest[0] - finished) / 1000:.0f} s before {earlier.type} "
+                        f"{earlier.command_id}, sent {(s.at_ms - latest[1].at_ms) / 1000:.0f} s "
+                        f"earlier in group {group}",
+                    )
                 )
             if latest is None or finished > latest[0]:
                 latest = (finished, s)

@@ -50,11 +50,18 @@ def root_id(command_id: str) -> str:
 
 @contextmanager
 def moto_on(clock: SimClock) -> Iterator[None]:
-    """moto in-process, its SQS clock replaced by the simulated one."""
+    """moto in-process, its SQS clock replaced by the simulated one.
+
+    Also corrects moto's FIFO redelivery order: when several in-flight messages of one group
+    time out together, moto 5.2 lets each timed-out message's group count as busy while the
+    later ones are still marked pending, so the group's *last* message is delivered first.
+    SQS delivers a group in order: messages whose visibility timeout passed are not in flight.
+    """
     import moto.sqs.models as sqs_models
     from moto import mock_aws
 
     real_time, real_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+    real_receive = sqs_models.SQSBackend.receive_message
 
     def unix_time(dt: datetime | None = None) -> float:
         return real_time(dt) if dt is not None else clock.now_ms() / 1000
@@ -62,12 +69,20 @@ def moto_on(clock: SimClock) -> Iterator[None]:
     def unix_time_millis(dt: datetime | None = None) -> float:
         return real_millis(dt) if dt is not None else float(clock.now_ms())
 
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        for message in [m for m in queue.pending_messages if m.visible]:
+            queue.pending_messages.discard(message)
+        return real_receive(self, queue_name, *args, **kwargs)
+
     sqs_models.unix_time, sqs_models.unix_time_millis = unix_time, unix_time_millis
+    sqs_models.SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
     try:
         with mock_aws():
             yield
     finally:
         sqs_models.unix_time, sqs_models.unix_time_millis = real_time, real_millis
+        sqs_models.SQSBackend.receive_message = real_receive  # type: ignore[method-assign]
 
 
 @contextmanager

@@ -28,6 +28,7 @@ from nbkeeper.keeper.policy import load_policy_file
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.records import Owner, ProjectState, Reservation
 from nbkeeper.slack.buttons import KEEP_ACTION
+from nbkeeper.tags import OWNER_TAG
 from nbkeeper.wiring import DEFAULT_POLICY_PATH
 from nbkeeper_local.emulator import ActivityPattern, FaultKind
 from nbkeeper_local.emulator.clock import from_ms
@@ -62,6 +63,8 @@ SLACK_FAILURE_RATE = 0.03
 DUPLICATE_EVENT = 0.05
 LATE_RETRY = 0.02
 MID_PASS = {"keep": 0.3, "console stop": 0.05, "restart": 0.05}
+MID_PASS_PER_PASS = 3  # at most this many mid-pass events in one pass
+CLICKS_BETWEEN_PASSES = 2  # at most this many Keep clicks on fresh warnings between passes
 KILLED_PASSES = (9 * 60 + 30, 15 * 60 + 5, 21 * 60 + 10)
 
 
@@ -110,12 +113,15 @@ class Day:
         self.probes.mid_pass = self.mid_pass
         self.keeper.seams.jupyter_transport = self.probes
         self.keeper.seams.modelarts_transport.hooks.append(self.on_keeper_request)
+        self.keeper.seams.modelarts_transport.after.append(self.on_keeper_reply)
+        self.judged: dict[int, list[str]] = {}  # a stop request's problems, until it is answered
         self.state_errors: Counter[str] = Counter()
+        self.calm = False  # True: no injected faults (the convergence check's extra run)
         state_faults(
             self.keeper.wiring.state_table,
             random.Random(rng.random()),
-            STATE_FAULT_RATE,
-            self.in_outage,
+            lambda: 0.0 if self.calm else STATE_FAULT_RATE,
+            lambda: not self.calm and self.in_outage(),
             self.state_errors,
         )
         w.emulator.set_fault_rate(API_FAULT_RATE, (FaultKind.THROTTLE, FaultKind.ERROR_503))
@@ -124,13 +130,13 @@ class Day:
         self.seed_reservations()
         self.handled_warnings: set[int] = set()
         self.kept_mid_pass: set[str] = set()
+        self.mid_pass_events = 0
         self.store_expiry_spy()
         # What happened, for the figures.
         self.counts: Counter[str] = Counter()
         self.actions: Counter[str] = Counter()
         self.violations: dict[str, list[str]] = {}
         self.pass_start: dict[str, NotebookStatus] = {}
-        self.pass_probes: dict[str, Probe] = {}
         self.changed_mid_pass: set[str] = set()
         self.converged: list[bool] = []
         self.unhandled: list[str] = []
@@ -139,19 +145,23 @@ class Day:
     # ------------------------------------------------------------ setup
 
     def seed_owners(self) -> dict[str, str]:
+        """Every notebook was created through nbkeeper (its owner tag); a tenth also has an owner
+        record (the two places the keeper and the directory look)."""
         owners = {}
         store = DynamoStateStore(self.table)
         for record in self.records:
             user = "U" + record.user.user_name.upper()
             owners[record.id] = user
-            store.put_owner(
-                Owner(
-                    project_id=PROJECT_ID,
-                    notebook_id=record.id,
-                    user_id=user,
-                    created_at=from_ms(record.create_at),
+            record.tags[OWNER_TAG] = user
+            if self.rng.random() < 0.1:
+                store.put_owner(
+                    Owner(
+                        project_id=PROJECT_ID,
+                        notebook_id=record.id,
+                        user_id=user,
+                        created_at=from_ms(record.create_at),
+                    )
                 )
-            )
         return owners
 
     def seed_reservations(self) -> None:
@@ -241,11 +251,13 @@ class Day:
                 )
                 emulator.set_activity(record.id, pattern=pattern, last_activity=now)
                 self.counts["activity changes"] += 1
-        fresh = [w for w in self.slack.warnings if w.at_ms >= self.w.now_ms - 5 * 60_000]
+        fresh = [w for w in self.slack.warnings[-200:] if w.at_ms >= self.w.now_ms - 5 * 60_000]
+        clicked = 0
         for warning in fresh:
-            if self.rng.random() < 0.1:
+            if clicked < CLICKS_BETWEEN_PASSES and self.rng.random() < 0.1:
                 self.click_keep(warning.notebook_id, warning.message)
                 self.counts["Keep clicks between passes"] += 1
+                clicked += 1
         if now.minute == 30:
             for record in self.records:
                 if record.status is NotebookStatus.STOPPED and self.rng.random() < 0.05:
@@ -284,15 +296,14 @@ class Day:
         in this pass), its owner may press Keep now, or someone stop or restart it from the
         console. Once per warning."""
         now = self.w.now_ms
-        due = [
-            (index, w)
-            for index, w in enumerate(self.slack.warnings)
-            if w.notebook_id == notebook_id and 14 * 60_000 <= now - w.at_ms < 40 * 60_000
-        ]
-        if not due or due[-1][0] in self.handled_warnings:
+        found = self.slack.last_warning(notebook_id, now)
+        if found is None or self.mid_pass_events >= MID_PASS_PER_PASS:
             return
-        index, warning = due[-1]
+        index, warning = found
+        if index in self.handled_warnings or not 14 * 60_000 <= now - warning.at_ms < 40 * 60_000:
+            return
         self.handled_warnings.add(index)
+        self.mid_pass_events += 1
         roll = self.rng.random()
         if roll < MID_PASS["keep"]:
             self.click_keep(notebook_id, warning.message)
@@ -335,32 +346,50 @@ class Day:
             self.invoke(moment, kill)
 
     def invoke(self, moment: Any, kill: bool) -> None:
+        summary = self._pass(moment, kill)
+        if summary is None:  # killed half way: Lambda retries the same event
+            self.counts["passes killed half way"] += 1
+            rerun = self._pass(moment, kill=False) or {}
+            self._tally(rerun)
+            # Then once more at the same time without faults: a fixpoint, but for what the
+            # re-run itself reported as failed (a lost warning is sent again).
+            self.set_calm(True)
+            again = self._pass(moment, kill=False)
+            self.set_calm(False)
+            moves = sum(int((again or {}).get(k, 0)) for k in ("prolong", "warn", "stop"))
+            self.converged.append(again is not None and moves <= int(rerun.get("failures", 0)))
+            return
+        self._tally(summary)
+
+    def _pass(self, moment: Any, kill: bool) -> dict[str, Any] | None:
         self.pass_start = self._statuses()
         self.changed_mid_pass = set()
         self.kept_mid_pass = set()
-        self.pass_probes = {}
+        self.mid_pass_events = 0
         self.probes.new_pass()
         self.probes.probes.clear()
         running = sum(1 for s in self.pass_start.values() if s is NotebookStatus.RUNNING)
         self.probes.kill_after = max(1, running // 2) if kill else 0
         event = {"source": "aws.scheduler", "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
-        summary = self._call(event)
         self.counts["keeper invocations"] += 1
-        if summary is None:  # killed: Lambda retries the same event
-            self.counts["passes killed half way"] += 1
-            self.probes.kill_after = 0
-            self.invoke(moment, kill=False)
-            again = self._call(event)
-            settled = again is not None and all(again[k] == 0 for k in ("warn", "stop"))
-            self.converged.append(settled)
-            return
+        summary = self._call(event)
+        self.probes.kill_after = 0
+        return summary
+
+    def _tally(self, summary: dict[str, Any]) -> None:
         for key in ("prolong", "warn", "stop"):
             self.actions[key] += int(summary.get(key, 0))
         self.counts["project errors"] += int(summary.get("project_errors", 0))
         self.counts["action failures"] += int(summary.get("failures", 0))
 
+    def set_calm(self, calm: bool) -> None:
+        self.calm = calm
+        self.probes.failure_rate = 0.0 if calm else PROBE_FAULT_RATE
+        self.slack.failure_rate = 0.0 if calm else SLACK_FAILURE_RATE
+        rate = 0.0 if calm else API_FAULT_RATE
+        self.w.emulator.set_fault_rate(rate, (FaultKind.THROTTLE, FaultKind.ERROR_503))
+
     def _call(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        self.pass_probes = {}
         try:
             summary: dict[str, Any] = self.keeper.lambda_handler(
                 event, Context(function_name="lease-keeper")
@@ -395,10 +424,11 @@ class Day:
             return
         seen = truth(self.w.emulator, record, self.state_of(notebook_id), self.policy, now)
         probe = self._probe(notebook_id)
+        last = self.slack.last_warning(notebook_id, now)
         problems = judge_stop(
             seen,
             probe,
-            self.slack.last_warning(notebook_id, now),
+            last[1] if last else None,
             now,
             self.policy.warning_lead,
             self.pass_start.get(notebook_id),
@@ -407,10 +437,22 @@ class Day:
         if record.status is not NotebookStatus.RUNNING:
             self.counts["keeper stop calls ModelArts refused (not running)"] += 1
             return  # ModelArts refuses it: nothing is stopped
-        for problem in problems:
-            if problem == "reserved" and notebook_id in self.kept_mid_pass:
-                problem = "reserved (Keep pressed during this pass)"
-            self.violate(_kind(problem), f"{from_ms(now):%H:%M} {notebook_id}: {problem}")
+        marked = [
+            "reserved (Keep pressed during this pass)"
+            if p == "reserved" and notebook_id in self.kept_mid_pass
+            else p
+            for p in problems
+        ]
+        self.judged[id(request)] = [f"{from_ms(now):%H:%M} {notebook_id}: {p}" for p in marked]
+
+    def on_keeper_reply(self, request: httpx.Request, status: int) -> None:
+        """A stop counts once ModelArts took it (a 503 before processing stopped nothing)."""
+        problems = self.judged.pop(id(request), None)
+        if problems is None or status >= 300:
+            return
+        self.counts["keeper stops taken"] += 1
+        for line in problems:
+            self.violate(_kind(line.split(": ", 1)[1]), line)
 
     def _probe(self, notebook_id: str) -> Probe | None:
         found = [p for p in self.probes.probes if p.notebook_id == notebook_id]

@@ -198,9 +198,12 @@ def record_figures(
     duplicate_actions(figures, calls)
     order = model.out_of_order(sent, w.executions)
     figures.check("out of order (completed before an earlier command of its group)", len(order))
-    for line in order[:20]:
+    for _, _, line in order[:20]:
         figures.detail(f"out of order: {line}")
-    check_model(figures, w, soak, sent, outcomes, windows, actual, calls)
+    overtaken = {cid for pair in order for cid in pair[:2]}
+    why = Causes(calls, w.executions, overtaken, outcomes)
+    why.twins = {cid for p in soak.plans for cid in p.creates[1:]}
+    check_model(figures, soak, sent, outcomes, windows, actual, calls, why)
     explain_dlq(figures, w, soak, source, poison)
     for line in soak.odd_answers:
         figures.detail(f"other answer at the ack: {line}")
@@ -258,19 +261,78 @@ def duplicate_actions(figures: SuiteFigures, calls: list[Any]) -> None:
 
 def check_model(
     figures: SuiteFigures,
-    w: World,
     soak: Soak,
     sent: list[Any],
     outcomes: dict[str, model.Outcome],
     windows: model.Windows,
     actual: dict[str, model.Actual],
     calls: list[Any],
+    why: Causes,
 ) -> None:
+    verdicts, modelled = judge_plans(soak, sent, outcomes, windows, actual, calls)
+    wrong = [v for v in verdicts if v.mismatches]
+    misreported = [v for v in verdicts if v.misreported]
+    figures.add("notebooks compared with the reference model", len(modelled))
+    figures.check("notebooks whose final state differs from the model", len(wrong))
+    figures.check(
+        "commands whose answer contradicts the model", sum(len(v.misreported) for v in verdicts)
+    )
+    by_cause = Counter(why.summary(n.split()[0]) for v in verdicts for n in v.misreported)
+    figures.add("answers contradicting the model, by what happened to the command", dict(by_cause))
+    state_causes = Counter(why.summary(*(c.command_id for c in v.trace)) for v in wrong)
+    figures.add(
+        "notebooks differing from the model, by what happened to their commands",
+        dict(state_causes),
+    )
+    for v in wrong[:15]:
+        trace = ", ".join(
+            f"{c.type} {why.told(c.command_id)}{why.tags(c.command_id)}" for c in v.trace
+        )
+        figures.detail(f"state: {v.notebook_id}: {'; '.join(v.mismatches)} <- {trace}")
+    for v in misreported[:15]:
+        notes = [
+            f"{n} [{why.summary(n.split()[0])}] runs: {'; '.join(why.history.get(n.split()[0], []))[:200]}"
+            for n in v.misreported[:3]
+        ]
+        figures.detail(f"answer: {v.notebook_id}: {'; '.join(notes)}")
+    unmodelled = [nb for nb in actual if nb not in modelled]
+    figures.add("notebooks outside the model (second creates)", len(unmodelled))
+
+
+def judge_plans(
+    soak: Soak,
+    sent: list[Any],
+    outcomes: dict[str, model.Outcome],
+    windows: model.Windows,
+    actual: dict[str, model.Actual],
+    calls: list[Any],
+) -> tuple[list[model.Verdict], set[str]]:
+    """Each plan's notebook (made by its first create) against the model; second creates must
+    have been refused."""
     commands: dict[str, list[NotebookCommand]] = {}
     for s in sent:
         if isinstance(s.command, NotebookCommand):
             commands.setdefault(s.command.notebook_id, []).append(s.command)
+    made: dict[str, list[str]] = {}
+    for c in calls:
+        if c.op == "create" and c.created_id and c.command_id:
+            made.setdefault(root_id(c.command_id), []).append(c.created_id)
     by_id = {s.command.command_id: s.command for s in sent}
+    principal = {
+        "stop": "stop",
+        "start": "start",
+        "prolong": "renew",
+        "update": "update",
+        "delete": "delete",
+    }
+    effected = frozenset(
+        root_id(c.command_id)
+        for c in calls
+        if c.command_id
+        and c.status < 300
+        and root_id(c.command_id) in by_id
+        and principal.get(by_id[root_id(c.command_id)].type) == c.op
+    )
     verdicts: list[model.Verdict] = []
     modelled: set[str] = set()
     for plan in soak.plans:
@@ -278,20 +340,19 @@ def check_model(
             continue
         create = by_id[plan.creates[0]]
         assert isinstance(create, CreateCommand)
-        made = [
-            c.created_id
-            for c in calls
-            if c.op == "create"
-            and c.created_id
-            and c.command_id
-            and root_id(c.command_id) == create.command_id
-        ]
         outcome = outcomes.get(create.command_id, model.Outcome("lost")).kind
-        if not made:
+        for twin in plan.creates[1:]:
+            if outcomes.get(twin, model.Outcome("lost")).kind == "ok":
+                verdicts.append(model.Verdict(plan.name, 1, [], [f"{twin} create: told ok"]))
+        if not made.get(create.command_id):
             if outcome == "ok":
-                verdicts.append(model.Verdict(plan.name, 1, [], ["create: told ok, made none"]))
+                verdicts.append(
+                    model.Verdict(
+                        plan.name, 1, [], [f"{create.command_id} create: told ok, made none"]
+                    )
+                )
             continue
-        notebook_id = made[0]
+        notebook_id = made[create.command_id][0]
         modelled.add(notebook_id)
         start = model.created(create, windows.root.get(create.command_id, (0, 0)))
         verdicts.append(
@@ -303,25 +364,62 @@ def check_model(
                 windows,
                 actual.get(notebook_id),
                 outcome,
+                effected,
             )
         )
-        for twin in plan.creates[1:]:
-            told = outcomes.get(twin, model.Outcome("lost")).kind
-            if told == "ok":
-                verdicts.append(model.Verdict(plan.name, 1, [], [f"second create {twin}: told ok"]))
-    wrong = [v for v in verdicts if v.mismatches]
-    misreported = [v for v in verdicts if v.misreported]
-    figures.add("notebooks compared with the reference model", len(modelled))
-    figures.check("notebooks whose final state differs from the model", len(wrong))
-    figures.check(
-        "commands whose answer contradicts the model", sum(len(v.misreported) for v in verdicts)
-    )
-    for v in wrong[:15]:
-        figures.detail(f"state: {v.notebook_id}: {'; '.join(v.mismatches)}")
-    for v in misreported[:15]:
-        figures.detail(f"answer: {v.notebook_id}: {'; '.join(v.misreported[:3])}")
-    unmodelled = [nb for nb in actual if nb not in modelled]
-    figures.add("notebooks outside the model (second creates)", len(unmodelled))
+    return verdicts, modelled
+
+
+class Causes:
+    """What happened to a command on its way: overtaken or overtaking in its group, a reply lost
+    after ModelArts processed its call, its invocation killed while it ran."""
+
+    def __init__(
+        self,
+        calls: list[Any],
+        executions: list[Any],
+        overtaken: set[str],
+        outcomes: dict[str, model.Outcome],
+    ) -> None:
+        self.outcomes = outcomes
+        self.overtaken = overtaken
+        self.lost: Counter[str] = Counter()
+        for call in calls:
+            if call.command_id and call.fault in ("reply_lost", "timeout_after"):
+                self.lost[root_id(call.command_id)] += 1
+        self.killed: Counter[str] = Counter(
+            root_id(e.command_id) for e in executions if e.error == "Killed"
+        )
+        self.twins: set[str] = set()
+        self.history: dict[str, list[str]] = {}
+        for e in executions:
+            result = (
+                e.error or f"{(e.result or {}).get('outcome')} {(e.result or {}).get('detail')}"
+            )
+            self.history.setdefault(root_id(e.command_id), []).append(
+                f"{e.command_id.rpartition('.')[2]}@{e.start_ms // 1000 % 100000}: {result}"
+            )
+
+    def of(self, command_id: str) -> list[str]:
+        found = ["second create of the name"] if command_id in self.twins else []
+        if command_id in self.overtaken:
+            found.append("out of order")
+        if self.lost[command_id]:
+            found.append("reply lost after processing")
+        if self.killed[command_id]:
+            found.append("killed while running")
+        return found
+
+    def tags(self, command_id: str) -> str:
+        found = self.of(command_id)
+        return f" [{', '.join(found)}]" if found else ""
+
+    def told(self, command_id: str) -> str:
+        return self.outcomes.get(command_id, model.Outcome("lost")).kind
+
+    def summary(self, *command_ids: str) -> str:
+        found = sorted({c for command_id in command_ids for c in self.of(command_id)})
+        return " + ".join(found) or "nothing injected"
 
 
 def explain_dlq(

@@ -117,6 +117,11 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     calls: list[Call] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     record: bool = True
+    lose: list[str] = field(default_factory=list)  # ops whose next 2xx reply is lost (scripted)
+
+    def lose_reply(self, op: str) -> None:
+        """The next successful `op` (e.g. "stop") is processed, then its reply is lost."""
+        self.lose.append(op)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         for hook in list(self.hooks):
@@ -128,7 +133,7 @@ class FaultyTransport(httpx.AsyncBaseTransport):
         status = response.status_code
         for hook in list(self.after):
             hook(request, status)
-        fault = self._after_fault(status, path)
+        fault = self._after_fault(status, path, method)
         if fault == "loose":
             response = _loose(response, request, self.rng)
         if self.record and path.startswith("/v1/"):
@@ -157,9 +162,14 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout("no reply within the timeout", request=request)
         return response
 
-    def _after_fault(self, status: int, path: str) -> str | None:
+    def _after_fault(self, status: int, path: str, method: str = "GET") -> str | None:
         if not path.startswith("/v1/") or status >= 300:
             return None
+        op = operation(method, path)
+        if op in self.lose:
+            self.lose.remove(op)
+            self.injected["reply_lost (scripted)"] += 1
+            return "reply_lost"
         roll = self.rng.random()
         for name, rate in (
             ("reply_lost", self.rates.reply_lost),

@@ -228,11 +228,12 @@ def judge(
     windows: Windows,
     actual: Actual | None,
     create_outcome: str = "ok",
-    effected: frozenset[str] = frozenset(),
+    effects: dict[str, set[str]] | None = None,
 ) -> Verdict:
     """Fold `commands` (send order) over `start`; forks at DLQ'd commands (and at a DLQ'd
-    create, whose notebook may or may not exist). `effected`: commands whose own ModelArts call
-    took effect (the model follows the effect when the answer says otherwise)."""
+    create, whose notebook may or may not exist). `effects`: per command, the ModelArts calls
+    of its own that took effect (when its answer says it failed, the model follows them)."""
+    effects = effects or {}
     branches: list[tuple[NbState, list[str]]] = [(start, [])]
     if create_outcome == "dlq":
         branches.append((replace(start, exists=False), []))
@@ -247,9 +248,10 @@ def judge(
                     grown.append((after if outcome != "lost" else state, wrong))
                 else:
                     note = f"{command.command_id} {command.type}: told {outcome}, model {expected}"
-                    # Told it failed, but its ModelArts call took effect: go on from the effect.
-                    took = outcome == "ok" or command.command_id in effected
-                    applied = after if took else state
+                    applied = after
+                    if outcome != "ok":  # told it failed: go on from what did take effect
+                        applied = partial(state, command, effects.get(command.command_id, set()))
+                        applied = applied if applied is not None else after
                     grown.append((applied, [*wrong, note]))
         branches = _dedupe(grown)[:64]
     best: tuple[list[str], list[str]] | None = None
@@ -259,6 +261,35 @@ def judge(
             best = (diffs, wrong)
     assert best is not None
     return Verdict(notebook_id, len(commands), best[0], best[1], commands)
+
+
+def partial(state: NbState, command: NotebookCommand, ops: set[str]) -> NbState | None:
+    """The state after the calls of `command` that took effect (`ops`), for a command whose
+    author was told it failed. None: use the full effect (lease arithmetic needs its window)."""
+    if not ops or not state.exists:
+        return state
+    if isinstance(command, DeleteCommand):
+        if "delete" in ops:
+            return replace(state, exists=False)
+        return replace(state, status="STOPPED", lease=None) if "stop" in ops else state
+    if isinstance(command, UpdateCommand):
+        changes = command.changes
+        changed = state
+        if "update" in ops:
+            changed = replace(
+                state,
+                flavor=changes.flavor or state.flavor,
+                storage=changes.storage_new_size or state.storage,
+                description=state.description
+                if changes.description is None
+                else changes.description,
+            )
+        if "start" in ops:
+            return None
+        stopped = "stop" in ops or state.status == "STOPPED"
+        return replace(changed, status="STOPPED", lease=None) if stopped else changed
+    principal = {StopCommand: "stop", StartCommand: "start", ProlongCommand: "renew"}
+    return None if principal.get(type(command)) in ops else state
 
 
 def _dedupe(branches: list[tuple[NbState, list[str]]]) -> list[tuple[NbState, list[str]]]:

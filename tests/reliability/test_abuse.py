@@ -43,7 +43,7 @@ from tests.reliability.simworld import PROJECT_ID, Context, EventSource, World, 
 
 pytestmark = pytest.mark.reliability
 
-EXAMPLES = {"bounded": 25, "full": 300}
+EXAMPLES = {"bounded": 40, "full": 300}
 STRANGER = "U0STRANGER"
 
 
@@ -142,16 +142,23 @@ class Edge:
         )
 
     def case(
-        self, cls: str, event: dict[str, Any], expect: str, *, may_queue: bool = False
+        self,
+        cls: str,
+        event: dict[str, Any],
+        expect: str,
+        *,
+        may_queue: bool = False,
+        label: str = "",
     ) -> tuple[int, str, int]:
         """One case; `expect` "401"/"400" (that status, nothing else) or "refused" (nothing
         queued unless `may_queue`). Returns (status, body, queued)."""
         try:
             status, body, queued, posted = self.send(event)
         except Exception as exc:  # out of the handler: Lambda answers 502, Slack an error
-            self.tally.note(cls, crash=f"{type(exc).__name__}: {exc}")
+            first = str(exc).splitlines()[0]
+            self.tally.note(cls, crash=f"{label[:80]!r}: {type(exc).__name__}: {first}")
             return 0, "", 0
-        crash = f"HTTP {status}: {body[:120]}" if status >= 500 else None
+        crash = f"{label[:80]!r}: HTTP {status}: {body[:120]}" if status >= 500 else None
         wrong = None
         if expect in ("401", "400") and (status != int(expect) or queued or posted):
             wrong = f"HTTP {status}, {queued} queued, {posted} posted"
@@ -382,7 +389,24 @@ TOKENS = st.one_of(
     st.integers(-10, 10**6).map(str),
     st.text(min_size=120, max_size=300, alphabet="ab-_"),
 )
-COMMAND_TEXT = st.one_of(st.text(max_size=300), st.lists(TOKENS, max_size=7).map(" ".join))
+# Every verb's NAME|ID with long and unusual text (issue 10: a name over 128 characters).
+TARGETS = st.one_of(
+    st.from_regex(r"[A-Za-z0-9_\-]{129,400}", fullmatch=True),
+    st.integers(100, 1900).map(lambda n: "n" * n),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=200
+    ),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.sampled_from(["abuse-target", "ABUSE-TARGET", "abuse_target", "../abuse-target", "*", "%s"]),
+)
+VERB_TEXT = st.builds(
+    lambda verb, target: verb.format(target=target),
+    st.sampled_from([*VERBS, "status {target}", "create {target}"]),
+    TARGETS,
+)
+COMMAND_TEXT = st.one_of(
+    st.text(max_size=300), st.lists(TOKENS, max_size=7).map(" ".join), VERB_TEXT
+)
 
 
 def _queued_problem(command: Any, user: str) -> str | None:
@@ -402,7 +426,9 @@ def fuzz_text(edge: Edge, seed: int, n: int) -> None:
     def check(text: str) -> None:
         for user in (OWNER, SECOND, STRANGER):
             before = len(edge.w.sent)
-            edge.case("fuzzed command text", edge.slash(text, user), "refused", may_queue=True)
+            edge.case(
+                "fuzzed command text", edge.slash(text, user), "refused", may_queue=True, label=text
+            )
             for sent in edge.w.sent[before:]:
                 problem = _queued_problem(sent.command, user)
                 if problem:

@@ -49,7 +49,7 @@ from tests.reliability.simworld import PROJECT_ID, SIM_START, Context, EventSour
 pytestmark = pytest.mark.reliability
 
 SIZES = {
-    "bounded": {"fleet": 60, "hours": (9, 15)},
+    "bounded": {"fleet": 150, "hours": (9, 15)},
     "full": {"fleet": 2000, "hours": (7, 22)},
 }
 PASS_EVERY = timedelta(minutes=5)
@@ -260,7 +260,7 @@ class Day:
                 clicked += 1
         if now.minute == 30:
             for record in self.records:
-                if record.status is NotebookStatus.STOPPED and self.rng.random() < 0.05:
+                if record.status is NotebookStatus.STOPPED and self.rng.random() < 0.02:
                     emulator.store.start(record.project_id, record.id)
                     self.counts["console restarts"] += 1
         self.drain()

@@ -31,7 +31,7 @@ from tests.reliability.soak import ADMIN, USERS, Soak
 pytestmark = pytest.mark.reliability
 
 SIZES = {
-    "bounded": {"target": 60, "concurrency": 10},
+    "bounded": {"target": 150, "concurrency": 12},
     "full": {"target": 1000, "concurrency": 40},
 }
 EMULATOR_FAULT_RATE = 0.10  # of ModelArts requests, spread evenly over the five kinds below
@@ -289,7 +289,7 @@ def check_model(
             f"{c.type} {why.told(c.command_id)}{why.tags(c.command_id)}" for c in v.trace
         )
         figures.detail(f"state: {v.notebook_id}: {'; '.join(v.mismatches)} <- {trace}")
-    for v in misreported[:15]:
+    for v in misreported[:40]:
         notes = [
             f"{n} [{why.summary(n.split()[0])}] runs: {'; '.join(why.history.get(n.split()[0], []))[:200]}"
             for n in v.misreported[:3]
@@ -297,6 +297,20 @@ def check_model(
         figures.detail(f"answer: {v.notebook_id}: {'; '.join(notes)}")
     unmodelled = [nb for nb in actual if nb not in modelled]
     figures.add("notebooks outside the model (second creates)", len(unmodelled))
+
+
+def effects_of(calls: list[Any]) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
+    """Per command: the notebooks its creates made, and the ModelArts changes that took effect."""
+    made: dict[str, list[str]] = {}
+    effects: dict[str, set[str]] = {}
+    for c in calls:
+        if not c.command_id or c.status >= 300:
+            continue
+        if c.op == "create" and c.created_id:
+            made.setdefault(root_id(c.command_id), []).append(c.created_id)
+        if c.op in MUTATING:
+            effects.setdefault(root_id(c.command_id), set()).add(c.op)
+    return made, effects
 
 
 def judge_plans(
@@ -313,26 +327,8 @@ def judge_plans(
     for s in sent:
         if isinstance(s.command, NotebookCommand):
             commands.setdefault(s.command.notebook_id, []).append(s.command)
-    made: dict[str, list[str]] = {}
-    for c in calls:
-        if c.op == "create" and c.created_id and c.command_id:
-            made.setdefault(root_id(c.command_id), []).append(c.created_id)
+    made, effects = effects_of(calls)
     by_id = {s.command.command_id: s.command for s in sent}
-    principal = {
-        "stop": "stop",
-        "start": "start",
-        "prolong": "renew",
-        "update": "update",
-        "delete": "delete",
-    }
-    effected = frozenset(
-        root_id(c.command_id)
-        for c in calls
-        if c.command_id
-        and c.status < 300
-        and root_id(c.command_id) in by_id
-        and principal.get(by_id[root_id(c.command_id)].type) == c.op
-    )
     verdicts: list[model.Verdict] = []
     modelled: set[str] = set()
     for plan in soak.plans:
@@ -364,7 +360,7 @@ def judge_plans(
                 windows,
                 actual.get(notebook_id),
                 outcome,
-                effected,
+                effects,
             )
         )
     return verdicts, modelled
@@ -384,9 +380,12 @@ class Causes:
         self.outcomes = outcomes
         self.overtaken = overtaken
         self.lost: Counter[str] = Counter()
+        self.faulted: Counter[str] = Counter()
         for call in calls:
             if call.command_id and call.fault in ("reply_lost", "timeout_after"):
                 self.lost[root_id(call.command_id)] += 1
+            if call.command_id and call.status in (429, 500, 503):  # the emulator's faults
+                self.faulted[root_id(call.command_id)] += 1
         self.killed: Counter[str] = Counter(
             root_id(e.command_id) for e in executions if e.error == "Killed"
         )
@@ -408,6 +407,8 @@ class Causes:
             found.append("reply lost after processing")
         if self.killed[command_id]:
             found.append("killed while running")
+        if self.faulted[command_id]:
+            found.append("ModelArts 429/5xx while running")
         return found
 
     def tags(self, command_id: str) -> str:

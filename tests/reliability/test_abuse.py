@@ -102,8 +102,16 @@ def test_abuse(size: str, seed: int, figures: SuiteFigures) -> None:
     for cls, n in sorted(tally.tried.items()):
         figures.add(f"cases: {cls}", n)
     figures.add("cases tried in all", sum(tally.tried.values()))
-    figures.check("accepted that should not be", sum(tally.wrongly_accepted.values()))
-    figures.check("unhandled exceptions", sum(tally.unhandled.values()))
+    figures.check(
+        "accepted that should not be",
+        sum(tally.wrongly_accepted.values()),
+        note="schedule events: a stop before its warning's lead on the wall clock is issue 10 #4",
+    )
+    figures.check(
+        "unhandled exceptions",
+        sum(tally.unhandled.values()),
+        note="long NAME|ID: issue 10 #8; policy YAML: test_findings.py, finding 2",
+    )
     if tally.wrongly_accepted or tally.unhandled:
         figures.add("accepted that should not be, by class", dict(tally.wrongly_accepted))
         figures.add("unhandled exceptions, by class", dict(tally.unhandled))

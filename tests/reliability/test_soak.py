@@ -183,7 +183,11 @@ def record_figures(
     )
 
     lost = [s.command for s in sent if outcomes.get(s.command.command_id) is None]
-    figures.check("lost (queued, never answered)", len(lost))
+    figures.check(
+        "lost (queued, never answered)",
+        len(lost),
+        note="every command ends completed or reported to its author as failed",
+    )
     for command in lost[:20]:
         figures.detail(
             f"lost: {command.type} {command.command_id} by {command.requested_by.user_id}"
@@ -197,7 +201,11 @@ def record_figures(
     duplicate_notebooks(figures, w, soak, calls)
     duplicate_actions(figures, calls)
     order = model.out_of_order(sent, w.executions)
-    figures.check("out of order (completed before an earlier command of its group)", len(order))
+    figures.check(
+        "out of order (completed before an earlier command of its group)",
+        len(order),
+        note="issue 10 #1",
+    )
     for _, _, line in order[:20]:
         figures.detail(f"out of order: {line}")
     overtaken = {cid for pair in order for cid in pair[:2]}
@@ -227,13 +235,17 @@ def duplicate_notebooks(figures: SuiteFigures, w: World, soak: Soak, calls: list
             names[record.name] += 1
     extra = sum(n - 1 for n in names.values() if n > 1)
     twice = {cid: ids for cid, ids in made.items() if len(ids) > 1}
-    figures.check("duplicated notebooks (same name twice at the end)", extra)
+    figures.check("duplicated notebooks (same name twice at the end)", extra, note="issue 10 #2")
     figures.check("creates that made more than one notebook", len(twice))
     firsts = {p.creates[0] for p in soak.plans if p.creates}
     twins = [cid for p in soak.plans for cid in p.creates[1:]]
     twin_made = [cid for cid in twins if made.get(cid)]
     figures.add("second creates of a name (double Enter)", len(twins))
-    figures.check("second creates that made a notebook", len(twin_made))
+    figures.check(
+        "second creates that made a notebook",
+        len(twin_made),
+        note="issue 10 #2: a create whose name is taken is refused",
+    )
     for name, n in names.items():
         if n > 1:
             figures.detail(f"duplicate: {n} notebooks called {name}")
@@ -275,7 +287,9 @@ def check_model(
     figures.add("notebooks compared with the reference model", len(modelled))
     figures.check("notebooks whose final state differs from the model", len(wrong))
     figures.check(
-        "commands whose answer contradicts the model", sum(len(v.misreported) for v in verdicts)
+        "commands whose answer contradicts the model",
+        sum(len(v.misreported) for v in verdicts),
+        note="by cause below; a lost reply or a kill: test_findings.py, finding 1",
     )
     by_cause = Counter(why.summary(n.split()[0]) for v in verdicts for n in v.misreported)
     figures.add("answers contradicting the model, by what happened to the command", dict(by_cause))
@@ -459,4 +473,8 @@ def explain_dlq(
             f"{dict(kinds) or 'none raised (held back or killed)'}; author "
             f"{'told: ' + told[0][:90] if told else 'NOT told'}"
         )
-    figures.check("DLQ messages whose author was not told", unexplained)
+    figures.check(
+        "DLQ messages whose author was not told",
+        unexplained,
+        note="each DLQ message is listed below",
+    )

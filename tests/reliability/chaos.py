@@ -15,6 +15,7 @@ import json
 import random
 import re
 import threading
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,26 @@ from tests.reliability.faults import Killed
 
 _JUPYTER = re.compile(r"^/jupyter/[^/]+/([0-9a-f-]{36})/")
 S = NotebookStatus
+
+
+class Draws:
+    """Fault decisions drawn from what a call is, not from when it comes: the keeper's notebook
+    tasks interleave with worker threads (Slack posts) in no fixed order, so a shared random
+    sequence would hand the same seed's faults to different calls from run to run. A repeated
+    call (a retry) draws again: its count is part of what it is."""
+
+    def __init__(self, seed: str) -> None:
+        self.seed = seed
+        self.seen: Counter[str] = Counter()
+        self.time: object = None
+
+    def __call__(self, now: object, *parts: object) -> float:
+        if now != self.time:  # calls of an earlier moment never come again
+            self.seen.clear()
+            self.time = now
+        key = ":".join(str(p) for p in (now, *parts))
+        self.seen[key] += 1
+        return random.Random(f"{self.seed}:{key}:{self.seen[key]}").random()
 
 
 @dataclass(frozen=True)
@@ -81,10 +102,14 @@ class Delivered:
 
 @dataclass
 class ChaosSlack:
-    """The keeper's Slack: fails `failure_rate` of posts; records warnings as they arrive."""
+    """The keeper's Slack: fails `failure_rate` of posts; records warnings as they arrive.
+
+    The keeper posts from worker threads (asyncio.to_thread), in no fixed order, so whether a
+    post fails is drawn from what it is (its text and the time), not from the order of calls:
+    a seed replays the same failures."""
 
     clock_ms: Callable[[], int]
-    rng: random.Random
+    seed: str
     failure_rate: float = 0.0
     warnings: list[Delivered] = field(default_factory=list)
     failures: int = 0
@@ -95,7 +120,8 @@ class ChaosSlack:
         body = json.loads(request.content or b"{}")
         self.posts.append(body)
         path = request.url.path
-        if path.endswith("chat.postMessage") and self.rng.random() < self.failure_rate:
+        draw = random.Random(f"{self.seed}:{self.clock_ms()}:{request.content!r}").random()
+        if path.endswith("chat.postMessage") and draw < self.failure_rate:
             self.failures += 1
             return httpx.Response(200, json={"ok": False, "error": "internal_error"})
         if path.endswith("conversations.open"):
@@ -104,7 +130,9 @@ class ChaosSlack:
         if notebook is not None:
             self.by_notebook.setdefault(notebook, []).append(len(self.warnings))
             self.warnings.append(Delivered(notebook, self.clock_ms(), body["channel"], body))
-        return httpx.Response(200, json={"ok": True, "ts": f"{len(self.posts)}.0001"})
+        # The message's ts from what it is: its place among concurrent posts is not fixed.
+        ts = f"{self.clock_ms() // 1000}.{zlib.crc32(request.content):010d}"
+        return httpx.Response(200, json={"ok": True, "ts": ts})
 
     def last_warning(self, notebook_id: str, before_ms: int) -> tuple[int, Delivered] | None:
         """The latest warning about `notebook_id` delivered by `before_ms`, with its index."""
@@ -124,7 +152,8 @@ def _warned_notebook(body: dict[str, Any]) -> str | None:
 
 def state_faults(
     table: Any,
-    rng: random.Random,
+    draw: Draws,
+    clock_ms: Callable[[], int],
     rate: Callable[[], float],
     outage: Callable[[], bool],
     counter: Counter[str],
@@ -132,9 +161,11 @@ def state_faults(
     """The keeper's DynamoDB calls fail at `rate()`, and all of them while `outage()` holds."""
     from botocore.exceptions import ClientError
 
-    def fail(event_name: str, **kwargs: Any) -> None:
+    def fail(event_name: str, params: Any = None, **kwargs: Any) -> None:
         operation = event_name.rsplit(".", 1)[-1]
-        if outage() or rng.random() < rate():
+        body = params.get("body") if isinstance(params, dict) else None  # the request, no more
+        what = body if isinstance(body, bytes | str) else ""
+        if outage() or draw(clock_ms(), operation, what) < rate():
             counter[operation] += 1
             raise ClientError(
                 {
@@ -169,7 +200,7 @@ class ProbeChaos(httpx.AsyncBaseTransport):
     emulator: Emulator
     policy: Policy
     clock_ms: Callable[[], int]
-    rng: random.Random
+    draw: Draws
     failure_rate: float = 0.0
     probes: list[Probe] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
@@ -193,8 +224,9 @@ class ProbeChaos(httpx.AsyncBaseTransport):
             if self.kill_after == 0:
                 raise Killed("keeper pass killed half way")
         fault = None
-        if self.rng.random() < self.failure_rate:
-            fault = self.rng.choice(("503", "drop", "timeout"))
+        roll = self.draw(now, request.url.path)
+        if roll < self.failure_rate:
+            fault = ("503", "drop", "timeout")[int(roll / self.failure_rate * 3) % 3]
             self.injected[fault] += 1
         active = self._active(notebook_id, now)
         unreachable = self._unreachable(notebook_id)
@@ -220,6 +252,29 @@ class ProbeChaos(httpx.AsyncBaseTransport):
             return self.emulator.find(notebook_id).jupyter.pattern is ActivityPattern.UNREACHABLE
         except KeyError:
             return False
+
+
+def api_faults(
+    draw: Draws, clock_ms: Callable[[], int], rate: Callable[[], float], counter: Counter[str]
+) -> Callable[[httpx.Request], httpx.Response | None]:
+    """ModelArts answering 429 (throttled) or 503 before processing, at `rate()`."""
+
+    def fault(request: httpx.Request) -> httpx.Response | None:
+        roll = draw(clock_ms(), request.method, request.url.path, request.url.query)
+        if roll >= rate():
+            return None
+        if roll < rate() / 2:
+            counter["throttle"] += 1
+            body = {
+                "error_code": "APIG.0308",
+                "error_msg": "The throttling threshold has been reached",
+            }
+            return httpx.Response(429, json=body, headers={"Retry-After": "1"}, request=request)
+        counter["error_503"] += 1
+        body = {"error_code": "APIG.0203", "error_msg": "Backend timeout or unavailable"}
+        return httpx.Response(503, json=body, request=request)
+
+    return fault
 
 
 def run_elsewhere(action: MidPass, notebook_id: str) -> None:

@@ -114,6 +114,8 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     kill: KillSwitch = field(default_factory=KillSwitch)
     hooks: list[Hook] = field(default_factory=list)
     after: list[AfterHook] = field(default_factory=list)
+    # A reply instead of the emulator's, before it sees the request (a fault before processing).
+    before: Callable[[httpx.Request], httpx.Response | None] | None = None
     calls: list[Call] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     record: bool = True
@@ -128,11 +130,12 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             hook(request)
         path = request.url.path
         method = request.method
-        response = await self.inner.handle_async_request(request)
+        early = self.before(request) if self.before is not None else None
+        response = early or await self.inner.handle_async_request(request)
         await response.aread()
         status = response.status_code
-        for hook in list(self.after):
-            hook(request, status)
+        for after in list(self.after):
+            after(request, status)
         fault = self._after_fault(status, path, method)
         if fault == "loose":
             response = _loose(response, request, self.rng)

@@ -250,8 +250,8 @@ def judge(
                     note = f"{command.command_id} {command.type}: told {outcome}, model {expected}"
                     applied = after
                     if outcome != "ok":  # told it failed: go on from what did take effect
-                        applied = partial(state, command, effects.get(command.command_id, set()))
-                        applied = applied if applied is not None else after
+                        took = partial(state, command, effects.get(command.command_id, set()))
+                        applied = took if took is not None else after
                     grown.append((applied, [*wrong, note]))
         branches = _dedupe(grown)[:64]
     best: tuple[list[str], list[str]] | None = None

@@ -13,6 +13,7 @@ left to run out; an interrupted pass re-run reaches a fixpoint.
 from __future__ import annotations
 
 import random
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,13 +31,15 @@ from nbkeeper.records import Owner, ProjectState, Reservation
 from nbkeeper.slack.buttons import KEEP_ACTION
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper.wiring import DEFAULT_POLICY_PATH
-from nbkeeper_local.emulator import ActivityPattern, FaultKind
+from nbkeeper_local.emulator import ActivityPattern
 from nbkeeper_local.emulator.clock import from_ms
 from tests.reliability import slackreq
 from tests.reliability.chaos import (
     ChaosSlack,
+    Draws,
     Probe,
     ProbeChaos,
+    api_faults,
     judge_stop,
     state_faults,
     truth,
@@ -105,37 +108,40 @@ class Day:
 
         self.table = boto3.resource("dynamodb").Table(w.env["STATE_TABLE"])  # no faults: truth
         self.truth_store = DynamoStateStore(self.table)
-        self.slack = ChaosSlack(w.clock.now_ms, random.Random(rng.random()), SLACK_FAILURE_RATE)
+        draw = Draws(str(rng.random()))
+        self.slack = ChaosSlack(w.clock.now_ms, str(rng.random()), SLACK_FAILURE_RATE)
         self.keeper.seams.slack_transport = httpx.MockTransport(self.slack)
         self.probes = ProbeChaos(
-            w.emulator.asgi_transport(),
-            w.emulator,
-            policy,
-            w.clock.now_ms,
-            random.Random(rng.random()),
-            PROBE_FAULT_RATE,
+            w.emulator.asgi_transport(), w.emulator, policy, w.clock.now_ms, draw, PROBE_FAULT_RATE
         )
         self.probes.mid_pass = self.mid_pass
         self.keeper.seams.jupyter_transport = self.probes
         self.keeper.seams.modelarts_transport.hooks.append(self.on_keeper_request)
         self.keeper.seams.modelarts_transport.after.append(self.on_keeper_reply)
-        self.judged: dict[int, list[str]] = {}  # a stop request's problems, until it is answered
+        # A stop request's problems, until it is answered (a cancelled one is forgotten).
+        self.judged: weakref.WeakKeyDictionary[httpx.Request, list[str]] = (
+            weakref.WeakKeyDictionary()
+        )
         self.state_errors: Counter[str] = Counter()
         self.calm = False  # True: no injected faults (the convergence check's extra run)
         state_faults(
             self.keeper.wiring.state_table,
-            random.Random(rng.random()),
+            draw,
+            w.clock.now_ms,
             lambda: 0.0 if self.calm else STATE_FAULT_RATE,
             lambda: not self.calm and self.in_outage(),
             self.state_errors,
         )
-        w.emulator.set_fault_rate(API_FAULT_RATE, (FaultKind.THROTTLE, FaultKind.ERROR_503))
+        self.api_errors: Counter[str] = Counter()
+        self.keeper.seams.modelarts_transport.before = api_faults(
+            draw, w.clock.now_ms, lambda: 0.0 if self.calm else API_FAULT_RATE, self.api_errors
+        )
         self.records = w.emulator.seed_fleet(size=fleet, seed=rng.randrange(1 << 30))
         self.owners = self.seed_owners()
         self.seed_reservations()
         self.handled_warnings: set[int] = set()
         self.kept_mid_pass: set[str] = set()
-        self.mid_pass_events = 0
+        self.planned: dict[str, tuple[str, dict[str, Any]]] = {}
         self.store_expiry_spy()
         # What happened, for the figures.
         self.counts: Counter[str] = Counter()
@@ -144,6 +150,7 @@ class Day:
         self.pass_start: dict[str, NotebookStatus] = {}
         self.changed_mid_pass: set[str] = set()
         self.converged: list[bool] = []
+        self.unconverged: list[str] = []
         self.unhandled: list[str] = []
         self.warned_twice = 0
 
@@ -256,7 +263,10 @@ class Day:
                 )
                 emulator.set_activity(record.id, pattern=pattern, last_activity=now)
                 self.counts["activity changes"] += 1
-        fresh = [w for w in self.slack.warnings[-200:] if w.at_ms >= self.w.now_ms - 5 * 60_000]
+        fresh = sorted(
+            (w for w in self.slack.warnings[-200:] if w.at_ms >= self.w.now_ms - 5 * 60_000),
+            key=lambda w: (w.at_ms, w.notebook_id),
+        )
         clicked = 0
         for warning in fresh:
             if clicked < CLICKS_BETWEEN_PASSES and self.rng.random() < 0.1:
@@ -296,27 +306,42 @@ class Day:
         if handler(event, Context(function_name="slack-commands"))["statusCode"] != 200:
             self.unhandled.append(f"Keep click on {notebook_id}: webhook failed")
 
-    def mid_pass(self, notebook_id: str) -> None:
-        """The keeper is probing `notebook_id`: if its warning's lead has passed (a stop is due
-        in this pass), its owner may press Keep now, or someone stop or restart it from the
-        console. Once per warning."""
+    def plan_mid_pass(self) -> None:
+        """Before a pass: which notebooks due for a stop (their warning's lead has passed) will
+        see something happen while the keeper works on them, and what. Decided here, from the
+        warnings, so the pass's own order of work (which varies) does not change the plan."""
         now = self.w.now_ms
-        found = self.slack.last_warning(notebook_id, now)
-        if found is None or self.mid_pass_events >= MID_PASS_PER_PASS:
-            return
-        index, warning = found
-        if index in self.handled_warnings or not 14 * 60_000 <= now - warning.at_ms < 40 * 60_000:
-            return
-        self.handled_warnings.add(index)
-        self.mid_pass_events += 1
-        roll = self.rng.random()
-        if roll < MID_PASS["keep"]:
-            self.click_keep(notebook_id, warning.message)
+        self.planned = {}
+        for notebook_id in sorted(self.slack.by_notebook):
+            found = self.slack.last_warning(notebook_id, now)
+            if found is None or len(self.planned) >= MID_PASS_PER_PASS:
+                continue
+            index, warning = found
+            if (
+                index in self.handled_warnings
+                or not 14 * 60_000 <= now - warning.at_ms < 40 * 60_000
+            ):
+                continue
+            self.handled_warnings.add(index)
+            roll = self.rng.random()
+            for kind, chance in MID_PASS.items():
+                if roll < chance:
+                    self.planned[notebook_id] = (kind, warning.message)
+                    break
+                roll -= chance
+
+    def mid_pass(self, notebook_id: str) -> None:
+        """The keeper is probing `notebook_id`: what was planned for it happens now (its owner
+        presses Keep, or someone stops or restarts it from the console)."""
+        kind, message = self.planned.pop(notebook_id, ("", {}))
+        if kind == "keep":
+            self.click_keep(notebook_id, message)
             self.drain()
             self.counts["Keep clicks mid-pass"] += 1
             self.kept_mid_pass.add(notebook_id)
             return
-        roll -= MID_PASS["keep"]
+        if not kind:
+            return
         store = self.w.emulator.store
         try:
             record = self.w.emulator.find(notebook_id)
@@ -324,15 +349,14 @@ class Day:
             return
         if record.status is not NotebookStatus.RUNNING:
             return
-        if roll < MID_PASS["console stop"]:
+        if kind == "console stop":
             store.stop(PROJECT_ID, notebook_id)
             self.counts["console stops mid-pass"] += 1
-            self.changed_mid_pass.add(notebook_id)
-        elif roll < MID_PASS["console stop"] + MID_PASS["restart"]:
+        else:
             store.force_status(PROJECT_ID, notebook_id, NotebookStatus.STOPPED)
             store.start(PROJECT_ID, notebook_id)
             self.counts["console restarts mid-pass"] += 1
-            self.changed_mid_pass.add(notebook_id)
+        self.changed_mid_pass.add(notebook_id)
 
     def scheduled_pass(self, now: Any) -> None:
         minute = now.hour * 60 + now.minute
@@ -361,8 +385,14 @@ class Day:
             self.set_calm(True)
             again = self._pass(moment, kill=False)
             self.set_calm(False)
-            moves = sum(int((again or {}).get(k, 0)) for k in ("prolong", "warn", "stop"))
-            self.converged.append(again is not None and moves <= int(rerun.get("failures", 0)))
+            moves = {k: int((again or {}).get(k, 0)) for k in ("prolong", "warn", "stop")}
+            settled = again is not None and sum(moves.values()) <= int(rerun.get("failures", 0))
+            self.converged.append(settled)
+            if not settled:
+                self.unconverged.append(
+                    f"{moment:%H:%M}: the run after the re-run still did {moves} "
+                    f"(the re-run reported {rerun.get('failures', 0)} failed actions)"
+                )
             return
         self._tally(summary)
 
@@ -370,7 +400,7 @@ class Day:
         self.pass_start = self._statuses()
         self.changed_mid_pass = set()
         self.kept_mid_pass = set()
-        self.mid_pass_events = 0
+        self.plan_mid_pass()
         self.probes.new_pass()
         self.probes.probes.clear()
         running = sum(1 for s in self.pass_start.values() if s is NotebookStatus.RUNNING)
@@ -391,8 +421,6 @@ class Day:
         self.calm = calm
         self.probes.failure_rate = 0.0 if calm else PROBE_FAULT_RATE
         self.slack.failure_rate = 0.0 if calm else SLACK_FAILURE_RATE
-        rate = 0.0 if calm else API_FAULT_RATE
-        self.w.emulator.set_fault_rate(rate, (FaultKind.THROTTLE, FaultKind.ERROR_503))
 
     def _call(self, event: dict[str, Any]) -> dict[str, Any] | None:
         try:
@@ -448,11 +476,11 @@ class Day:
             else p
             for p in problems
         ]
-        self.judged[id(request)] = [f"{from_ms(now):%H:%M} {notebook_id}: {p}" for p in marked]
+        self.judged[request] = [f"{from_ms(now):%H:%M} {notebook_id}: {p}" for p in marked]
 
     def on_keeper_reply(self, request: httpx.Request, status: int) -> None:
         """A stop counts once ModelArts took it (a 503 before processing stopped nothing)."""
-        problems = self.judged.pop(id(request), None)
+        problems = self.judged.pop(request, None)
         if problems is None or status >= 300:
             return
         self.counts["keeper stops taken"] += 1
@@ -473,15 +501,17 @@ class Day:
     # ------------------------------------------------------------ figures
 
     def record(self, figures: SuiteFigures) -> None:
-        w = self.w
         figures.add("fleet", len(self.records), "seeded notebooks (60% running at the start)")
         figures.add("keeper invocations", self.counts["keeper invocations"])
         figures.add("keeper actions (from pass summaries)", dict(self.actions))
         figures.add(
             "Jupyter probe faults injected", dict(self.probes.injected), f"{PROBE_FAULT_RATE:.0%}"
         )
-        api = {k.value: n for k, n in w.emulator.faults.injected.items() if n}
-        figures.add("ModelArts faults injected", api, f"{API_FAULT_RATE:.0%} 429/503")
+        figures.add(
+            "ModelArts faults injected (keeper)",
+            dict(self.api_errors),
+            f"{API_FAULT_RATE:.0%} of its calls answered 429 or 503 before processing",
+        )
         figures.add(
             "state-table errors injected",
             dict(self.state_errors),
@@ -515,6 +545,8 @@ class Day:
             sum(1 for c in self.converged if not c),
             note=f"{len(self.converged)} passes killed half way, re-run with the same event",
         )
+        for line in self.unconverged:
+            figures.detail(f"not converged: {line}")
         figures.check("unhandled exceptions", len(self.unhandled))
         for line in self.unhandled[:10]:
             figures.detail(f"unhandled: {line}")

@@ -229,14 +229,26 @@ def duplicate_notebooks(figures: SuiteFigures, w: World, soak: Soak, calls: list
     for call in calls:
         if call.op == "create" and call.created_id and call.command_id:
             made.setdefault(root_id(call.command_id), set()).add(call.created_id)
-    names = Counter()
+    names: Counter[str] = Counter()
     with w.emulator.store.lock:
         for record in w.emulator.store.project(PROJECT_ID).records.values():
             names[record.name] += 1
     extra = sum(n - 1 for n in names.values() if n > 1)
     twice = {cid: ids for cid, ids in made.items() if len(ids) > 1}
     figures.check("duplicated notebooks (same name twice at the end)", extra, note="issue 10 #2")
-    figures.check("creates that made more than one notebook", len(twice))
+    figures.check(
+        "creates that made more than one notebook",
+        len(twice),
+        note="issue 10 #2, #3: a redelivered create adopts what it made, nothing else",
+    )
+    adopted = {c.command_id: c.notebook_id for c in calls if c.op == "tag" and c.status < 300}
+    for cid, ids in twice.items():
+        others = sorted(
+            {root_id(k) for k, nb in adopted.items() if nb in ids and root_id(k) != cid}
+        )
+        figures.detail(
+            f"one create, {len(ids)} notebooks: {cid} made {sorted(ids)}; also tagged by {others}"
+        )
     firsts = {p.creates[0] for p in soak.plans if p.creates}
     twins = [cid for p in soak.plans for cid in p.creates[1:]]
     twin_made = [cid for cid in twins if made.get(cid)]

@@ -70,7 +70,7 @@ MID_PASS_PER_PASS = 3  # at most this many mid-pass events in one pass
 CLICKS_BETWEEN_PASSES = 2  # at most this many Keep clicks on fresh warnings between passes
 KILLED_PASSES = (9 * 60 + 30, 15 * 60 + 5, 21 * 60 + 10)
 RULES = {
-    "reserved notebook stopped": "issue 10 #6 when Keep was pressed during the pass",
+    "reserved notebook stopped (Keep pressed during the pass)": "issue 10 #6",
     "stopped without the full warning lead": "on the wall clock; issue 10 #4 (late events)",
     "lease of a kept notebook ran out": "issue 10 #4 (late events), #5 (state-table outage)",
 }
@@ -524,7 +524,8 @@ class Day:
         figures.add("scenario events", dict(sorted(self.counts.items())))
         kinds = (
             "active notebook stopped",
-            "reserved notebook stopped",
+            "reserved notebook stopped (reserved before the pass)",
+            "reserved notebook stopped (Keep pressed during the pass)",
             "opted-out notebook stopped",
             "transient notebook stopped",
             "unreadable notebook stopped",
@@ -555,8 +556,10 @@ class Day:
 def _kind(problem: str) -> str:
     if problem.startswith("active"):
         return "active notebook stopped"
+    if problem.startswith("reserved (Keep"):
+        return "reserved notebook stopped (Keep pressed during the pass)"
     if problem.startswith("reserved"):
-        return "reserved notebook stopped"
+        return "reserved notebook stopped (reserved before the pass)"
     if problem.startswith("opted out"):
         return "opted-out notebook stopped"
     if "transient" in problem:

@@ -16,6 +16,7 @@ SUITES = {
     "chaos": ("Keeper chaos", "tests/reliability/test_keeper_chaos.py"),
     "abuse": ("Abuse", "tests/reliability/test_abuse.py"),
     "secrets": ("Secrets", "tests/reliability/test_secrets.py"),
+    "findings": ("Findings beyond issue 10", "tests/reliability/test_findings.py"),
 }
 
 
@@ -63,6 +64,11 @@ class Report:
     size: str
     suites: dict[str, SuiteFigures] = field(default_factory=dict)
 
+    def ordered(self) -> list[tuple[str, SuiteFigures]]:
+        """The suites in the order SUITES lists them (not the order they happened to run)."""
+        order = list(SUITES)
+        return sorted(self.suites.items(), key=lambda item: order.index(item[0]))
+
     def suite(self, name: str) -> SuiteFigures:
         if name not in self.suites:
             self.suites[name] = SuiteFigures(name)
@@ -76,7 +82,7 @@ class Report:
 
     def text(self) -> str:
         lines = [f"reliability figures (seed {self.seed}, size {self.size})"]
-        for name, suite in self.suites.items():
+        for name, suite in self.ordered():
             lines.append(f"== {SUITES.get(name, (name,))[0]} ({suite.wall_s:.0f} s)")
             for f in suite.figures:
                 mark = "" if f.expected is None else ("  FAIL" if f.failed else "  ok")
@@ -106,7 +112,7 @@ class Report:
             out += [f"- {SUITES[n][0]}: {f.name} = {_show(f.value)}" for n, f in failing]
         else:
             out.append("None.")
-        for name, suite in self.suites.items():
+        for name, suite in self.ordered():
             title, _ = SUITES[name]
             out += [
                 "",

@@ -16,6 +16,7 @@ the real handlers (they fail until fixed; docs/RELIABILITY.md lists them with th
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from nbkeeper.slack.buttons import CONFIRM_ACTION
 from nbkeeper.wiring import DEFAULT_POLICY_PATH, PolicySource
 from nbkeeper_local.harness import load_function
 from tests.reliability import slackreq
+from tests.reliability.conftest import suite_figures
+from tests.reliability.figures import Report, SuiteFigures
 from tests.reliability.simworld import (
     PROJECT_ID,
     Context,
@@ -39,6 +42,11 @@ from tests.reliability.simworld import (
 pytestmark = pytest.mark.reliability
 
 USER = "U0FINDER"
+
+
+@pytest.fixture
+def figures(reliability: Report) -> Iterator[SuiteFigures]:
+    yield from suite_figures(reliability, "findings", __doc__)
 
 
 def slash(w: World, text: str, n: int) -> tuple[str, dict[str, Any]]:
@@ -86,7 +94,7 @@ def answers(w: World, url: str) -> list[str]:
 
 @pytest.mark.parametrize(("verb", "lost"), [("stop", "stop"), ("delete", "delete")])
 def test_a_change_whose_reply_was_lost_is_not_reported_as_failed(
-    seed: int, verb: str, lost: str
+    seed: int, verb: str, lost: str, figures: SuiteFigures
 ) -> None:
     with world(seed) as w:
         slash(w, "create finding-1", 1)
@@ -103,11 +111,17 @@ def test_a_change_whose_reply_was_lost_is_not_reported_as_failed(
         told = answers(w, url)
         records = w.emulator.store.project(PROJECT_ID).records
         done = record.id not in records if verb == "delete" else record.status.value == "STOPPED"
+    answer = told[-1] if told else "(nothing)"
+    figures.check(
+        f"finding 1: {verb} taken by ModelArts, its reply lost: the author is told",
+        "done" if answer.startswith(":white_check_mark:") else answer[:90],
+        "done",
+    )
     assert done, f"the {verb} did not happen"
     assert told and told[-1].startswith(":white_check_mark:"), told
 
 
-def test_policy_yaml_errors_are_policy_errors(tmp_path: Path) -> None:
+def test_policy_yaml_errors_are_policy_errors(tmp_path: Path, figures: SuiteFigures) -> None:
     problems: list[str] = []
     for text in ("holidays: [2024-13-45]", "[" * 5000):
         try:
@@ -132,6 +146,11 @@ def test_policy_yaml_errors_are_policy_errors(tmp_path: Path) -> None:
                 pass
             except Exception as exc:
                 problems.append(f"keeper cold start {text[:30]!r}: {type(exc).__name__}")
+    figures.check(
+        "finding 2: policy YAML errors that escape as something else than PolicyError",
+        len(problems),
+        note="; ".join(problems),
+    )
     assert problems == []
 
 

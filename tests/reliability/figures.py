@@ -106,7 +106,7 @@ class Report:
         ]
         if runtime_s is not None:
             out.append(f"- wall time of the run: {runtime_s:.0f} s")
-        failing = [(name, f) for name, suite in self.suites.items() for f in suite.failures]
+        failing = [(name, f) for name, suite in self.ordered() for f in suite.failures]
         out += ["", "## Checks that fail", ""]
         if failing:
             out += [f"- {SUITES[n][0]}: {f.name} = {_show(f.value)}" for n, f in failing]

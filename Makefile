@@ -24,7 +24,7 @@ fresh_venv = $(1)/bin/python -c '$(IS_PY_MINOR)' 2>/dev/null || { \
 	rm -rf $(1) && $(PYTHON) -m venv $(1); }
 
 .PHONY: venv deploy-venv test lint typecheck pytest demo emulator serve plan bench validate build deploy manifest clean
-.PHONY: invoke venv-notice
+.PHONY: invoke venv-notice reliability
 
 $(STAMP): requirements-dev.txt shared/requirements.txt pyproject.toml shared/pyproject.toml
 	@$(call fresh_venv,$(VENV))
@@ -81,6 +81,12 @@ invoke: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The reliability suites at full size (tests/reliability): soak, keeper chaos, abuse, secrets.
+# Prints its seed and figures, writes docs/RELIABILITY.md, fails on any lost, duplicated,
+# out-of-order, wrongly stopped or leaked item. RELIABILITY_SEED=N replays a run.
+reliability: $(STAMP)
+	RELIABILITY_SIZE=full RELIABILITY_DOC=docs/RELIABILITY.md $(BIN)/pytest -m reliability -q tests/reliability
 
 $(DEPLOY_STAMP): requirements-deploy.txt
 	@$(call fresh_venv,$(DEPLOY_VENV))

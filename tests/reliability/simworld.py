@@ -1,0 +1,466 @@
+"""The whole pipeline on one simulated clock: the real handlers, moto, the emulator, fake Slack.
+
+- The emulator's `SimClock` is the only clock: the webhook and worker seams read it, Slack signs
+  with it, and moto's SQS is patched onto it, so visibility timeouts, redeliveries, `DelaySeconds`
+  and the DLQ move happen in simulated seconds (no real sleep anywhere).
+- Each handler talks to the emulator through its own `FaultyTransport` and to its own fake Slack.
+- `EventSource` is Lambda's SQS event source: it receives batches, invokes the worker, deletes what
+  succeeded and leaves failures in flight until their visibility timeout passes; it also kills
+  invocations mid-batch or mid-record.
+- Spies record what the webhook queued, every worker attempt and every real execution.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from nbkeeper.commands import Command, message_group_id
+from nbkeeper_local.emulator import Emulator, EmulatorConfig, SimClock
+from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
+from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
+from nbkeeper_local.harness import FakeLambdaContext, create_aws_resources, load_function, sqs_event
+from tests.functional.slack_world import FakeSlack
+from tests.reliability.faults import CURRENT_COMMAND, AfterFaults, FaultyTransport, Killed
+
+SIM_START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
+REGION = "eu-west-1"
+PROJECT_ID = DEMO_PROJECT_ID
+MAX_RECEIVES = 3
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+def root_id(command_id: str) -> str:
+    """The command a follow-up belongs to (`X.f3` -> `X`)."""
+    base, sep, last = command_id.rpartition(".f")
+    return base if sep and last.isdigit() else command_id
+
+
+@contextmanager
+def moto_on(clock: SimClock) -> Iterator[None]:
+    """moto in-process, its SQS clock replaced by the simulated one.
+
+    Also corrects moto's FIFO redelivery order: when several in-flight messages of one group
+    time out together, moto 5.2 lets each timed-out message's group count as busy while the
+    later ones are still marked pending, so the group's *last* message is delivered first.
+    SQS delivers a group in order: messages whose visibility timeout passed are not in flight.
+    """
+    import moto.sqs.models as sqs_models
+    from moto import mock_aws
+
+    real_time, real_millis = sqs_models.unix_time, sqs_models.unix_time_millis
+    real_receive = sqs_models.SQSBackend.receive_message
+
+    def unix_time(dt: datetime | None = None) -> float:
+        return real_time(dt) if dt is not None else clock.now_ms() / 1000
+
+    def unix_time_millis(dt: datetime | None = None) -> float:
+        return real_millis(dt) if dt is not None else float(clock.now_ms())
+
+    def receive_message(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        for message in [m for m in queue.pending_messages if m.visible]:
+            queue.pending_messages.discard(message)
+        return real_receive(self, queue_name, *args, **kwargs)
+
+    sqs_models.unix_time, sqs_models.unix_time_millis = unix_time, unix_time_millis
+    sqs_models.SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    try:
+        with mock_aws():
+            yield
+    finally:
+        sqs_models.unix_time, sqs_models.unix_time_millis = real_time, real_millis
+        sqs_models.SQSBackend.receive_message = real_receive  # type: ignore[method-assign]
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@dataclass
+class Context(FakeLambdaContext):
+    """A Lambda context; a killed invocation has no time left (its in-progress records expire)."""
+
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@dataclass
+class Attempt:
+    """One worker attempt at a record (outer: what Idempotency and the batch processor see)."""
+
+    command_id: str
+    at_ms: int
+    error: str | None  # None: returned a result
+
+
+@dataclass
+class Execution:
+    """One real execution (inside Idempotency): the command ran against ModelArts."""
+
+    command_id: str
+    start_ms: int
+    end_ms: int
+    result: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass
+class Sent:
+    command: Command
+    group: str
+    at_ms: int
+
+
+@dataclass
+class World:
+    emulator: Emulator
+    clock: SimClock
+    rng: random.Random
+    env: dict[str, str]
+    modules: dict[str, ModuleType]
+    transports: dict[str, FaultyTransport]
+    slacks: dict[str, FakeSlack]
+    sqs: Any
+    sent: list[Sent] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+
+    @property
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def advance(self, seconds: float) -> None:
+        self.emulator.advance(seconds)
+
+    @property
+    def queue_url(self) -> str:
+        return self.env["COMMANDS_QUEUE_URL"]
+
+    @property
+    def followup_url(self) -> str:
+        return self.env["FOLLOWUP_QUEUE_URL"]
+
+    @property
+    def dlq_url(self) -> str:
+        return self.env["COMMANDS_DLQ_URL"]
+
+    @property
+    def followup_dlq_url(self) -> str:
+        return self.env["FOLLOWUP_DLQ_URL"]
+
+    def drain_queue(self, url: str) -> list[dict[str, Any]]:
+        """Everything visible on a queue (the DLQ at the end), received once."""
+        found: list[dict[str, Any]] = []
+        for _ in range(1000):
+            reply = self.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=900
+            )
+            batch = reply.get("Messages", [])
+            if not batch:
+                return found
+            found += batch
+        return found
+
+    def in_flight(self) -> int:
+        total = 0
+        for url in (self.queue_url, self.followup_url):
+            attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])[
+                "Attributes"
+            ]
+            total += sum(
+                int(attrs.get(k, 0))
+                for k in (
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                )
+            )
+        return total
+
+
+def _spy_worker(world: World, worker: ModuleType) -> None:
+    wiring = worker.wiring
+    execute_inner = wiring.execute
+
+    def execute(command: Any, sweeper: Any = None) -> dict[str, Any]:
+        command_id = str(command.get("command_id"))
+        token = CURRENT_COMMAND.set(command_id)
+        start = world.now_ms
+        try:
+            result: dict[str, Any] = execute_inner(command, sweeper)
+        except BaseException as exc:
+            world.executions.append(
+                Execution(command_id, start, world.now_ms, None, type(exc).__name__)
+            )
+            raise
+        finally:
+            CURRENT_COMMAND.reset(token)
+        world.executions.append(Execution(command_id, start, world.now_ms, result, None))
+        return result
+
+    wiring.execute = execute
+    delivery = worker.delivery
+    execute_outer = delivery.execute
+
+    def attempt(command: dict[str, Any]) -> dict[str, Any]:
+        command_id = str(command.get("command_id"))
+        try:
+            result: dict[str, Any] = execute_outer(command)
+        except BaseException as exc:
+            world.attempts.append(
+                Attempt(command_id, world.now_ms, f"{type(exc).__name__}: {exc}"[:300])
+            )
+            raise
+        world.attempts.append(Attempt(command_id, world.now_ms, None))
+        return result
+
+    delivery.execute = attempt
+
+
+def _spy_webhook(world: World, commands: ModuleType) -> None:
+    webhook = commands.webhook
+    enqueue = webhook.enqueue
+    project = world.env["MODELARTS_PROJECT_ID"]
+
+    def send(command: Command) -> None:
+        enqueue(command)
+        world.sent.append(Sent(command, message_group_id(command, project), world.now_ms))
+
+    webhook.enqueue = send
+
+
+def base_env(secrets: dict[str, str] | None = None) -> dict[str, str]:
+    values = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MODELARTS_REGION": "ap-southeast-3",
+        "MODELARTS_PROJECT_ID": PROJECT_ID,
+        "MODELARTS_ENDPOINT": "http://modelarts.emulator",
+        "HUAWEICLOUD_SDK_AK": "RELIABILITYACCESSKEY",
+        "HUAWEICLOUD_SDK_SK": "reliability-secret-key",
+        "SLACK_SIGNING_SECRET": "reliability-signing-secret",
+        "SLACK_BOT_TOKEN": "xoxb-reliability-bot-token",
+        "NOTEBOOK_DEFAULT_IMAGE_ID": DEFAULT_IMAGE_ID,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "reliability",
+        "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    return {**values, **(secrets or {})}
+
+
+@contextmanager
+def world(
+    seed: int,
+    *,
+    env: dict[str, str] | None = None,
+    handlers: tuple[str, ...] = ("slack_commands", "notebook_worker"),
+    after_faults: AfterFaults | None = None,
+    visibility_s: int = 60,
+    emulator: Emulator | None = None,
+    start: datetime = SIM_START,
+) -> Iterator[World]:
+    """Everything on the simulated clock; `env` overrides `base_env()`."""
+    values = {**base_env(), **(env or {})}
+    rng = random.Random(seed)
+    if emulator is None:
+        clock = SimClock.stepped(start)
+        emulator = Emulator(
+            EmulatorConfig(
+                access_key=values["HUAWEICLOUD_SDK_AK"],
+                secret_key=values["HUAWEICLOUD_SDK_SK"],
+                seed=seed,
+            ),
+            clock=clock,
+        )
+        emulator.sleep = simulated_sleep(emulator)
+    clock = emulator.clock
+    with ExitStack() as stack:
+        stack.enter_context(environment(values))
+        for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
+            del os.environ[key]
+        stack.enter_context(moto_on(clock))
+        resources = create_aws_resources()
+        import boto3
+
+        sqs = boto3.client("sqs")
+        for url in (resources["COMMANDS_QUEUE_URL"], resources["FOLLOWUP_QUEUE_URL"]):
+            sqs.set_queue_attributes(
+                QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_s)}
+            )
+        # The template's follow-up DLQ (the harness has none): failed follow-ups end there too.
+        followup_dlq = sqs.create_queue(QueueName="followup-dlq")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=followup_dlq, AttributeNames=["QueueArn"])
+        sqs.set_queue_attributes(
+            QueueUrl=resources["FOLLOWUP_QUEUE_URL"],
+            Attributes={
+                "RedrivePolicy": json.dumps(
+                    {
+                        "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
+                        "maxReceiveCount": MAX_RECEIVES,
+                    }
+                )
+            },
+        )
+        resources["FOLLOWUP_DLQ_URL"] = followup_dlq
+        os.environ.update(resources)
+        values.update(resources)
+        modules: dict[str, ModuleType] = {}
+        transports: dict[str, FaultyTransport] = {}
+        slacks: dict[str, FakeSlack] = {}
+        for name in handlers:
+            module = load_function(name)
+            transport = FaultyTransport(
+                emulator.asgi_transport(),
+                clock.now_ms,
+                random.Random(rng.random()),
+                after_faults or AfterFaults(),
+            )
+            slack = FakeSlack()
+            module.seams.modelarts_transport = transport
+            module.seams.jupyter_transport = emulator.asgi_transport()
+            module.seams.modelarts_options = {"sleep": no_sleep, "rng": random.Random(seed)}
+            module.seams.slack_transport = httpx.MockTransport(slack)
+            module.seams.clock = lambda: clock.now_ms() / 1000
+            modules[name], transports[name], slacks[name] = module, transport, slack
+        w = World(emulator, clock, rng, values, modules, transports, slacks, sqs)
+        if "notebook_worker" in modules:
+            _spy_worker(w, modules["notebook_worker"])
+        if "slack_commands" in modules:
+            _spy_webhook(w, modules["slack_commands"])
+        yield w
+
+
+def simulated_sleep(emulator: Emulator) -> Callable[[float], Awaitable[None]]:
+    """The emulator's `sleep` (latency, slow replies): simulated time passes instead."""
+
+    async def sleep(seconds: float) -> None:
+        emulator.advance(seconds)
+
+    return sleep
+
+
+# ---------------------------------------------------------------- Lambda's SQS event source
+
+
+@dataclass
+class Kills:
+    """How often an invocation dies: inside a record (after its n-th ModelArts request reached
+    the emulator) or between records (after k of them; k = 0 is an invocation that failed)."""
+
+    in_record: float = 0.0
+    between: float = 0.0
+
+
+@dataclass
+class Receive:
+    queue: str
+    message_id: str
+    command_id: str | None
+    count: int
+    at_ms: int
+
+
+@dataclass
+class EventSource:
+    world: World
+    kills: Kills = field(default_factory=Kills)
+    receives: list[Receive] = field(default_factory=list)
+    killed_in_record: int = 0
+    killed_between: int = 0
+    invocations: int = 0
+    on_invoke: Callable[[], None] | None = None
+
+    def poll(self, url: str, max_batches: int = 100) -> int:
+        """Receive and process batches from `url` until nothing is visible; messages handled."""
+        handled = 0
+        for _ in range(max_batches):
+            reply = self.world.sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            )
+            messages: list[dict[str, Any]] = reply.get("Messages", [])
+            if not messages:
+                break
+            handled += len(messages)
+            self._invoke(url, messages)
+        return handled
+
+    def _invoke(self, url: str, messages: list[dict[str, Any]]) -> None:
+        world, rng = self.world, self.world.rng
+        self.invocations += 1
+        queue = "commands" if url == world.queue_url else "followup"
+        for m in messages:
+            self.receives.append(
+                Receive(
+                    queue,
+                    m["MessageId"],
+                    _command_id(m["Body"]),
+                    int(m["Attributes"]["ApproximateReceiveCount"]),
+                    world.now_ms,
+                )
+            )
+        worker = world.modules["notebook_worker"]
+        transport = world.transports["notebook_worker"]
+        roll = rng.random()
+        batch = messages
+        context = Context(function_name="notebook-worker", aws_request_id=f"r{self.invocations}")
+        if roll < self.kills.between:
+            batch = messages[: rng.randrange(len(messages))]  # dies after these (maybe none)
+            context.remaining_ms = 0
+            if not batch:  # the invocation failed before its first record
+                self.killed_between += 1
+                return
+        elif roll < self.kills.between + self.kills.in_record:
+            transport.kill.arm(rng.randint(1, 6))
+            context.remaining_ms = 0
+        try:
+            result = worker.lambda_handler(sqs_event(url, batch), context)
+        except Killed:
+            self.killed_in_record += 1
+            return  # nothing is deleted: every message comes back after its visibility timeout
+        finally:
+            transport.kill.disarm()
+        if batch is not messages:
+            self.killed_between += 1
+            return
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                world.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    @property
+    def redeliveries(self) -> int:
+        return sum(1 for r in self.receives if r.count > 1)
+
+
+def _command_id(body: str) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    value = data.get("command_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else None

@@ -165,6 +165,8 @@ def state_faults(
         operation = event_name.rsplit(".", 1)[-1]
         body = params.get("body") if isinstance(params, dict) else None  # the request, no more
         what = body if isinstance(body, bytes | str) else ""
+        if operation == "BatchWriteItem":  # audit batches are filled in no fixed order: the
+            what = ""  # n-th batch of a moment draws the same, whatever it holds
         if outage() or draw(clock_ms(), operation, what) < rate():
             counter[operation] += 1
             raise ClientError(

@@ -65,14 +65,15 @@ class Tally:
         self.tried[cls] += 1
         if wrong:
             self.wrongly_accepted[cls] += 1
-            self._sample(f"{cls}: accepted: {wrong}")
+            self._sample(f"{cls}: accepted", wrong)
         if crash:
             self.unhandled[cls] += 1
-            self._sample(f"{cls}: unhandled: {crash}")
+            self._sample(f"{cls}: unhandled", crash)
 
-    def _sample(self, line: str) -> None:
-        if len(self.samples) < 60:
-            self.samples.append(line[:300])
+    def _sample(self, kind: str, what: str) -> None:
+        """A few examples of each kind (the counts say how many there were)."""
+        if sum(1 for line in self.samples if line.startswith(kind + ":")) < 6:
+            self.samples.append(f"{kind}: {what}"[:300])
 
 
 def test_abuse(size: str, seed: int, figures: SuiteFigures) -> None:

@@ -474,16 +474,21 @@ def explain_dlq(
             )
             continue
         root = root_id(command_id) if command_id else None
-        told = [t for r in reports.get(root or "", []) for t in [r.text] if "failed after" in t]
+        told = [r.text for r in reports.get(root or "", [])]
         issued = soak.issued.get(root or "")
         what = f"{data.get('type')} {command_id}" if isinstance(data, dict) else "?"
         who = issued.user if issued else (data or {}).get("requested_by", {}).get("user_id")
+        done = any(e.error is None for e in w.executions if e.command_id == command_id)
         if not told:
             unexplained += 1
+        why = dict(kinds) or "none raised"
+        if done and not any("failed after" in t for t in told):
+            # It ran (its result is in the idempotency table), but the invocation that ran it
+            # died before deleting it, on its last receive: a redrive replays the result.
+            why = f"{why}, then completed but not deleted (invocation killed)"
         figures.detail(
-            f"DLQ ({queue}): {what} from {who}: {len(receives)} receives; failures "
-            f"{dict(kinds) or 'none raised (held back or killed)'}; author "
-            f"{'told: ' + told[0][:90] if told else 'NOT told'}"
+            f"DLQ ({queue}): {what} from {who}: {len(receives)} receives; failures {why}; "
+            f"author {'told: ' + told[-1][:90] if told else 'NOT told'}"
         )
     figures.check(
         "DLQ messages whose author was not told",

@@ -33,7 +33,8 @@ from nbkeeper.assembly import DEFAULT_POLICY_PATH
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper.timefmt import local_time
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
-from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY, Emulator
+from nbkeeper_local.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from nbkeeper_local.emulator.core import Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
 from nbkeeper_local.emulator.server import serve_in_thread
 from nbkeeper_local.slacktext import indent, render

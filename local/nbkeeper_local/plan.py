@@ -242,7 +242,7 @@ def _is_loopback_url(url: str) -> bool:
 
 def emulator_settings(endpoint: str) -> ModelArtsSettings:
     """The emulator's documented demo project and credentials at `endpoint`."""
-    from nbkeeper_local.emulator.core import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+    from nbkeeper_local.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
     from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
     from nbkeeper_local.harness import MODELARTS_REGION
 

@@ -6,25 +6,8 @@ import httpx
 from starlette.types import ASGIApp
 
 from .app import create_app
-from .config import (
-    DEMO_ACCESS_KEY,
-    DEMO_AUTH_TOKEN,
-    DEMO_IDENTITY,
-    DEMO_SECRET_KEY,
-    EmulatorConfig,
-)
 from .engine import EmulatorEngine
 from .faults import ConnectionDroppedError
-
-__all__ = [
-    "DEMO_ACCESS_KEY",
-    "DEMO_AUTH_TOKEN",
-    "DEMO_IDENTITY",
-    "DEMO_SECRET_KEY",
-    "ConnectionDroppedError",
-    "Emulator",
-    "EmulatorConfig",
-]
 
 
 class Emulator(EmulatorEngine):

@@ -204,12 +204,12 @@ def _spy_worker(world: World, worker: ModuleType) -> None:
     wiring = worker.wiring
     execute_inner = wiring.execute
 
-    def execute(command: Any, sweeper: Any = None) -> dict[str, Any]:
+    def execute(command: Any, sweeper: Any = None, budget: float | None = None) -> dict[str, Any]:
         command_id = str(command.get("command_id"))
         token = CURRENT_COMMAND.set(command_id)
         start = world.now_ms
         try:
-            result: dict[str, Any] = execute_inner(command, sweeper)
+            result: dict[str, Any] = execute_inner(command, sweeper, budget)
         except BaseException as exc:
             world.executions.append(
                 Execution(command_id, start, world.now_ms, None, type(exc).__name__)
@@ -224,10 +224,12 @@ def _spy_worker(world: World, worker: ModuleType) -> None:
     delivery = worker.delivery
     execute_outer = delivery.execute
 
-    def attempt(command: dict[str, Any]) -> dict[str, Any]:
+    # Delivery calls execute(command, budget): the seconds the record may run (the worker's
+    # time plan); the spy passes it on.
+    def attempt(command: dict[str, Any], budget: float | None) -> dict[str, Any]:
         command_id = str(command.get("command_id"))
         try:
-            result: dict[str, Any] = execute_outer(command)
+            result: dict[str, Any] = execute_outer(command, budget)
         except BaseException as exc:
             world.attempts.append(
                 Attempt(command_id, world.now_ms, f"{type(exc).__name__}: {exc}"[:300])

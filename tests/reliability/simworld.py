@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,14 +29,19 @@ from nbkeeper.commands import Command, message_group_id
 from nbkeeper_local.emulator import Emulator, EmulatorConfig, SimClock
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
-from nbkeeper_local.harness import FakeLambdaContext, create_aws_resources, load_function, sqs_event
+from nbkeeper_local.harness import (
+    MAX_RECEIVE_COUNT,
+    FakeLambdaContext,
+    create_aws_resources,
+    load_function,
+    sqs_event,
+)
 from tests.functional.slack_world import FakeSlack
 from tests.reliability.faults import CURRENT_COMMAND, AfterFaults, FaultyTransport, Killed
 
 SIM_START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a Monday
 REGION = "eu-west-1"
 PROJECT_ID = DEMO_PROJECT_ID
-MAX_RECEIVES = 3
 
 
 async def no_sleep(seconds: float) -> None:
@@ -86,6 +92,42 @@ def moto_on(clock: SimClock) -> Iterator[None]:
 
 
 @contextmanager
+def powertools_on(clock: SimClock) -> Iterator[None]:
+    """Powertools Idempotency on the simulated clock: it reads `datetime.now()` for a record's
+    expiry and for the in-progress expiry (now + the invocation's remaining time), so a record
+    left in progress by a killed invocation expires at that invocation's simulated deadline,
+    and its redelivery after the visibility timeout runs it again."""
+    import datetime as real_dt
+
+    from aws_lambda_powertools.utilities.idempotency import base
+    from aws_lambda_powertools.utilities.idempotency.persistence import (
+        base as persistence_base,
+    )
+    from aws_lambda_powertools.utilities.idempotency.persistence import datarecord, dynamodb
+
+    class SimDatetime(real_dt.datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return real_dt.datetime.fromtimestamp(clock.now_ms() / 1000, tz)
+
+    class SimModule:
+        datetime = SimDatetime
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_dt, name)
+
+    modules = (base, persistence_base, datarecord, dynamodb)
+    saved = [module.__dict__["dt"] for module in modules]
+    for module in modules:
+        setattr(module, "dt", SimModule())  # noqa: B010 (mypy does not see the module's dt)
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, saved, strict=True):
+            setattr(module, "dt", original)  # noqa: B010
+
+
+@contextmanager
 def environment(values: dict[str, str]) -> Iterator[None]:
     saved = dict(os.environ)
     os.environ.update(values)
@@ -98,12 +140,17 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 
 @dataclass
 class Context(FakeLambdaContext):
-    """A Lambda context; a killed invocation has no time left (its in-progress records expire)."""
+    """A Lambda context. With a `deadline_ms` on `clock` (the simulated one), its remaining time
+    runs down as simulated time passes, as an invocation's does; else `remaining_ms` throughout."""
 
     remaining_ms: int = 60_000
+    deadline_ms: int | None = None
+    clock: Callable[[], int] | None = None
 
     def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+        if self.deadline_ms is None or self.clock is None:
+            return self.remaining_ms
+        return max(0, self.deadline_ms - self.clock())
 
 
 @dataclass
@@ -306,6 +353,7 @@ def world(
         for key in [k for k in os.environ if k.startswith("AWS_ENDPOINT_URL")]:
             del os.environ[key]
         stack.enter_context(moto_on(clock))
+        stack.enter_context(powertools_on(clock))
         resources = create_aws_resources()
         import boto3
 
@@ -314,7 +362,8 @@ def world(
             sqs.set_queue_attributes(
                 QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_s)}
             )
-        # The template's follow-up DLQ (the harness has none): failed follow-ups end there too.
+        # The template's follow-up DLQ (the harness has none): failed follow-ups end there too,
+        # after as many receives as commands (the worker tells the author on the last one).
         followup_dlq = sqs.create_queue(QueueName="followup-dlq")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=followup_dlq, AttributeNames=["QueueArn"])
         sqs.set_queue_attributes(
@@ -323,7 +372,7 @@ def world(
                 "RedrivePolicy": json.dumps(
                     {
                         "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
-                        "maxReceiveCount": MAX_RECEIVES,
+                        "maxReceiveCount": MAX_RECEIVE_COUNT,
                     }
                 )
             },
@@ -369,13 +418,26 @@ def simulated_sleep(emulator: Emulator) -> Callable[[float], Awaitable[None]]:
 # ---------------------------------------------------------------- Lambda's SQS event source
 
 
+WORKER_TIMEOUT_S = 120  # template.yaml's NotebookWorker Timeout
+
+
 @dataclass
 class Kills:
     """How often an invocation dies: inside a record (after its n-th ModelArts request reached
-    the emulator) or between records (after k of them; k = 0 is an invocation that failed)."""
+    the emulator) or between records (after k of them; k = 0 is an invocation that failed
+    before its first record). Either way it returns nothing, so nothing of its batch is deleted.
+
+    `each_after`: once this many invocations ran, a kind of kill that has not happened yet is
+    made to happen at the next invocation where it can (a batch of two or more messages for a
+    kill between records; any request to ModelArts for one inside a record), so that even a
+    short run exercises every kind. None: only the random draws."""
 
     in_record: float = 0.0
     between: float = 0.0
+    each_after: int | None = None
+
+
+KILL_KINDS = ("before the first record", "between records", "inside a record")
 
 
 @dataclass
@@ -389,11 +451,14 @@ class Receive:
 
 @dataclass
 class EventSource:
+    """Lambda's SQS event source for the worker: one invocation per received batch, with the
+    function's timeout (`WORKER_TIMEOUT_S`) counted in simulated time."""
+
     world: World
     kills: Kills = field(default_factory=Kills)
     receives: list[Receive] = field(default_factory=list)
-    killed_in_record: int = 0
-    killed_between: int = 0
+    killed: Counter[str] = field(default_factory=Counter)  # by KILL_KINDS
+    forced: Counter[str] = field(default_factory=Counter)  # of those, made to happen
     invocations: int = 0
     on_invoke: Callable[[], None] | None = None
 
@@ -411,6 +476,24 @@ class EventSource:
             self._invoke(url, messages)
         return handled
 
+    def _kill(self, messages: list[dict[str, Any]]) -> tuple[str | None, bool]:
+        """This invocation's kill (a KILL_KINDS entry or None), and whether it was forced."""
+        rng = self.world.rng
+        roll = rng.random()
+        if roll < self.kills.between:  # after k records, k drawn from 0 .. len - 1
+            k = rng.randrange(len(messages))
+            return ("between records" if k else "before the first record"), False
+        if roll < self.kills.between + self.kills.in_record:
+            return "inside a record", False
+        if self.kills.each_after is None or self.invocations <= self.kills.each_after:
+            return None, False
+        for kind in KILL_KINDS:
+            if self.killed[kind]:
+                continue
+            if kind != "between records" or len(messages) > 1:
+                return kind, True
+        return None, False
+
     def _invoke(self, url: str, messages: list[dict[str, Any]]) -> None:
         world, rng = self.world, self.world.rng
         self.invocations += 1
@@ -427,32 +510,40 @@ class EventSource:
             )
         worker = world.modules["notebook_worker"]
         transport = world.transports["notebook_worker"]
-        roll = rng.random()
+        kill, forced = self._kill(messages)
         batch = messages
-        context = Context(function_name="notebook-worker", aws_request_id=f"r{self.invocations}")
-        if roll < self.kills.between:
-            batch = messages[: rng.randrange(len(messages))]  # dies after these (maybe none)
-            context.remaining_ms = 0
-            if not batch:  # the invocation failed before its first record
-                self.killed_between += 1
-                return
-        elif roll < self.kills.between + self.kills.in_record:
-            transport.kill.arm(rng.randint(1, 6))
-            context.remaining_ms = 0
+        context = Context(
+            function_name="notebook-worker",
+            aws_request_id=f"r{self.invocations}",
+            deadline_ms=world.now_ms + WORKER_TIMEOUT_S * 1000,
+            clock=world.clock.now_ms,
+        )
+        if kill == "before the first record":
+            self._count(kill, forced)
+            return
+        if kill == "between records":  # dies after k records ran (1 <= k < len(messages))
+            batch = messages[: 1 + rng.randrange(len(messages) - 1)]
+        if kill == "inside a record":
+            transport.kill.arm(1 if forced else rng.randint(1, 6))
         try:
             result = worker.lambda_handler(sqs_event(url, batch), context)
         except Killed:
-            self.killed_in_record += 1
+            self._count("inside a record", forced)
             return  # nothing is deleted: every message comes back after its visibility timeout
         finally:
             transport.kill.disarm()
-        if batch is not messages:
-            self.killed_between += 1
+        if kill == "between records":
+            self._count(kill, forced)
             return
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         for m in messages:
             if m["MessageId"] not in failed:
                 world.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def _count(self, kind: str, forced: bool) -> None:
+        self.killed[kind] += 1
+        if forced:
+            self.forced[kind] += 1
 
     @property
     def redeliveries(self) -> int:

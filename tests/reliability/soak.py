@@ -216,7 +216,7 @@ class Soak:
         reply: dict[str, Any] = json.loads(response.get("body") or "{}") if route == "slash" else {}
         queued = self.world.sent[before:]
         if not queued:
-            kind = _ack_kind(reply)
+            kind = _ack_kind(reply, what)
             self.at_ack[kind] += 1
             if kind == "other answer" and len(self.odd_answers) < 10:
                 self.odd_answers.append(f"{what} -> {str(reply.get('text', ''))[:120]}")
@@ -342,7 +342,7 @@ class Soak:
         return found
 
 
-def _ack_kind(reply: dict[str, Any]) -> str:
+def _ack_kind(reply: dict[str, Any], what: str) -> str:
     text = str(reply.get("text", ""))
     for needle, kind in (
         ("belongs to", "non-owner refused"),
@@ -360,5 +360,7 @@ def _ack_kind(reply: dict[str, Any]) -> str:
     if any(b.get("type") == "actions" for b in reply.get("blocks") or []):
         return "confirmation asked"
     if "Your notebooks" in json.dumps(reply) or "*nbkeeper commands*" in text:
+        return "read-only answer"
+    if what.startswith(("/nb status ", "/nb list")) and text:  # the notebook's state, as is
         return "read-only answer"
     return "other answer"

@@ -21,11 +21,21 @@ from nbkeeper.commands import CreateCommand, NotebookCommand
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.emulator import FaultKind
+from nbkeeper_local.harness import MAX_RECEIVE_COUNT
 from tests.reliability import model
 from tests.reliability.conftest import suite_figures
 from tests.reliability.faults import MUTATING, AfterFaults
 from tests.reliability.figures import Report, SuiteFigures
-from tests.reliability.simworld import PROJECT_ID, EventSource, Kills, World, root_id, world
+from tests.reliability.simworld import (
+    KILL_KINDS,
+    PROJECT_ID,
+    WORKER_TIMEOUT_S,
+    EventSource,
+    Kills,
+    World,
+    root_id,
+    world,
+)
 from tests.reliability.soak import ADMIN, USERS, Soak
 
 pytestmark = pytest.mark.reliability
@@ -43,10 +53,14 @@ EMULATOR_FAULTS = (
     FaultKind.DROP,
 )
 AFTER_FAULTS = AfterFaults(reply_lost=0.01, timeout_after=0.005, loose=0.05)
-KILLS = Kills(in_record=0.03, between=0.03)
-VISIBILITY_S = 60
+# Every kind of kill at least once, even in a short run: forced after 20 invocations if the
+# draws have not made it happen by then.
+KILLS = Kills(in_record=0.03, between=0.03, each_after=20)
+# Longer than the worker's timeout (simworld.WORKER_TIMEOUT_S), as Lambda requires of an event
+# source's queue: a killed invocation's record is no longer in progress when it comes back.
+VISIBILITY_S = 150
 CAP_S = 45 * 60  # no new commands after this much simulated time (leases last >= 1 h)
-DRAIN_S = 10 * 60
+DRAIN_S = (MAX_RECEIVE_COUNT + 1) * VISIBILITY_S  # a command queued at the cap reaches the DLQ
 
 
 @pytest.fixture
@@ -174,13 +188,27 @@ def record_figures(
     figures.add("worker invocations", source.invocations)
     figures.add(
         "invocations killed",
-        {"mid-record": source.killed_in_record, "mid-batch": source.killed_between},
-        f"{KILLS.in_record:.0%} / {KILLS.between:.0%} of invocations",
+        {kind: source.killed[kind] for kind in KILL_KINDS},
+        f"drawn: {KILLS.in_record:.0%} inside a record, {KILLS.between:.0%} between records "
+        f"(or before the first); forced: {dict(source.forced) or 'none'}",
     )
+    for kind in KILL_KINDS:
+        figures.check(f"invocations killed {kind} >= 1", source.killed[kind] >= 1, True)
     figures.add("receives", len(source.receives))
     figures.add(
-        "redeliveries (receive count > 1)", source.redeliveries, f"visibility {VISIBILITY_S} s"
+        "redeliveries (receive count > 1)",
+        source.redeliveries,
+        f"visibility {VISIBILITY_S} s, worker timeout {WORKER_TIMEOUT_S} s (simulated)",
     )
+    figures.check("redeliveries >= 1", source.redeliveries >= 1, True)
+    early = early_redeliveries(source)
+    figures.check(
+        "redeliveries before the visibility timeout ran out",
+        len(early),
+        note="a message comes back only once its last receive's visibility timeout passed",
+    )
+    for line in early[:5]:
+        figures.detail(f"early redelivery: {line}")
 
     lost = [s.command for s in sent if outcomes.get(s.command.command_id) is None]
     figures.check(
@@ -218,6 +246,17 @@ def record_figures(
     figures.check("unhandled exceptions (HTTP 5xx from the webhook)", len(soak.unhandled))
     for line in soak.unhandled[:10]:
         figures.detail(f"unhandled: {line}")
+
+
+def early_redeliveries(source: EventSource) -> list[str]:
+    last: dict[str, int] = {}
+    early = []
+    for r in source.receives:
+        before = last.get(r.message_id)
+        if before is not None and r.at_ms - before < VISIBILITY_S * 1000:
+            early.append(f"{r.command_id} receive {r.count} after {(r.at_ms - before) / 1000} s")
+        last[r.message_id] = r.at_ms
+    return early
 
 
 def soak_size(soak: Soak) -> str:

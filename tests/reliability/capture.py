@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+LEDGER = "response_url items (30 minutes, state table)"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -51,6 +52,10 @@ class Capture:
     slack: list[str] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The state table's response_url items (COMMAND#{id} / RESPURL): where the webhook keeps a
+    # command's response_url for its 30 minutes instead of the queue body (docs/queue-messages.md).
+    # Searched for every secret but the response_url itself.
+    ledger: list[str] = field(default_factory=list)
 
     def sources(self) -> dict[str, list[str]]:
         return {
@@ -61,14 +66,20 @@ class Capture:
             "Slack messages": self.slack,
             "audit and table records": self.stored,
             "exception texts": self.errors,
+            LEDGER: self.ledger,
         }
 
-    def search(self, secrets: dict[str, str]) -> dict[tuple[str, str], list[str]]:
-        """(secret name, source) -> matching excerpts. Values are regexes."""
+    def search(
+        self, secrets: dict[str, str], allowed: dict[str, str] | None = None
+    ) -> dict[tuple[str, str], list[str]]:
+        """(secret name, source) -> matching excerpts. Values are regexes; `allowed` maps a
+        source to the one secret name that belongs there (not searched for in it)."""
         found: dict[tuple[str, str], list[str]] = {}
         for name, pattern in secrets.items():
             regex = re.compile(pattern)
             for source, items in self.sources().items():
+                if (allowed or {}).get(source) == name:
+                    continue
                 for item in items:
                     match = regex.search(item)
                     if match:
@@ -119,6 +130,23 @@ class _Powertools(logging.Handler):
         self.sink.append(self.format(record))
 
 
+class PrintedLines(io.StringIO):
+    """A stream whose lines land in `capture.printed` at each flush: the demo's `HandlerOutput`
+    stream (what the handlers print: Powertools JSON lines, EMF metrics)."""
+
+    def __init__(self, capture: Capture) -> None:
+        super().__init__()
+        self.capture = capture
+
+    def flush(self) -> None:
+        text = self.getvalue()
+        if text:
+            self.capture.printed += text.splitlines()
+            self.seek(0)
+            self.truncate()
+        super().flush()
+
+
 @contextlib.contextmanager
 def printed(capture: Capture) -> Iterator[None]:
     out, err = io.StringIO(), io.StringIO()
@@ -139,6 +167,8 @@ def record_queue_bodies(client: Any, capture: Capture) -> None:
 
 
 def scan_tables(capture: Capture, names: list[str]) -> None:
+    """Every item of the tables: response_url items into `capture.ledger`, the rest into
+    `capture.stored`."""
     import boto3
 
     client = boto3.client("dynamodb")
@@ -146,7 +176,11 @@ def scan_tables(capture: Capture, names: list[str]) -> None:
         kwargs: dict[str, Any] = {"TableName": name}
         while True:
             page = client.scan(**kwargs)
-            capture.stored += [json.dumps(item) for item in page.get("Items", [])]
+            for item in page.get("Items", []):
+                ledger = item.get("sk", {}).get("S") == "RESPURL" and str(
+                    item.get("pk", {}).get("S")
+                ).startswith("COMMAND#")
+                (capture.ledger if ledger else capture.stored).append(json.dumps(item))
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -5,6 +5,8 @@ captured log line, printed line, webhook reply, Slack message, queue and DLQ bod
 idempotency record and exception text is searched for them: 0 occurrences.
 
 The bot token may appear in exactly one place: the Authorization header of Slack Web API calls.
+A response_url may appear in exactly one place: its state-table item (COMMAND#{id} / RESPURL,
+30-minute TTL), where the webhook keeps it instead of the queue body.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from typing import Any
 import httpx
 import pytest
 
-from nbkeeper.commands import Requester, StopCommand, encode_command
+from nbkeeper.commands import Requester, StopCommand
 from nbkeeper_local import demo
 from nbkeeper_local.emulator import FaultKind
-from nbkeeper_local.harness import SlackPost, demo_policy, load_function
+from nbkeeper_local.harness import HandlerOutput, SlackPost, demo_policy, load_function
 from tests.reliability.capture import (
+    LEDGER,
     Capture,
+    PrintedLines,
     attach,
     capturing,
     printed,
@@ -97,12 +101,13 @@ class StorySlack:
 
 
 class Story(demo.Story):
-    """demo.Story whose handler output is captured instead of thrown away."""
+    """demo.Story whose handler output (`logs`, a `PrintedLines` stream) and errors are
+    captured for the search."""
 
     capture: Capture
 
     def invoke(self, module: ModuleType, event: dict[str, Any], name: str) -> Any:
-        with printed(self.capture):
+        with printed(self.capture), self.logs.captured():
             try:
                 result = module.lambda_handler(event, Context(function_name=name))
             except Exception as exc:
@@ -169,9 +174,10 @@ def test_secrets(
             slack = StorySlack(capture)
             story = story_in(w, slack, capture, FLEET[size])
             run_story(story, w)
-            error_paths(story, w, slack, capture)
-            capture.queue_bodies += [m["Body"] for m in w.drain_queue(w.dlq_url)]
-            capture.queue_bodies += [m["Body"] for m in w.drain_queue(w.followup_dlq_url)]
+            foreign = error_paths(story, w, slack, capture)
+            for url in (w.dlq_url, w.followup_dlq_url):
+                bodies = [m["Body"] for m in w.drain_queue(url)]
+                capture.queue_bodies += [b for b in bodies if b not in foreign]
             scan_tables(capture, [w.env["STATE_TABLE"], w.env["IDEMPOTENCY_TABLE"]])
             bearer = {url for url, auth in slack.authorizations}
         settings_errors(capture, secrets_env)
@@ -183,7 +189,7 @@ def test_secrets(
         "notebook token": "|".join(re.escape(t) for t in tokens),
         "response_url path": RESPONSE_MARK + r"\d+",
     }
-    found = capture.search(patterns)
+    found = capture.search(patterns, allowed={LEDGER: "response_url path"})
     for source, items in capture.sources().items():
         figures.add(f"searched: {source}", len(items))
     figures.add("notebook tokens searched for", len(tokens))
@@ -216,7 +222,8 @@ def remember_tokens(w: World, tokens: list[str]) -> None:
 
 def story_in(w: World, slack: StorySlack, capture: Capture, fleet: int) -> Story:
     w.emulator.seed_fleet(size=fleet)
-    story = Story(StoryWorld(w, slack), demo.Timeline(w.clock))  # type: ignore[arg-type]
+    logs = HandlerOutput(PrintedLines(capture))
+    story = Story(StoryWorld(w, slack), demo.Timeline(w.clock), logs)  # type: ignore[arg-type]
     story.capture = capture
     transport = httpx.MockTransport(slack)
     for module in (story.commands, story.worker, story.keeper):
@@ -248,8 +255,9 @@ def run_story(story: Story, w: World) -> None:
             w.emulator.clock.set(now)
 
 
-def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> None:
-    """Every way a request can fail, with the secrets in play."""
+def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> set[str]:
+    """Every way a request can fail, with the secrets in play. Returns the queue bodies this
+    test wrote itself as another producer (not nbkeeper's output, so not searched)."""
     with printed(capture):
         story.slash(demo.ALICE, "create secret-nb")
         notebook = next(
@@ -279,6 +287,8 @@ def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> 
             story.drain()
             w.emulator.advance(120)
         w.emulator.set_fault_rate(0.0)
+        # A poison message with an author, from an older producer that still put the
+        # response_url in the body: the worker must not copy it anywhere.
         poison = {
             "type": "teleport",
             "command_id": "poison.secret",
@@ -288,6 +298,7 @@ def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> 
                 "response_url": slack.response_url("T0DEMO/p/p"),
             },
         }
+        foreign = {json.dumps(poison)}
         w.sqs.send_message(
             QueueUrl=w.queue_url,
             MessageBody=json.dumps(poison),
@@ -317,6 +328,7 @@ def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> 
         story.invoke(story.commands, bad, "slack-commands")
         refuse_sends(story.commands)
         story.slash(demo.BOB, "create refused-by-queue")
+    return foreign
 
 
 def queue_stop(story: Story, w: World, notebook_id: str, tag: str) -> None:
@@ -329,12 +341,7 @@ def queue_stop(story: Story, w: World, notebook_id: str, tag: str) -> None:
         notebook_id=notebook_id,
         notebook_name="secret-nb",
     )
-    story.sqs.send_message(
-        QueueUrl=w.queue_url,
-        MessageBody=encode_command(command),
-        MessageGroupId=f"nb.{notebook_id}",
-        MessageDeduplicationId=command.command_id,
-    )
+    story.commands.wiring.enqueue(command)  # as the webhook queues it
     story.drain()
 
 

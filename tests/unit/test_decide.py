@@ -437,6 +437,65 @@ def test_lease_fallback_shows_recent_use_but_never_idleness() -> None:
     assert "not stopped on the lease alone" in decision.reason
 
 
+# ---------------------------------------------------------------- state not readable
+
+
+@pytest.mark.parametrize(
+    "activity",
+    [IDLE, UnknownActivity(reason="Jupyter not readable"), idle_for(timedelta(hours=5))],
+    ids=["idle", "unknown", "long idle"],
+)
+def test_without_state_a_lease_about_to_end_is_bridged_by_the_shortest_renewal(
+    activity: ActivityResult,
+) -> None:
+    """The state table is down: a reservation may keep this notebook, and nobody can tell."""
+    decision = decide(notebook(ends_in=10 * MIN), activity, None, None, POLICY, NOW, state=False)
+    assert decision.action is Action.PROLONG
+    assert decision.extend_ms == LEASE_MIN_MS
+    assert decision.new_deadline == NOW + timedelta(hours=1)
+    assert "state is not readable" in decision.reason
+
+
+def test_without_state_a_lease_not_yet_due_is_left_alone_and_nothing_is_warned() -> None:
+    decision = decide(notebook(ends_in=30 * MIN), IDLE, None, None, POLICY, NOW, state=False)
+    assert decision.action is Action.NOOP
+    assert "state is not readable" in decision.reason
+
+
+def test_without_state_a_due_warning_does_not_stop() -> None:
+    due = warning(warned_at=NOW - 40 * MIN)
+    decision = decide(notebook(ends_in=10 * MIN), IDLE, None, due, POLICY, NOW, state=False)
+    assert decision.action is Action.PROLONG
+    later = decide(notebook(ends_in=timedelta(hours=1)), IDLE, None, due, POLICY, NOW, state=False)
+    assert later.action is Action.NOOP
+
+
+def test_without_state_active_notebooks_keep_the_full_extension() -> None:
+    decision = decide(notebook(ends_in=10 * MIN), ACTIVE, None, None, POLICY, NOW, state=False)
+    assert decision.extend_ms == 2 * HOUR_MS
+
+
+def test_without_state_the_bridge_outlasts_renew_before() -> None:
+    """With renew_before of an hour or more, a 1 h bridge would be due again at once."""
+    policy = load_policy_text("renew_before_minutes: 90\nextend_by_hours: 3")
+    decision = decide(notebook(ends_in=10 * MIN), IDLE, None, None, policy, NOW, state=False)
+    assert decision.extend_ms == 3 * HOUR_MS
+
+
+def test_without_state_the_runtime_cap_still_holds() -> None:
+    policy = load_policy_text("max_runtime_hours: 4")
+    started = NOW - timedelta(hours=3, minutes=30)  # 30 min of room: less than a renewal
+    nb = notebook(ends_in=10 * MIN, started=started)
+    decision = decide(nb, IDLE, None, None, policy, NOW, state=False)
+    assert decision.action is Action.NOOP
+    assert "runtime cap" in decision.reason
+
+
+def test_without_state_a_lease_without_an_end_needs_nothing() -> None:
+    nb = notebook(ends_in=5 * MIN, enable=False)
+    assert decide(nb, IDLE, None, None, POLICY, NOW, state=False).action is Action.NOOP
+
+
 def test_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         decide(notebook(), IDLE, None, None, POLICY, NOW.replace(tzinfo=None))

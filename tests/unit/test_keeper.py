@@ -25,7 +25,7 @@ from nbkeeper.keeper.report import (
 from nbkeeper.memory import MemoryStateStore
 from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.retry import RetryPolicy
-from nbkeeper.modelarts.schemas import NotebookStatus
+from nbkeeper.modelarts.schemas import HOUR_MS, NotebookStatus
 from nbkeeper.records import Owner, PendingWarning, ProjectRef, Reservation
 from nbkeeper_local.emulator import ActivityPattern, Emulator
 from tests.emulator_fixtures import EMULATOR_BASE_URL, PROJECT_ID
@@ -532,24 +532,28 @@ def test_a_stop_whose_warning_cannot_be_deleted_is_still_audited_as_done(
     assert ("stop", "ok") in [(r.action, r.outcome) for r in store.audit]
 
 
-def test_without_state_kept_notebooks_are_prolonged_and_nothing_is_warned_or_stopped(
+def test_without_state_every_lease_about_to_end_is_prolonged_and_nothing_is_warned_or_stopped(
     emulator: Emulator, world: dict[str, Any]
 ) -> None:
+    """A reservation nobody can read may keep any notebook: kept ones get extend_by, the others
+    (idle, unreachable) the 1 h minimum; the idle one whose lease is not due is left alone."""
     ids = world["ids"]
     world["store"].put_warning(due_idle_warning(emulator, ids["idle"]))  # unreadable below
     store = FlakyStore(world["store"], "load_project")
     emulator.advance(timedelta(minutes=108))  # the 2 h leases end within 20 minutes
     notifier = RecordingNotifier()
     report = run(emulator, world["transport"], world["auth"], store, notifier)
-    actions = by_name(report)
-    assert {name for name, action in actions.items() if action is Action.PROLONG} == {
-        "active",
-        "busy",
-        "tagged",
+    extended = {o.name: o.decision.extend_ms for o in report.outcomes if o.action is Action.PROLONG}
+    assert extended == {
+        "active": 2 * HOUR_MS,
+        "busy": 2 * HOUR_MS,
+        "tagged": 2 * HOUR_MS,
+        "reserved": HOUR_MS,  # idle, and its reservation (if any) cannot be read
+        "down": HOUR_MS,  # Jupyter unreachable
     }
-    assert actions["idle"] is Action.NOOP and actions["reserved"] is Action.NOOP
+    assert by_name(report)["idle"] is Action.NOOP  # its 4 h lease is not due
     idle = next(o for o in report.outcomes if o.name == "idle")
-    assert idle.decision.reason.startswith("not warned: nbkeeper's state is not readable")
+    assert idle.decision.reason.startswith("nbkeeper's state is not readable")
     assert notifier.warnings == []
     assert emulator.find(ids["idle"]).status is NotebookStatus.RUNNING
     assert [p.error for p in report.project_errors] == [

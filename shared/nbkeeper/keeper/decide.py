@@ -14,7 +14,12 @@ Rules, in order:
    warned once (`max_runtime`) and the lease is left to run out: the keeper itself never stops a
    kept notebook.
 4. When activity cannot be read from Jupyter, nothing is warned or stopped.
-5. Otherwise the notebook is idle beyond the threshold. Without a pending warning it is warned
+5. When nbkeeper's state (reservations, warnings) cannot be read, nothing is warned or stopped,
+   and since a reservation nobody can see may keep any notebook, a lease that ends within
+   `renew_before` is prolonged all the same: a kept notebook as in rule 2, any other by the
+   shortest renewal that outlasts `renew_before` (ModelArts' 1 h minimum, else `extend_by`),
+   within the runtime cap. Once the state is back the other rules apply again.
+6. Otherwise the notebook is idle beyond the threshold. Without a pending warning it is warned
    (`off_hours` outside working hours or on a holiday, else `idle`); once the warning's lead time
    has passed it is stopped. A warning counts only for the run it was sent in (see
    `warned_in_an_earlier_run`); an older one is replaced by a fresh warning, never acted on.
@@ -132,21 +137,51 @@ def decide(
     warning: PendingWarning | None,
     policy: Policy,
     now: datetime,
+    *,
+    state: bool = True,
 ) -> Decision:
-    """Decide what to do with `notebook` at `now` (see the module docstring for the rules)."""
+    """Decide what to do with `notebook` at `now` (see the module docstring for the rules);
+    `state` False: nbkeeper's state could not be read (rule 5)."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if notebook.status is not NotebookStatus.RUNNING:
         kind = "transient state" if notebook.status.is_transient else "not running"
         return Decision(Action.NOOP, f"{notebook.status.value}: {kind}, left alone")
+    if state:
+        return _decide_running(notebook, activity, reservation, warning, policy, now)
+    decision = _decide_running(notebook, activity, None, None, policy, now, bridge=True)
+    if decision.action in (Action.WARN, Action.STOP):
+        verb = "warned" if decision.action is Action.WARN else "stopped"
+        return Decision(
+            Action.NOOP, f"not {verb}: nbkeeper's state is not readable ({decision.reason})"
+        )
+    return decision
 
+
+def _decide_running(
+    notebook: Notebook,
+    activity: ActivityResult,
+    reservation: Reservation | None,
+    warning: PendingWarning | None,
+    policy: Policy,
+    now: datetime,
+    *,
+    bridge: bool = False,
+) -> Decision:
     reserved = reservation is not None and reservation.active(now)
     opted_out = policy.opt_out_tag.matches(notebook.tag(policy.opt_out_tag.key))
     active = is_active(activity, policy, now)
 
-    if active or reserved or opted_out:
+    if active or reserved or opted_out or bridge:
         return _keep(
-            notebook, activity, reservation if reserved else None, opted_out, warning, policy, now
+            notebook,
+            activity,
+            reservation if reserved else None,
+            opted_out,
+            warning,
+            policy,
+            now,
+            bridge=bridge and not (active or opted_out),
         )
 
     if isinstance(activity, UnknownActivity):
@@ -166,9 +201,15 @@ def _keep(
     warning: PendingWarning | None,
     policy: Policy,
     now: datetime,
+    *,
+    bridge: bool = False,
 ) -> Decision:
+    """Prolong a kept notebook whose lease ends soon; `bridge`: one that nbkeeper's unreadable
+    state may keep (rule 5)."""
     active = is_active(activity, policy, now)
-    if active and isinstance(activity, Activity):
+    if bridge:
+        why = "nbkeeper's state is not readable (a reservation may keep it)"
+    elif active and isinstance(activity, Activity):
         why = f"active ({_activity_text(activity, now)})"
     elif reservation is not None:
         why = (
@@ -197,7 +238,10 @@ def _keep(
             f"{why}; the lease ends at {local_time(deadline, policy.zone)}, after the reservation",
             clear_warning=clear,
         )
-    want, capped_by = _wanted_extension(reservation, kept_anyway, policy, now)
+    if bridge:
+        want, capped_by = _bridge(policy), " (the shortest renewal that outlasts renew_before)"
+    else:
+        want, capped_by = _wanted_extension(reservation, kept_anyway, policy, now)
     running_since = _running_since(notebook, activity)
     if policy.max_runtime is not None and running_since is not None:
         room = running_since + policy.max_runtime - now
@@ -240,6 +284,15 @@ def _wanted_extension(
     if want > timedelta(milliseconds=LEASE_MAX_MS):
         return timedelta(milliseconds=LEASE_MAX_MS), " (72 h lease maximum)"
     return want, ""
+
+
+def _bridge(policy: Policy) -> timedelta:
+    """Without state: ModelArts' 1 h minimum renewal, or `extend_by` when `renew_before` is an
+    hour or more (a 1 h lease would be due again at the next pass)."""
+    shortest = timedelta(milliseconds=LEASE_MIN_MS)
+    if policy.renew_before < shortest:
+        return shortest
+    return min(timedelta(milliseconds=policy.extend_by_ms), timedelta(milliseconds=LEASE_MAX_MS))
 
 
 def _running_since(notebook: Notebook, activity: ActivityResult) -> datetime | None:

@@ -192,8 +192,8 @@ class _Pass:
         try:
             state = self.store.load_project(project.project_id, self.now)
         except Exception as exc:
-            # Without reservations and warnings no warning or stop is safe, but a busy notebook
-            # must not run out of lease because the state table is down: still prolong.
+            # Without reservations and warnings no warning or stop is safe, and no lease may run
+            # out because the state table is down: still prolong (decide's rule 5).
             state, state_read = ProjectState(), False
             summary.error = f"state not readable: {type(exc).__name__}; only prolonged"
             logger.error("project %s: %s", project.project_id, summary.error)
@@ -289,12 +289,8 @@ class _Pass:
             warning,
             self.policy,
             self.now,
+            state=state_read,
         )
-        if not state_read and decision.action in (Action.WARN, Action.STOP):
-            verb = "warned" if decision.action is Action.WARN else "stopped"
-            decision = Decision(
-                Action.NOOP, f"not {verb}: nbkeeper's state is not readable ({decision.reason})"
-            )
         owner = state.owners.get(notebook.id)
         outcome = NotebookOutcome(
             project_id=project.project_id,

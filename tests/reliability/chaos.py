@@ -207,6 +207,8 @@ class ProbeChaos(httpx.AsyncBaseTransport):
     probes: list[Probe] = field(default_factory=list)
     injected: Counter[str] = field(default_factory=Counter)
     mid_pass: MidPass | None = None
+    # Whether something is planned for this notebook mid-pass (only then is a thread started).
+    planned: Callable[[str], bool] = lambda notebook_id: True
     kill_after: int = 0  # > 0: the pass is killed after this many more probes
     _probed: set[str] = field(default_factory=set)
 
@@ -219,7 +221,7 @@ class ProbeChaos(httpx.AsyncBaseTransport):
         now = self.clock_ms()
         if notebook_id and notebook_id not in self._probed:
             self._probed.add(notebook_id)
-            if self.mid_pass is not None:
+            if self.mid_pass is not None and self.planned(notebook_id):
                 run_elsewhere(self.mid_pass, notebook_id)
         if self.kill_after > 0:
             self.kill_after -= 1

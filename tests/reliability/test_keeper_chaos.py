@@ -115,6 +115,7 @@ class Day:
             w.emulator.asgi_transport(), w.emulator, policy, w.clock.now_ms, draw, PROBE_FAULT_RATE
         )
         self.probes.mid_pass = self.mid_pass
+        self.probes.planned = lambda notebook_id: notebook_id in self.planned
         self.keeper.seams.jupyter_transport = self.probes
         self.keeper.seams.modelarts_transport.hooks.append(self.on_keeper_request)
         self.keeper.seams.modelarts_transport.after.append(self.on_keeper_reply)

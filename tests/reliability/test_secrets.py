@@ -127,6 +127,7 @@ class StoryWorld:
     emulator_url: str = "in-process"
     moto_url: str = "in-process"
     project_id: str = PROJECT_ID
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def emulator(self) -> Any:
@@ -142,9 +143,12 @@ class StoryWorld:
         return boto3.client(service)
 
     def boto3_resource(self, service: str) -> Any:
+        """One per service (the demo asks for one at every pass; making one takes ~10 ms)."""
         import boto3
 
-        return boto3.resource(service)
+        if service not in self.resources:
+            self.resources[service] = boto3.resource(service)
+        return self.resources[service]
 
 
 def test_secrets(

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -29,11 +30,16 @@ def _report(config: pytest.Config) -> Report:
 def reliability(request: pytest.FixtureRequest) -> Report:
     report = _report(request.config)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:
-        reporter.write_line(
-            f"reliability: seed {report.seed}, size {report.size} "
-            f"(replay: RELIABILITY_SEED={report.seed} RELIABILITY_SIZE={report.size})"
-        )
+        # Fixtures run under output capture: without this the line would only be shown when
+        # the first test using it fails.
+        quiet = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with quiet:
+            reporter.write_line(
+                f"\nreliability: seed {report.seed}, size {report.size} "
+                f"(replay: RELIABILITY_SEED={report.seed} RELIABILITY_SIZE={report.size})"
+            )
     return report
 
 
@@ -51,6 +57,7 @@ def suite_figures(
     reliability: Report, name: str, description: str | None
 ) -> Iterator[SuiteFigures]:
     figures = reliability.suite(name)
+    figures.replay = reliability.command(name)
     paragraphs = (description or "").strip().split("\n\n")
     figures.description = "\n\n".join(" ".join(p.split()) for p in paragraphs)
     started = time.monotonic()

@@ -39,6 +39,7 @@ class SuiteFigures:
     figures: list[Figure] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    replay: str = ""  # the command that replays this run (its seed), named in failures
 
     def add(self, name: str, value: Any, note: str = "") -> None:
         self.figures.append(Figure(name, value, None, note))
@@ -55,7 +56,8 @@ class SuiteFigures:
 
     def failure_message(self) -> str:
         lines = [f"{f.name}: {f.value} (expected {f.expected})" for f in self.failures]
-        return "; ".join(lines)
+        replay = f" (replay: {self.replay})" if self.replay else ""
+        return "; ".join(lines) + replay
 
 
 @dataclass

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nbkeeper.modelarts.images import ImageCreateRequest
 from nbkeeper.modelarts.schemas import (
     ILLEGAL_CHARACTERS,
     LeaseReq,
@@ -182,6 +183,12 @@ def start_notebook(emu: EmulatorEngine, call: Call) -> Reply:
 def stop_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.stop(call.project_id, call.path_param("id"))
     return 200, record.to_json(call.base_url)
+
+
+def create_image(emu: EmulatorEngine, call: Call) -> Reply:
+    """Save a RUNNING notebook as an image: the reply is the image (CREATING)."""
+    request = validate(ImageCreateRequest, call.json_body())
+    return 200, emu.store.save_image(call.project_id, call.path_param("id"), request)
 
 
 def show_lease(emu: EmulatorEngine, call: Call) -> Reply:
@@ -450,6 +457,7 @@ def create_app(emu: EmulatorEngine) -> ASGIApp:
         ),
         Route(f"{base}/{{id}}/start", api(emu, {"POST": ("start", start_notebook)})),
         Route(f"{base}/{{id}}/stop", api(emu, {"POST": ("stop", stop_notebook)})),
+        Route(f"{base}/{{id}}/create-image", api(emu, {"POST": ("create_image", create_image)})),
         Route(
             f"{base}/{{id}}/lease",
             api(emu, {"GET": ("show_lease", show_lease), "PATCH": ("renew_lease", renew_lease)}),

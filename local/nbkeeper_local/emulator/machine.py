@@ -3,7 +3,9 @@
 Every transition is an event with a timestamp in a heap. Before any read or write the store
 applies all events due by "now", in time order and at their own timestamps, so the state a
 client sees does not depend on when (or whether) anyone looked in between: lazy, but consistent.
-Listing (filters, sorting, cached views) is in `listing.py`.
+Listing (filters, sorting, cached views) is in `listing.py`. Saving a notebook as an image
+(`save_image`) is a transition too: SNAPSHOTTING, then RUNNING again, and the project's new
+DEDICATED image goes from CREATING to ACTIVE (or CREATE_FAILED) at the same moment.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbkeeper.modelarts.images import ImageCreateRequest
 from nbkeeper.modelarts.schemas import (
     LEASE_MIN_MS,
     Feature,
@@ -28,7 +31,7 @@ from nbkeeper.modelarts.schemas import (
     TagReq,
 )
 
-from .catalogue import FLAVORS_BY_ID, image_for
+from .catalogue import FLAVORS_BY_ID, ImageCatalogue, image_for
 from .clock import SimClock
 from .jupyter import ActivityPattern, JupyterState
 from .listing import ListResult, select
@@ -69,8 +72,10 @@ class NotebookStore:
         not_found_status: int = 400,
         require_stop_before_delete: bool = False,
         offset_is_page: bool = False,
+        images: ImageCatalogue | None = None,
     ) -> None:
         self.clock = clock
+        self.images = images or ImageCatalogue()
         self.timings = timings or Timings()
         self.not_found_status = not_found_status
         self.offset_is_page = offset_is_page
@@ -146,6 +151,9 @@ class NotebookStore:
         pending = record.pending
         assert pending is not None
         record.pending = None
+        if pending.image_id is not None:
+            self._saved(record, pending, at_ms)
+            return
         if pending.target is S.DELETED:
             del self.projects[record.project_id].records[record.id]
             self.project(record.project_id).version += 1
@@ -159,6 +167,17 @@ class NotebookStore:
         if pending.target is S.RUNNING:
             record.jupyter.restart(at_ms, self.rng)
             self._arm_lease(record, at_ms)
+
+    def _saved(self, record: NotebookRecord, pending: Pending, at_ms: int) -> None:
+        """A save ended: the image ACTIVE (or CREATE_FAILED), the notebook RUNNING again. The
+        container kept running, so Jupyter is not restarted; a lease that ended meanwhile stops
+        the notebook now (auto-stop waits for the save, like any other operation)."""
+        assert pending.image_id is not None
+        failed = pending.fail_reason is not None
+        status = "CREATE_FAILED" if failed else "ACTIVE"
+        self.images.settle(record.project_id, pending.image_id, status, at_ms, pending.fail_reason)
+        self._set_status(record, S.RUNNING, at_ms)
+        self._arm_lease(record, at_ms)
 
     def _arm_lease(self, record: NotebookRecord, at_ms: int) -> None:
         record.lease_gen += 1
@@ -185,10 +204,13 @@ class NotebookStore:
 
     def fail_next(self, op: FailOp, count: int = 1, reason: str | None = None) -> None:
         """Make the next `count` creates (or starts) end in CREATE_FAILED (START_FAILED)."""
-        text = reason or (
-            "Insufficient resources in the pool, please try again later."
-            if op is FailOp.START
-            else "Failed to create the notebook instance: storage allocation failed."
+        text = (
+            reason
+            or {
+                FailOp.START: "Insufficient resources in the pool, please try again later.",
+                FailOp.CREATE: "Failed to create the notebook instance: storage allocation failed.",
+                FailOp.SAVE: "Failed to save the image: pushing to SWR timed out.",
+            }[op]
         )
         with self.lock:
             self._failures[op].extend([text] * count)
@@ -365,6 +387,64 @@ class NotebookStore:
             f"Another operation is in progress or the instance is already in the target state ({record.status.value}).",
         )
 
+    def save_image(
+        self, project_id: str, notebook_id: str, request: ImageCreateRequest
+    ) -> dict[str, Any]:
+        """Save a RUNNING notebook as a DEDICATED image (the tag defaults to `latest`)."""
+        with self.lock:
+            now = self.now_ms()
+            record = self._get(project_id, notebook_id)
+            if record.status.is_transient:
+                raise self._busy(record)
+            if record.status is not S.RUNNING:
+                raise bad_request(
+                    "6327",
+                    f"The notebook instance is not running (it is {record.status.value}); "
+                    "only a running instance can be saved as an image.",
+                )
+            tag = request.tag or "latest"
+            if self.images.find_own(project_id, request.namespace, request.name, tag):
+                raise bad_request(
+                    "0103",
+                    f"Duplicate names: the image {request.namespace}/{request.name}:{tag} "
+                    "already exists.",
+                )
+            flavor = FLAVORS_BY_ID.get(record.flavor, {})
+            image = self.images.add_own(
+                project_id,
+                self.new_id(),
+                request.name,
+                tag,
+                status="CREATING",
+                arch=flavor.get("arch", "X86_64"),
+                categories=(flavor.get("category", "CPU"),),
+                created_ms=now,
+                namespace=request.namespace,
+                description=request.description or "",
+            )
+            self._begin(
+                record,
+                S.SNAPSHOTTING,
+                S.RUNNING,
+                now,
+                self.timings.snapshot_s,
+                self._take_failure(FailOp.SAVE),
+            )
+            assert record.pending is not None
+            record.pending.image_id = image["id"]
+            return image
+
+    def images_listed(self, project_id: str, image_type: str) -> list[dict[str, Any]]:
+        """The images of one type, after every save due by now has settled."""
+        with self.lock:
+            self.now_ms()
+            return self.images.listed(project_id, image_type)
+
+    def image(self, project_id: str, image_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            self.now_ms()
+            return self.images.get(project_id, image_id)
+
     def show_lease(self, project_id: str, notebook_id: str) -> NotebookRecord:
         with self.lock:
             self.now_ms()
@@ -437,6 +517,10 @@ class NotebookStore:
         with self.lock:
             now = self.now_ms()
             record = self._get(project_id, notebook_id)
+            if record.pending is not None and record.pending.image_id is not None:
+                self.images.settle(
+                    project_id, record.pending.image_id, "CREATE_FAILED", now, "interrupted"
+                )
             record.pending = None
             record.settle_gen += 1
             self._set_status(record, status, now)

@@ -369,6 +369,7 @@ class Wiring:
                     intents=self.command_log,
                     # Times in the worker's replies: the deploy's timezone (NBKEEPER_TIMEZONE).
                     zone=ZoneInfo(getattr(self.settings, "deploy_timezone", None) or "UTC"),
+                    image_namespace=self.settings.image_namespace,
                 )
                 try:
                     async with asyncio.timeout(budget):

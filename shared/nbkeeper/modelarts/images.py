@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nbkeeper.modelarts.client import AsyncModelArtsClient
 from nbkeeper.modelarts.errors import AmbiguousCreateError, InvalidRequestError
 from nbkeeper.modelarts.schemas import (
     UUID_PATTERN,
@@ -261,6 +260,30 @@ class ImagePage(ResponseModel):
 
 
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ImageApi(Protocol):
+    """What these calls need of `AsyncModelArtsClient` (the module loads without HTTP: queue
+    commands use its request models)."""
+
+    async def read(
+        self,
+        model: type[M],
+        resource: str,
+        segments: list[str],
+        params: Iterable[tuple[str, str]] = (),
+    ) -> M: ...
+
+    async def send(
+        self,
+        model: type[M],
+        method: str,
+        segments: list[str],
+        body: Mapping[str, Any],
+        *,
+        resource: str = "notebooks",
+    ) -> M: ...
 
 
 async def _every_page(
@@ -287,15 +310,13 @@ async def _every_page(
     return found
 
 
-async def list_image_page(
-    client: AsyncModelArtsClient, query: ListImagesQuery | None = None
-) -> ImagePage:
+async def list_image_page(client: ImageApi, query: ListImagesQuery | None = None) -> ImagePage:
     """One page of `GET /v1/{project_id}/images`."""
     return await client.read(ImagePage, "images", [], (query or ListImagesQuery()).to_params())
 
 
 async def list_images(
-    client: AsyncModelArtsClient,
+    client: ImageApi,
     query: ListImagesQuery | None = None,
     *,
     max_pages: int = MAX_CATALOGUE_PAGES,
@@ -321,7 +342,7 @@ async def list_images(
     return await _every_page(fetch, lambda image: image.id, limit, max_pages)
 
 
-async def list_all_images(client: AsyncModelArtsClient) -> list[ImageDetail]:
+async def list_all_images(client: ImageApi) -> list[ImageDetail]:
     """The public images and the project's own, together (two listings, concurrently)."""
     public, own = await asyncio.gather(
         list_images(client, ListImagesQuery(type=ImageType.BUILD_IN)),
@@ -331,14 +352,14 @@ async def list_all_images(client: AsyncModelArtsClient) -> list[ImageDetail]:
     return public + [image for image in own if image.id not in ids]
 
 
-async def show_image(client: AsyncModelArtsClient, image_id: str) -> ImageDetail:
+async def show_image(client: ImageApi, image_id: str) -> ImageDetail:
     if not isinstance(image_id, str) or not image_id.strip():
         raise InvalidRequestError("image id is empty; give the image's id")
     return await client.read(ImageDetail, "images", [image_id])
 
 
 async def save_image(
-    client: AsyncModelArtsClient, notebook_id: str, request: ImageCreateRequest
+    client: ImageApi, notebook_id: str, request: ImageCreateRequest
 ) -> ImageDetail:
     """Save a RUNNING notebook as an image; returns the image (usually status CREATING).
 
@@ -360,16 +381,22 @@ async def save_image(
 
 
 async def find_saved_image(
-    client: AsyncModelArtsClient, name: str, tag: str | None
+    client: ImageApi, name: str, tag: str, namespace: str | None = None
 ) -> ImageDetail | None:
-    """The project's own (DEDICATED) image called `name` with `tag`, if there is one."""
-    query = ListImagesQuery(name=name, type=ImageType.DEDICATED)
-    found = [i for i in await list_images(client, query) if i.name == name and i.tag == tag]
+    """The project's own (DEDICATED) image `name:tag` (in SWR organization `namespace`)."""
+    query = ListImagesQuery(name=name, type=ImageType.DEDICATED, namespace=namespace)
+    found = [
+        image
+        for image in await list_images(client, query)
+        if image.name == name
+        and image.tag == tag
+        and (namespace is None or image.namespace in (None, namespace))
+    ]
     return found[0] if found else None
 
 
 async def list_flavors(
-    client: AsyncModelArtsClient,
+    client: ImageApi,
     query: ListFlavorsQuery | None = None,
     *,
     max_pages: int = MAX_CATALOGUE_PAGES,

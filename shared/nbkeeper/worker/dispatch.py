@@ -5,7 +5,7 @@ reporter are passed in, and so is `now`. Exactly-once is the handler's job (Powe
 Idempotency keyed on `command_id`); `nbkeeper.worker.create` adds the second line of defence for
 the one non-idempotent call, create (whose notebook is it, and is the name taken).
 
-Waiting without sleeping: a create, start, stop or stop-before-delete is followed by
+Waiting without sleeping: a create, start, stop, stop-before-delete or save is followed by
 `FollowCommand`s on a *standard* SQS queue with per-message `DelaySeconds` (the commands queue is
 FIFO, which only has a queue-wide delay). Each follow-up looks once, then reports, takes the next
 step, or schedules the next look, until a deadline.
@@ -34,6 +34,7 @@ from nbkeeper.commands import (
     KeepCommand,
     NotebookCommand,
     ProlongCommand,
+    SaveCommand,
     StartCommand,
     StopCommand,
     SweepProjectCommand,
@@ -46,6 +47,7 @@ from nbkeeper.modelarts.errors import (
     NotFoundError,
     WrongStateError,
 )
+from nbkeeper.modelarts.images import ImageDetail, show_image
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
@@ -82,6 +84,14 @@ from nbkeeper.worker.ports import (
     Sweeper,
 )
 from nbkeeper.worker.reporting import name_of, verb_of
+from nbkeeper.worker.save import (
+    DEFAULT_IMAGE_NAMESPACE,
+    SaveRefused,
+    begin_save,
+    image_outcome,
+    save_failed,
+    saved,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +107,7 @@ class Worker:
     # Without it a create never adopts an untagged namesake (only its tag or owner record count).
     intents: CreateIntents | None = None
     zone: tzinfo = UTC  # times in replies (NBKEEPER_TIMEZONE)
+    image_namespace: str = DEFAULT_IMAGE_NAMESPACE  # SWR organization of saved images
 
     async def execute(self, command: Command, now: datetime) -> Result:
         """Run one command; permanent failures are reported, transient ones raised."""
@@ -147,6 +158,7 @@ class Worker:
             ProlongCommand: self._prolong,
             KeepCommand: self._keep,
             UpdateCommand: self._update,
+            SaveCommand: self._save,
             FollowCommand: self._follow,
         }
         return await handlers[type(command)](command, now)
@@ -312,6 +324,35 @@ class Worker:
         )
         return Result("done", command.notebook_id, "reserved")
 
+    # ------------------------------------------------------------ save as image
+
+    async def _save(self, command: SaveCommand, now: datetime) -> Result:
+        begun = await begin_save(self.client, command, self.image_namespace)
+        if isinstance(begun, SaveRefused):
+            self._tell(command, begun.message, now)
+            return Result("refused", command.notebook_id, begun.detail)
+        notebook, image = begun
+        follow = follow_for(command, "save", "RUNNING", now, image_id=image.id, image=command.label)
+        # The notebook is SNAPSHOTTING now: the first look comes after the first delay.
+        return self._look_again(follow, notebook.id, f"saving, image {image.status}")
+
+    async def _saved(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        """The notebook runs again: done once the image is ACTIVE (failed if it failed)."""
+        image: ImageDetail | None = None
+        if follow.image_id is not None:
+            image = await show_image(self.client, follow.image_id)
+        outcome = "ready" if image is None else image_outcome(image)
+        if outcome == "ready":
+            self._tell(follow, saved(follow), now)
+            return Result("done", notebook.id, "saved")
+        assert image is not None
+        if outcome == "failed":
+            self._tell(follow, save_failed(follow, image, notebook), now)
+            return Result("failed", notebook.id, f"image {image.status}")
+        if now >= follow.deadline:
+            return self._gave_up(follow, f"the image {follow.image} is still {image.status}", now)
+        return self._look_again(follow, notebook.id, f"image {image.status}")
+
     # ------------------------------------------------------------ following
 
     async def _settle(
@@ -357,29 +398,37 @@ class Worker:
             )
             return Result("failed", notebook.id, status.value)
         if now >= follow.deadline:
-            self._tell(
-                follow,
-                render.done(
-                    f"{name_of(follow)} is still {status.value} after "
-                    f"{int((now - follow.requested_at).total_seconds() // 60)} minutes; "
-                    "I stopped watching. `/nb status` shows how it is doing.",
-                    ok=False,
-                ),
-                now,
-            )
-            return Result("failed", notebook.id, "timed out")
+            return self._gave_up(follow, f"{name_of(follow)} is still {status.value}", now)
+        return self._look_again(follow, notebook.id, status.value)
+
+    def _gave_up(self, follow: FollowCommand, still: str, now: datetime) -> Result:
+        minutes = int((now - follow.requested_at).total_seconds() // 60)
+        self._tell(
+            follow,
+            render.done(
+                f"{still} after {minutes} minutes; I stopped watching. "
+                "`/nb status` shows how it is doing.",
+                ok=False,
+            ),
+            now,
+        )
+        return Result("failed", follow.notebook_id, "timed out")
+
+    def _look_again(self, follow: FollowCommand, notebook_id: str, seen: str) -> Result:
         delay = next_delay(follow.attempt)
         following = follow.model_copy(
             update={
                 "attempt": follow.attempt + 1,
                 "command_id": follow_id(follow.command_id, follow.attempt),
-                "notebook_id": notebook.id,
+                "notebook_id": notebook_id,
             }
         )
         self.followups.schedule(following, delay)
-        return Result("following", notebook.id, f"{status.value}, next look in {delay} s")
+        return Result("following", notebook_id, f"{seen}, next look in {delay} s")
 
     async def _reached(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        if follow.origin == "save":
+            return await self._saved(follow, notebook, now)
         if follow.then == "delete":
             return await self._finish_delete(follow, now)
         if follow.then == "update" and follow.changes is not None:

@@ -20,6 +20,7 @@ from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
     ProlongCommand,
+    SaveCommand,
     StartCommand,
     StopCommand,
     UpdateCommand,
@@ -31,7 +32,13 @@ from nbkeeper.slack.buttons import VALUE_MAX, ConfirmValue
 from nbkeeper.slack.render import Message
 
 ActionCommand = (
-    DeleteCommand | StopCommand | StartCommand | ProlongCommand | KeepCommand | UpdateCommand
+    DeleteCommand
+    | StopCommand
+    | StartCommand
+    | ProlongCommand
+    | KeepCommand
+    | UpdateCommand
+    | SaveCommand
 )
 
 
@@ -195,12 +202,21 @@ def act(
         whose = f"{render.bold(name)} belongs to {owner}."
         confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
     if isinstance(command, DeleteCommand):
-        confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
-            "Deleting removes the notebook and its storage for good."
+        confirm_reason = (confirm_reason + " " if confirm_reason else "") + _storage_is_lost(
+            notebook
         )
     if confirm_reason:
         return ChatReply(_confirmation(command, summary, confirm_reason, inv, found.owner))
     return ChatReply(render.queued(summary), command)
+
+
+def _storage_is_lost(notebook: Notebook) -> str:
+    """What a delete takes with it, and how to keep the environment first."""
+    target = render.fit(notebook.name or notebook.id, render.NAME_MAX)
+    return (
+        "Deleting removes the notebook and its storage for good (files and installed "
+        f"packages). To keep its environment, save it first: `/nb save {target} as IMAGE`."
+    )
 
 
 def _plan(
@@ -244,6 +260,8 @@ def _plan(
         return Planned(KeepCommand(**base, until=until), summary)
     if isinstance(request, grammar.UpdateRequest):
         return _update(request, notebook, base, name)
+    if isinstance(request, grammar.SaveRequest):
+        return _save(request, notebook, base, name)
     return ChatReply(render.problem("That command does not act on a notebook."))
 
 
@@ -283,6 +301,39 @@ def _update(
             "Try again once it has settled."
         )
     )
+
+
+def _save(
+    request: grammar.SaveRequest,
+    notebook: Notebook,
+    base: dict[str, Any],
+    name: str,
+) -> Planned | ChatReply:
+    tag = {"tag": request.tag} if request.tag is not None else {}
+    try:
+        command = SaveCommand(**base, image=request.image, **tag)
+    except pydantic.ValidationError as exc:
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot save {name} as an image: {reason}"))
+    status = notebook.status
+    if status is not NotebookStatus.RUNNING:
+        target = render.fit(notebook.name or notebook.id, render.NAME_MAX)
+        how = (
+            f"start it (`/nb start {target}`), then save it"
+            if status is NotebookStatus.STOPPED
+            else "try again once it is running"
+        )
+        return ChatReply(
+            render.problem(
+                f"{name} is {status.value}; only a running notebook can be saved as an image: "
+                f"{how}."
+            )
+        )
+    summary = (
+        f"Saving {name} as the image {render.bold(command.label)}; JupyterLab is unavailable "
+        "while it is saved (minutes, more for a large environment), then it runs on."
+    )
+    return Planned(command, summary)
 
 
 def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datetime:

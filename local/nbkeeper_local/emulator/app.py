@@ -40,6 +40,7 @@ from .faults import Scope as FaultScope
 from .images_api import list_images, show_image
 from .jupyter_api import jupyter
 from .records import ApiError, Identity, bad_request
+from .saving import save_image
 from .signature import SignedRequest, verify
 
 JSON = dict[str, Any]
@@ -188,7 +189,7 @@ def stop_notebook(emu: EmulatorEngine, call: Call) -> Reply:
 def create_image(emu: EmulatorEngine, call: Call) -> Reply:
     """Save a RUNNING notebook as an image: the reply is the image (CREATING)."""
     request = validate(ImageCreateRequest, call.json_body())
-    return 200, emu.store.save_image(call.project_id, call.path_param("id"), request)
+    return 200, save_image(emu.store, call.project_id, call.path_param("id"), request)
 
 
 def show_lease(emu: EmulatorEngine, call: Call) -> Reply:

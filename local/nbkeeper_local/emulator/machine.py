@@ -3,9 +3,8 @@
 Every transition is an event with a timestamp in a heap. Before any read or write the store
 applies all events due by "now", in time order and at their own timestamps, so the state a
 client sees does not depend on when (or whether) anyone looked in between: lazy, but consistent.
-Listing (filters, sorting, cached views) is in `listing.py`. Saving a notebook as an image
-(`save_image`) is a transition too: SNAPSHOTTING, then RUNNING again, and the project's new
-DEDICATED image goes from CREATING to ACTIVE (or CREATE_FAILED) at the same moment.
+Listing (filters, sorting, cached views) is in `listing.py`; saving a notebook as an image, a
+transition with an image attached, in `saving.py`.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbkeeper.modelarts.images import ImageCreateRequest
 from nbkeeper.modelarts.schemas import (
     LEASE_MIN_MS,
     Feature,
@@ -47,6 +45,7 @@ from .records import (
     new_record,
     stored_endpoints,
 )
+from .saving import settle_save
 
 S = NotebookStatus
 
@@ -152,7 +151,7 @@ class NotebookStore:
         assert pending is not None
         record.pending = None
         if pending.image_id is not None:
-            self._saved(record, pending, at_ms)
+            settle_save(self, record, pending, at_ms)
             return
         if pending.target is S.DELETED:
             del self.projects[record.project_id].records[record.id]
@@ -167,17 +166,6 @@ class NotebookStore:
         if pending.target is S.RUNNING:
             record.jupyter.restart(at_ms, self.rng)
             self._arm_lease(record, at_ms)
-
-    def _saved(self, record: NotebookRecord, pending: Pending, at_ms: int) -> None:
-        """A save ended: the image ACTIVE (or CREATE_FAILED), the notebook RUNNING again. The
-        container kept running, so Jupyter is not restarted; a lease that ended meanwhile stops
-        the notebook now (auto-stop waits for the save, like any other operation)."""
-        assert pending.image_id is not None
-        failed = pending.fail_reason is not None
-        status = "CREATE_FAILED" if failed else "ACTIVE"
-        self.images.settle(record.project_id, pending.image_id, status, at_ms, pending.fail_reason)
-        self._set_status(record, S.RUNNING, at_ms)
-        self._arm_lease(record, at_ms)
 
     def _arm_lease(self, record: NotebookRecord, at_ms: int) -> None:
         record.lease_gen += 1
@@ -386,53 +374,6 @@ class NotebookStore:
             "6357",
             f"Another operation is in progress or the instance is already in the target state ({record.status.value}).",
         )
-
-    def save_image(
-        self, project_id: str, notebook_id: str, request: ImageCreateRequest
-    ) -> dict[str, Any]:
-        """Save a RUNNING notebook as a DEDICATED image (the tag defaults to `latest`)."""
-        with self.lock:
-            now = self.now_ms()
-            record = self._get(project_id, notebook_id)
-            if record.status.is_transient:
-                raise self._busy(record)
-            if record.status is not S.RUNNING:
-                raise bad_request(
-                    "6327",
-                    f"The notebook instance is not running (it is {record.status.value}); "
-                    "only a running instance can be saved as an image.",
-                )
-            tag = request.tag or "latest"
-            if self.images.find_own(project_id, request.namespace, request.name, tag):
-                raise bad_request(
-                    "0103",
-                    f"Duplicate names: the image {request.namespace}/{request.name}:{tag} "
-                    "already exists.",
-                )
-            flavor = FLAVORS_BY_ID.get(record.flavor, {})
-            image = self.images.add_own(
-                project_id,
-                self.new_id(),
-                request.name,
-                tag,
-                status="CREATING",
-                arch=flavor.get("arch", "X86_64"),
-                categories=(flavor.get("category", "CPU"),),
-                created_ms=now,
-                namespace=request.namespace,
-                description=request.description or "",
-            )
-            self._begin(
-                record,
-                S.SNAPSHOTTING,
-                S.RUNNING,
-                now,
-                self.timings.snapshot_s,
-                self._take_failure(FailOp.SAVE),
-            )
-            assert record.pending is not None
-            record.pending.image_id = image["id"]
-            return image
 
     def images_listed(self, project_id: str, image_type: str) -> list[dict[str, Any]]:
         """The images of one type, after every save due by now has settled."""

@@ -300,6 +300,8 @@ def script(day: datetime = DAY) -> dict[datetime, Scripted]:
 
     def reserved(s: Story) -> None:
         s.slash(ALICE, "status alice-train")
+        s.timeline.chapter("Alice keeps her environment: she saves her notebook as an image")
+        s.slash(ALICE, "save alice-train as alice-env:v1")
 
     def cleanup(s: Story) -> None:
         s.timeline.chapter("Clean-up: bob deletes his notebook (with confirmation)")

@@ -37,6 +37,10 @@ REPLIES = {
     ],
     "slack_command_list": ["All notebooks (5)", "exp-42 `"],
     "slack_command_prolong": ["Extending exp-42's lease to 3 h from now.", "exp-42 now runs until"],
+    "slack_command_save": [
+        "Saving exp-42 as the image exp-42-env:v1",
+        "Saved exp-42 as the image exp-42-env:v1; the notebook is running again.",
+    ],
     "slack_command_start": ["exp-42 is already running; `/nb prolong` extends its lease."],
     "slack_command_status": ["exp-42 `", "owner @U0001"],
     "slack_command_stop": ["Stopping exp-42. Queued", "exp-42 is stopped."],

@@ -201,6 +201,6 @@ def test_a_save_still_creating_at_the_deadline_is_given_up_with_a_note(
     recorder = Recorder()
     result = execute(emulator_client, follow, emulator.now(), recorder)
     assert (result.outcome, result.detail) == ("failed", "timed out")
-    assert "the image my-env:v1 is still CREATING after 61 minutes" in recorder.reports[-1]
+    assert "The image my-env:v1 is still CREATING after 61 minutes" in recorder.reports[-1]
     early = follow.model_copy(update={"deadline": emulator.now() + timedelta(minutes=5)})
     assert execute(emulator_client, early, emulator.now(), recorder).outcome == "following"

@@ -350,7 +350,7 @@ class Worker:
             self._tell(follow, save_failed(follow, image, notebook), now)
             return Result("failed", notebook.id, f"image {image.status}")
         if now >= follow.deadline:
-            return self._gave_up(follow, f"the image {follow.image} is still {image.status}", now)
+            return self._gave_up(follow, f"The image {follow.image} is still {image.status}", now)
         return self._look_again(follow, notebook.id, f"image {image.status}")
 
     # ------------------------------------------------------------ following

@@ -90,10 +90,12 @@ class Invocation:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """What to answer now, and what (if anything) to queue."""
+    """What to answer now, and what (if anything) to queue; for a problem with one part of the
+    request, which (`about`: a CreateRequest field, so the create form shows it there)."""
 
     reply: Message
     command: Command | None = None
+    about: str | None = None
 
 
 def command_base(inv: Invocation, config: ChatConfig) -> dict[str, Any]:

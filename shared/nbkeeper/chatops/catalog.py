@@ -225,14 +225,14 @@ def resolve_create(request: grammar.CreateRequest, catalog: Catalog) -> Resolved
     if image is not None and by_name_image:
         found = choose(image, [image_option(i) for i in catalog.images() if i.usable], "image")
         if isinstance(found, ChatReply):
-            return found
+            return replace(found, about="image")
         image = found.id
         picked.append(f"image {render.bold(found.label)}")
     flavor = request.flavor
     if flavor is not None:
         chosen = _pick_flavor(flavor, catalog)
         if isinstance(chosen, ChatReply):
-            return chosen
+            return replace(chosen, about="flavor")
         if chosen != flavor:
             picked.append(f"flavor {render.bold(chosen)}")
         flavor = chosen

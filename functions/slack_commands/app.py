@@ -38,6 +38,9 @@ class SlackCommandsSettings(ModelArtsSettings):
         'a Secrets Manager secret holding {"signing_secret": ..., "bot_token": ...}',
         default=None,
     )
+    bot_token: SecretStr | None = env(
+        "SLACK_BOT_TOKEN", "bot token (local runs; opens the create form)", default=None
+    )
     slack_api_url: str = env("SLACK_API_URL", "Slack Web API base URL", default=SLACK_API)
     allowed_teams: str = env("SLACK_ALLOWED_TEAMS", "comma-separated team ids", default="")
     allowed_channels: str = env("SLACK_ALLOWED_CHANNELS", "comma-separated ids", default="")
@@ -84,7 +87,6 @@ SETTINGS = load_settings(SlackCommandsSettings, os.environ)
 wiring = Wiring(SETTINGS)
 seams = wiring.seams
 
-
 webhook = SlackWebhook(
     config=SETTINGS.chat_config(),
     signing_secret=lambda: wiring.signing_secret,
@@ -93,6 +95,7 @@ webhook = SlackWebhook(
     post_response=wiring.post_response,
     clock=lambda: seams.clock(),
     catalog=wiring.catalog,
+    slack=wiring,
 )
 
 
@@ -106,7 +109,7 @@ def slash_command() -> Response[str]:
     return respond(webhook.slash_command(event.headers or {}, event.body, event.is_base64_encoded))
 
 
-@app.post("/slack/interactions")
+@app.post("/slack/interactions")  # also the Options Load URL (the form's type-ahead)
 def interaction() -> Response[str]:
     event = app.current_event
     return respond(webhook.interaction(event.headers or {}, event.body, event.is_base64_encoded))

@@ -193,6 +193,26 @@ class Wiring:
         timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
         return self.slack_api().post_response_url(url, message, timeout=timeout)
 
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        """views.open for the webhook's create form, each phase bounded (the trigger_id is valid
+        for about 3 s from the slash command, so a later answer is of no use)."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import VIEW_OPEN_TIMEOUT_S
+
+        timeout = httpx.Timeout(VIEW_OPEN_TIMEOUT_S, connect=min(0.5, VIEW_OPEN_TIMEOUT_S))
+        self.slack_api(self.bot_token).open_view(trigger_id, dict(view), timeout=timeout)
+
+    def direct_message(self, user_id: str, message: Message) -> None:
+        """A DM on the webhook's ack path (chat.postMessage to the user id), each phase bounded
+        like a click's answer."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import RESPONSE_POST_TIMEOUT_S
+
+        timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
+        self.slack_api(self.bot_token).post_message(user_id, message, timeout=timeout)
+
     @cached_property
     def notifier(self) -> Notifier:
         """Tells a command's author: their response_url first, a DM as the fallback."""

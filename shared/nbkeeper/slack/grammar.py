@@ -296,7 +296,7 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "create",
         ("NAME",),
-        "create a notebook (defaults come from configuration); `idle` stops it when idle",
+        "create a notebook (`idle`: stop it when idle); `/nb create` alone opens a form",
         options=(FLAVOR, IMAGE, STORAGE, HOURS),
         flags=("idle",),
         example="create exp-42 image=pytorch2.1 flavor=modelarts.vm.cpu.2u storage=50 hours=8",

@@ -92,6 +92,13 @@ def test_selects_offer_the_choices_with_the_defaults_chosen() -> None:
     assert blocks(view)[modal.block_id("name")]["optional"] is False
 
 
+def test_a_default_not_in_the_list_is_what_an_empty_select_means() -> None:
+    view = oracle(modal.create_view(spec(default_image="unlisted-image-id"), "{}"))
+    block = blocks(view)[modal.block_id("image")]
+    assert block["optional"] is True and "initial_option" not in block["element"]
+    assert block["hint"]["text"] == "Leave it empty for the default image."
+
+
 def test_without_a_default_image_the_image_is_required() -> None:
     view = oracle(modal.create_view(spec(default_image=None), "{}"))
     assert blocks(view)[modal.block_id("image")]["optional"] is False

@@ -151,7 +151,8 @@ def _chooser(
     else:
         element = {"type": "static_select", "action_id": field}
         element["options"] = [option(c) for c in choices]
-        hint = ""
+        # a default the lists do not show (an unlisted image id): say what empty means
+        hint = f"Leave it empty for the default {what}." if optional and initial is None else ""
     element["placeholder"] = _plain(f"Choose a {what}", PLACEHOLDER_MAX)
     if initial is not None:
         element["initial_option"] = option(initial)

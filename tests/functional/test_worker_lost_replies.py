@@ -172,7 +172,9 @@ def test_a_stop_refused_while_start_failed_is_reported_with_the_state(world: Wor
     world.settle()
 
     text = told(world)
-    assert text.startswith(":x: Could not stop *exp-1*: it is START_FAILED. ModelArts said:")
+    assert text.startswith(
+        ":x: Could not stop *exp-1*: it is START_FAILED, which does not allow that. ModelArts said:"
+    )
     assert "ModelArts.6357" in text
     assert world.emulator.find(notebook_id).status == "START_FAILED"
 
@@ -185,7 +187,7 @@ def test_a_start_refused_while_create_failed_is_reported_with_the_state(world: W
     world.slash("start exp-1")
     world.settle()
 
-    assert told(world).startswith(":x: Could not start *exp-1*: it is CREATE_FAILED.")
+    assert told(world).startswith(":x: Could not start *exp-1*: it is CREATE_FAILED, which")
 
 
 def test_an_update_that_would_shrink_the_storage_is_still_refused(world: World) -> None:
@@ -198,5 +200,5 @@ def test_an_update_that_would_shrink_the_storage_is_still_refused(world: World) 
 
     assert world.emulator.find(notebook_id).volume["capacity"] == 50
     text = told(world)
-    assert text.startswith(":x: Could not update *exp-1*: it is STOPPED. ModelArts said:")
+    assert text.startswith(":x: Could not update *exp-1*: ModelArts said: storage can only grow")
     assert "ModelArts.6331" in text

@@ -17,6 +17,7 @@ from nbkeeper.worker.outcomes import (
     judge_delete,
     judge_state_change,
     judge_update,
+    refused_reason,
 )
 from nbkeeper.worker.ports import NotebookApi, NotebookBusyError
 
@@ -140,3 +141,13 @@ def test_has_changes_needs_every_requested_value_shown(changes: dict[str, Any], 
         image={"id": "99999999-2222-3333-4444-555555555555"},
     )
     assert has_changes(shown, NotebookUpdateRequest.model_validate(changes)) is done
+
+
+def test_a_refusal_for_the_state_names_the_state_and_what_modelarts_said() -> None:
+    refused = ChangeRefusedError(IN_PROGRESS, notebook("START_FAILED"), by_state=True)
+    assert refused_reason(refused) == (
+        "it is START_FAILED, which does not allow that. "
+        "ModelArts said: in progress (ModelArts.6357)."
+    )
+    refused = ChangeRefusedError(NOT_GROWING, notebook("STOPPED"), by_state=False)
+    assert refused_reason(refused) == "ModelArts said: storage can only grow (ModelArts.6331)."

@@ -119,9 +119,7 @@ class Worker:
         except TRANSIENT_ERRORS:
             raise
         except ChangeRefusedError as exc:
-            return self._refused(
-                command, exc.refusal, now, refused_reason(exc, explain_error(exc.refusal))
-            )
+            return self._refused(command, exc.refusal, now, refused_reason(exc))
         except WrongStateError as exc:
             if isinstance(command, NotebookCommand):
                 await self._raise_if_busy(command)

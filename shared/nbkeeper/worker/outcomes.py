@@ -33,10 +33,11 @@ DELETE_TAKEN = frozenset({S.DELETING, S.DELETED})
 class ChangeRefusedError(Exception):
     """ModelArts refused a change and the notebook, read right after, shows it was not made."""
 
-    def __init__(self, refusal: ModelArtsError, notebook: Notebook) -> None:
+    def __init__(self, refusal: ModelArtsError, notebook: Notebook, *, by_state: bool) -> None:
         super().__init__(str(refusal))
         self.refusal = refusal
         self.notebook = notebook
+        self.by_state = by_state  # refused for the notebook's state (not for the values asked)
 
 
 async def judge_state_change(
@@ -51,7 +52,7 @@ async def judge_state_change(
     if notebook.status in taken:
         return notebook
     raise_if_between_states(notebook, refusal)
-    raise ChangeRefusedError(refusal, notebook)
+    raise ChangeRefusedError(refusal, notebook, by_state=True)
 
 
 async def judge_delete(client: NotebookApi, notebook_id: str, refusal: ModelArtsError) -> None:
@@ -72,7 +73,7 @@ async def judge_update(
     if has_changes(notebook, changes):
         return notebook
     raise_if_between_states(notebook, refusal)
-    raise ChangeRefusedError(refusal, notebook)
+    raise ChangeRefusedError(refusal, notebook, by_state=False)
 
 
 def raise_if_between_states(notebook: Notebook, refusal: ModelArtsError) -> None:
@@ -98,6 +99,12 @@ def has_changes(notebook: Notebook, changes: NotebookUpdateRequest) -> bool:
     return all(key in shown and shown[key] == value for key, value in wanted.items())
 
 
-def refused_reason(exc: ChangeRefusedError, explained: str) -> str:
-    """Why a genuine refusal stands: the state found, then what ModelArts said."""
-    return f"it is {exc.notebook.status.value}. {explained}"
+def refused_reason(exc: ChangeRefusedError) -> str:
+    """Why a genuine refusal stands (plain text): the state found when that is the reason, and
+    what ModelArts said (for an update, its message says what is wrong with the values)."""
+    refusal = exc.refusal
+    code = f" ({refusal.error_code})" if refusal.error_code else ""
+    said = f"ModelArts said: {refusal.message.rstrip('. ')}{code}."
+    if not exc.by_state:
+        return said
+    return f"it is {exc.notebook.status.value}, which does not allow that. {said}"

@@ -112,7 +112,7 @@ def _with_catalog(
     if isinstance(request, grammar.CreateRequest):
         if catalog is None:
             return _create(request, inv, config, directory)
-        resolved = by_name.resolve_create(request, catalog)
+        resolved = by_name.resolve_create(request, catalog, config.default_image)
         if isinstance(resolved, ChatReply):
             return resolved
         return _create(resolved.request, inv, config, directory, resolved.picked)
@@ -130,7 +130,7 @@ def _create(
     directory: Directory,
     picked: str = "",
 ) -> ChatReply:
-    image = request.image or config.default_image_id
+    image = request.image or config.default_image
     if image is None:
         return ChatReply(
             render.problem(

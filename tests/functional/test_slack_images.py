@@ -125,3 +125,19 @@ def test_flavors_show_the_policys_prices_and_what_is_sold_out(deployed: World) -
     assert "0.25 USD/h" in listed and "1.9 USD/h" in listed
     a100 = next(line for line in listed.split("\\n") if "a100" in line)
     assert "(sold out)" in a100 and "/h" not in a100  # no price in the policy: none invented
+
+
+def test_update_takes_image_and_flavor_by_name_too(world: World) -> None:
+    world.slash("create upd-nb")
+    world.settle()
+    world.slash("stop upd-nb")
+    world.settle()
+    unknown = world.slash("update upd-nb image=tensorflow2.7")
+    assert "No image is called *tensorflow2.7*" in unknown["text"]
+    assert world.receive(world.queue_url) == []
+    reply = world.slash("update upd-nb image=tensorflow2.6 flavor=modelarts.vm.cpu.8")
+    assert "Queued" in reply["text"], reply
+    world.settle()
+    (notebook,) = world.notebooks()
+    assert notebook["image"]["id"] == TF26["id"]
+    assert notebook["flavor"] == "modelarts.vm.cpu.8u"

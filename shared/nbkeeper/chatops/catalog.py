@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from nbkeeper.chatops.access import ChatReply
 from nbkeeper.chatops.directory import SlowLookupError
@@ -232,23 +232,26 @@ def _image_detail(image: ImageDetail) -> str:
     return ", ".join(p for p in parts if p)
 
 
-# ---------------------------------------------------------------- create by name
+# ---------------------------------------------------------------- create and update by name
+
+Named = TypeVar("Named", grammar.CreateRequest, grammar.UpdateRequest)
 
 
 @dataclass(frozen=True)
-class Resolved:
-    """A create request with ids for image and flavor, and what was picked by name ("")."""
+class Resolved(Generic[Named]):
+    """A create or update request with ids for image and flavor, and what was picked by name
+    ("")."""
 
-    request: grammar.CreateRequest
+    request: Named
     picked: str = ""
 
 
 def resolve_create(
-    request: grammar.CreateRequest, catalog: Catalog, default_image: str | None = None
-) -> Resolved | ChatReply:
+    request: Named, catalog: Catalog, default_image: str | None = None
+) -> Resolved[Named] | ChatReply:
     """Image and flavor given by name become ids, and so does a default image given by name (of
     several tags of its name, the newest); image UUIDs and the default flavor are left as they
-    are (the service judges them)."""
+    are (the service judges them). Update requests are read the same way (without a default)."""
     image = request.image
     default = image is None and default_image is not None
     if default:

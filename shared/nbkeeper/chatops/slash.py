@@ -67,6 +67,11 @@ def handle_request(
         return found
     if isinstance(request, grammar.StatusRequest):
         return ChatReply(render.notebook_status(found.notebook, found.owner))
+    if isinstance(request, grammar.UpdateRequest) and catalog is not None:
+        named = by_name.resolve_create(request, catalog)  # image= and flavor= by name
+        if isinstance(named, ChatReply):
+            return named
+        request = named.request
     return act(request, found, inv, config)
 
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH, PolicySource
+from nbkeeper.assembly import PolicySource
 from nbkeeper.keeper.policy import PolicyError, load_policy_text
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 from nbkeeper.slack.buttons import CONFIRM_ACTION
 from nbkeeper_local.harness import load_function
 from tests.reliability import slackreq

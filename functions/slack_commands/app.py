@@ -19,7 +19,7 @@ from pydantic import SecretStr, model_validator
 from nbkeeper.chatops.access import Access, ChatConfig
 from nbkeeper.chatops.webhook import HttpReply, SlackWebhook
 from nbkeeper.records import ProjectRef
-from nbkeeper.settings import ModelArtsSettings, env, load_settings
+from nbkeeper.settings import ModelArtsSettings, PolicySettings, env, load_settings
 from nbkeeper.slack.api import SLACK_API
 from nbkeeper.wiring import Wiring
 
@@ -27,7 +27,7 @@ logger = Logger()
 app = APIGatewayHttpResolver()
 
 
-class SlackCommandsSettings(ModelArtsSettings):
+class SlackCommandsSettings(ModelArtsSettings, PolicySettings):  # the policy: flavor prices
     commands_queue_url: str = env("COMMANDS_QUEUE_URL", "set it to the commands FIFO queue URL")
     state_table: str = env("STATE_TABLE", "set it to the state DynamoDB table name")
     signing_secret: SecretStr | None = env(
@@ -49,8 +49,8 @@ class SlackCommandsSettings(ModelArtsSettings):
     default_flavor: str = env(
         "NOTEBOOK_DEFAULT_FLAVOR", "flavor for `create`", default="modelarts.vm.cpu.2u"
     )
-    default_image_id: str | None = env(
-        "NOTEBOOK_DEFAULT_IMAGE_ID", "image UUID for `create`", default=None
+    default_image: str | None = env(
+        "NOTEBOOK_DEFAULT_IMAGE", "image name or UUID for `create`", default=None
     )
     default_storage_gb: int = env(
         "NOTEBOOK_DEFAULT_STORAGE_GB", "EVS GB for `create` (1-4096)", default=5, ge=1, le=4096
@@ -76,7 +76,7 @@ class SlackCommandsSettings(ModelArtsSettings):
                 self.allowed_teams, self.allowed_channels, self.allowed_users, self.admins
             ),
             default_flavor=self.default_flavor,
-            default_image_id=self.default_image_id,
+            default_image=self.default_image,
             default_storage_gb=self.default_storage_gb,
             default_hours=self.default_hours,
             timezone=ZoneInfo(self.timezone),

@@ -43,7 +43,8 @@ from nbkeeper.slack.api import SLACK_API
 if TYPE_CHECKING:
     import httpx
 
-    from nbkeeper.chatops.catalog import CachedCatalog
+    from nbkeeper.assembly import PolicySource
+    from nbkeeper.chatops.catalog import CachedCatalog, Prices
     from nbkeeper.chatops.directory import Directory
     from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue
@@ -319,7 +320,23 @@ class Wiring:
         from nbkeeper.chatops.catalog import CachedCatalog
         from nbkeeper.chatops.webhook import LOOKUP_BUDGET_S
 
-        return CachedCatalog(lambda: self.modelarts, self.run, budget=LOOKUP_BUDGET_S)
+        return CachedCatalog(
+            lambda: self.modelarts, self.run, budget=LOOKUP_BUDGET_S, prices=self.flavor_prices
+        )
+
+    @cached_property
+    def _policy_source(self) -> PolicySource:
+        from nbkeeper.assembly import PolicySource
+
+        return PolicySource(self.settings.policy_path, self.settings.policy_parameter)
+
+    def flavor_prices(self) -> Prices:
+        """The policy's flavor prices, as the keeper's warnings quote them (the overlay is
+        re-read within Powertools' SSM cache)."""
+        from nbkeeper.chatops.catalog import Prices
+
+        policy = self._policy_source.current()
+        return Prices(policy.prices, policy.default_price_per_hour, policy.currency)
 
     @cached_property
     def command_retry(self) -> RetryPolicy:

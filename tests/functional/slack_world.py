@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -120,7 +121,12 @@ def set_body(event: dict[str, Any], body: bytes) -> None:
 
 
 class World:
-    def __init__(self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.slack = FakeSlack()
         self.sqs = boto3.client("sqs")
@@ -139,9 +145,10 @@ class World:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_ADMINS": ADMIN,
             "SLACK_ALLOWED_USERS": "U0001,U0002",
-            "NOTEBOOK_DEFAULT_IMAGE_ID": IMAGE_ID,
+            "NOTEBOOK_DEFAULT_IMAGE": IMAGE_ID,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "test",
+            **(extra_env or {}),
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)

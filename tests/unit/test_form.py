@@ -85,9 +85,18 @@ def test_the_form_offers_usable_images_and_available_flavors() -> None:
     assert [c.value for c in spec.flavors] == ["modelarts.vm.cpu.2u", "modelarts.vm.cpu.8u"]
     assert spec.images[0].label == "pytorch2.1:py3" and "GPU" in spec.images[0].detail
     assert (spec.default_image, spec.default_flavor) == (
-        CONFIG.default_image_id,
+        CONFIG.default_image,
         CONFIG.default_flavor,
     )
+
+
+def test_a_default_image_by_name_is_preselected_by_its_id() -> None:
+    from dataclasses import replace
+
+    spec = form_spec(replace(CONFIG, default_image="pytorch2.1"), Catalog())
+    assert spec.default_image == TORCH
+    unlisted = form_spec(replace(CONFIG, default_image="no-such-image"), Catalog())
+    assert unlisted.default_image == "no-such-image"  # shown as unlisted; create explains
 
 
 @pytest.mark.parametrize("failure", [SlowLookupError("1 s"), None])
@@ -171,7 +180,7 @@ def test_an_outsider_s_submission_is_refused_under_the_first_field() -> None:
 def test_without_image_or_default_the_image_is_asked_for() -> None:
     from dataclasses import replace
 
-    config = replace(CONFIG, default_image_id=None)
+    config = replace(CONFIG, default_image=None)
     outcome = submit_form(FormValues("x"), invocation(), config, fleet(), Catalog())
     assert list(outcome.errors) == ["image"] and "No image given" in outcome.errors["image"]
 

@@ -59,7 +59,7 @@ class ChatConfig:
     project: ProjectRef
     access: Access = field(default_factory=Access)
     default_flavor: str = "modelarts.vm.cpu.2u"
-    default_image_id: str | None = None
+    default_image: str | None = None  # a name or an id (resolved like image=)
     default_storage_gb: int = 5
     default_hours: int = 2
     timezone: tzinfo = UTC

@@ -63,6 +63,7 @@ def form_spec(config: ChatConfig, catalog: by_name.Catalog | None) -> FormSpec:
     """The form's choices and defaults; without a readable catalogue, text inputs and a note."""
     images: list[Choice] | None = None
     flavors: list[Choice] | None = None
+    default_image = config.default_image
     note = ""
     if catalog is None:
         note = "Type an image and a flavor by name or id."
@@ -70,13 +71,14 @@ def form_spec(config: ChatConfig, catalog: by_name.Catalog | None) -> FormSpec:
         try:
             catalog.load()
             images, flavors = image_choices(catalog), flavor_choices(catalog)
+            default_image = by_name.default_image_id(default_image, catalog)  # a name: its id
         except (SlowLookupError, ModelArtsError) as exc:
             logger.warning("form opened without the catalogue (%s)", type(exc).__name__)
             note = UNREAD_NOTE
     return FormSpec(
         images=images,
         flavors=flavors,
-        default_image=config.default_image_id,
+        default_image=default_image,
         default_flavor=config.default_flavor,
         default_storage_gb=config.default_storage_gb,
         default_hours=config.default_hours,

@@ -67,6 +67,11 @@ def handle_request(
         return found
     if isinstance(request, grammar.StatusRequest):
         return ChatReply(render.notebook_status(found.notebook, found.owner))
+    if isinstance(request, grammar.UpdateRequest) and catalog is not None:
+        named = by_name.resolve_create(request, catalog)  # image= and flavor= by name
+        if isinstance(named, ChatReply):
+            return named
+        request = named.request
     return act(request, found, inv, config)
 
 
@@ -112,7 +117,7 @@ def _with_catalog(
     if isinstance(request, grammar.CreateRequest):
         if catalog is None:
             return _create(request, inv, config, directory)
-        resolved = by_name.resolve_create(request, catalog)
+        resolved = by_name.resolve_create(request, catalog, config.default_image)
         if isinstance(resolved, ChatReply):
             return resolved
         return _create(resolved.request, inv, config, directory, resolved.picked)
@@ -130,7 +135,7 @@ def _create(
     directory: Directory,
     picked: str = "",
 ) -> ChatReply:
-    image = request.image or config.default_image_id
+    image = request.image or config.default_image
     if image is None:
         return ChatReply(
             render.problem(

@@ -262,7 +262,7 @@ def _build_update(values: dict[str, object]) -> UpdateRequest:
     changes = (request.flavor, request.image, request.storage_gb, request.name, request.description)
     if all(v is None for v in changes):
         raise ParseError(
-            "say what to change: flavor=F, image=ID, storage=GB, name=N or "
+            "say what to change: flavor=F, image=I, storage=GB, name=N or "
             'description="..."; for example `update nb1 storage=100`'
         )
     return request
@@ -366,7 +366,7 @@ VERBS: tuple[Verb, ...] = (
         "change a notebook (only while stopped; a running one is offered stop-update-start)",
         options=(
             FLAVOR,
-            Option("image", _text, "ID"),  # update takes an id (names: create only)
+            IMAGE,
             STORAGE,
             Option("name", _text, "N"),
             Option("description", _text, '"..."'),

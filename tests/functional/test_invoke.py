@@ -26,7 +26,8 @@ EXPECTED = {
 REPLIES = {
     "schedule": ["[Keep 2h more] [Stop now]", "Lease keeper pass, Mon 11:50 CET"],
     "slack_command_create": [
-        "Creating exp-42 (modelarts.vm.cpu.2u, 10 GB, runs 4 h).",
+        "Creating exp-42 (image notebook2.0-mul-kernel-cpu-cp36:3.3.2-release_v1, "
+        "modelarts.vm.cpu.2u, 10 GB, runs 4 h).",
         "exp-42 is ready",
     ],
     "slack_command_delete": ["Deleting exp-42?", "[Delete] [Cancel]"],

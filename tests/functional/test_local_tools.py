@@ -93,6 +93,9 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     # Slack -> queue -> worker -> emulator, and the result back to the person.
     assert "alice-train is ready" in out
+    # images by name: one given with image=, one the deploy's default (a public CPU image)
+    assert "Creating alice-train (image pytorch2.1.0-cuda11.8" in out
+    assert "Creating bob-etl (image notebook2.0-mul-kernel-cpu-cp36:" in out
     assert "belongs to @U0ALICE" in out  # bob may not stop alice's notebook
     # The keeper: prolongs work, warns then stops the idle lunch notebook.
     assert "keeper: prolong alice-train" in out

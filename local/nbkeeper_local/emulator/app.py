@@ -371,7 +371,8 @@ def throttled(emu: EmulatorEngine, limit: float, wait_s: float | None = None) ->
 
 
 class Edge:
-    """Outermost layer: request id, latency, scripted/random faults, dropped connections."""
+    """Outermost layer: request id, latency, scripted/random faults, dropped connections and
+    lost replies."""
 
     def __init__(self, emu: EmulatorEngine, inner: ASGIApp) -> None:
         self.emu = emu
@@ -408,6 +409,12 @@ class Edge:
             if emu.drop_hook is not None and emu.drop_hook(scope):
                 return
             raise ConnectionDroppedError(path)
+        elif fault is FaultKind.REPLY_LOST:
+            await self.inner(scope, receive, _discard)  # the change happens; its reply does not
+            emu.count("fault.reply_lost")
+            if emu.drop_hook is not None and emu.drop_hook(scope):
+                return
+            raise ConnectionDroppedError(path)
         elif fault is not None:
             error = {
                 FaultKind.THROTTLE: throttled(emu, emu.limiter.rate if emu.limiter else 1),
@@ -421,6 +428,10 @@ class Edge:
             await error_response(error, request_id)(scope, receive, send)
             return
         await self.inner(scope, receive, send)
+
+
+async def _discard(message: Message) -> None:
+    """A `send` that loses what the app answers (REPLY_LOST)."""
 
 
 async def _drain(receive: Receive) -> None:

@@ -140,6 +140,8 @@ IMAGES: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_IMAGE_ID = "e1a07296-22a8-4f05-8bc8-e936c8e54090"
+# The public CPU image template.yaml names as `/nb create`'s default (NotebookDefaultImage).
+DEFAULT_IMAGE_NAME = "notebook2.0-mul-kernel-cpu-cp36"
 
 
 def image_for(image_id: str) -> dict[str, Any]:

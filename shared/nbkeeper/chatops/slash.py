@@ -74,6 +74,11 @@ def handle_request(
         return found
     if isinstance(request, grammar.StatusRequest):
         return ChatReply(render.notebook_status(found.notebook, found.owner))
+    if isinstance(request, grammar.UpdateRequest) and catalog is not None:
+        named = by_name.resolve_create(request, catalog)  # image= and flavor= by name
+        if isinstance(named, ChatReply):
+            return named
+        request = named.request
     return act(request, found, inv, config)
 
 
@@ -119,7 +124,7 @@ def _with_catalog(
     if isinstance(request, grammar.CreateRequest):
         if catalog is None:
             return _create(request, inv, config, directory)
-        resolved = by_name.resolve_create(request, catalog)
+        resolved = by_name.resolve_create(request, catalog, config.default_image)
         if isinstance(resolved, ChatReply):
             return resolved
         return _create(resolved.request, inv, config, directory, resolved.picked)
@@ -137,13 +142,14 @@ def _create(
     directory: Directory,
     picked: str = "",
 ) -> ChatReply:
-    image = request.image or config.default_image_id
+    image = request.image or config.default_image
     if image is None:
         return ChatReply(
             render.problem(
                 "No image given and no default image is configured: add image=NAME or "
                 "image=ID (`/nb images` lists them)."
-            )
+            ),
+            about="image",
         )
     try:
         command = CreateCommand(
@@ -158,19 +164,34 @@ def _create(
         command.to_request()
     except pydantic.ValidationError as exc:
         reason = render.sentence(explain_error(exc))
-        return ChatReply(render.problem(f"Cannot create that notebook: {reason}"))
+        return ChatReply(
+            render.problem(f"Cannot create that notebook: {reason}"), about=_about(exc)
+        )
     if directory.find(request.name):
         return ChatReply(
             render.problem(
                 f"A notebook called {render.bold(request.name)} already exists; names pick "
                 "notebooks in every other command, so choose another name."
-            )
+            ),
+            about="name",
         )
     lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
     flavor = render.fit(command.flavor, render.FLAVOR_MAX)
     chosen = f"{picked}, " if picked else ""
     summary = f"Creating {render.bold(command.name)} ({chosen}{flavor}, {command.storage_gb} GB, {lease})."
     return ChatReply(render.queued(summary), command)
+
+
+# CreateCommand's fields (and its request body's) as the CreateRequest fields they come from.
+_REQUEST_FIELD = {"image_id": "image", "volume": "storage_gb", "lease": "hours"}
+
+
+def _about(exc: pydantic.ValidationError) -> str | None:
+    """The CreateRequest field the first error is about (None: not one of them)."""
+    errors = exc.errors()
+    where = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+    field = _REQUEST_FIELD.get(where, where)
+    return field if field in ("name", "image", "flavor", "storage_gb", "hours") else None
 
 
 def act(

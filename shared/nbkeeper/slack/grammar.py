@@ -211,7 +211,7 @@ def _build_update(values: dict[str, object]) -> UpdateRequest:
     changes = (request.flavor, request.image, request.storage_gb, request.name, request.description)
     if all(v is None for v in changes):
         raise ParseError(
-            "say what to change: flavor=F, image=ID, storage=GB, name=N or "
+            "say what to change: flavor=F, image=I, storage=GB, name=N or "
             'description="..."; for example `update nb1 storage=100`'
         )
     return request
@@ -245,7 +245,7 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "create",
         ("NAME",),
-        "create a notebook (defaults come from configuration); `idle` stops it when idle",
+        "create a notebook (`idle`: stop it when idle); `/nb create` alone opens a form",
         options=(FLAVOR, IMAGE, STORAGE, HOURS),
         flags=("idle",),
         example="create exp-42 image=pytorch2.1 flavor=modelarts.vm.cpu.2u storage=50 hours=8",
@@ -315,7 +315,7 @@ VERBS: tuple[Verb, ...] = (
         "change a notebook (only while stopped; a running one is offered stop-update-start)",
         options=(
             FLAVOR,
-            Option("image", _text, "ID"),  # update takes an id (names: create only)
+            IMAGE,
             STORAGE,
             Option("name", _text, "N"),
             Option("description", _text, '"..."'),

@@ -13,7 +13,9 @@ step, or schedules the next look, until a deadline.
 Errors: permanent ModelArts refusals (not found, wrong state, invalid, quota, forbidden) are
 reported to the person and the message succeeds; transient ones (throttled, server, transport,
 after the client's own retries, and a create that may or may not have happened) are raised, so
-SQS delivers the message again.
+SQS delivers the message again. A start, stop, delete or update refused as "already doing or
+done that" is judged by reading the notebook (`nbkeeper.worker.outcomes`): a call sent again
+after its reply was lost is refused because the first one worked.
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ from nbkeeper.commands import (
 )
 from nbkeeper.explain import explain_error
 from nbkeeper.modelarts.errors import (
+    STORAGE_NOT_GROWING_CODES,
     AmbiguousCreateError,
+    InvalidRequestError,
     ModelArtsError,
     NotFoundError,
     WrongStateError,
@@ -72,6 +76,16 @@ from nbkeeper.worker.followups import (
     follow_for,
     follow_id,
     next_delay,
+)
+from nbkeeper.worker.outcomes import (
+    START_TAKEN,
+    STOP_TAKEN,
+    ChangeRefusedError,
+    has_changes,
+    judge_delete,
+    judge_state_change,
+    judge_update,
+    refused_reason,
 )
 from nbkeeper.worker.ports import (
     TRANSIENT_ERRORS,
@@ -115,6 +129,8 @@ class Worker:
             return await self._dispatch(command, now)
         except TRANSIENT_ERRORS:
             raise
+        except ChangeRefusedError as exc:
+            return self._refused(command, exc.refusal, now, refused_reason(exc))
         except WrongStateError as exc:
             if isinstance(command, NotebookCommand):
                 await self._raise_if_busy(command)
@@ -122,15 +138,16 @@ class Worker:
         except ModelArtsError as exc:
             return self._refused(command, exc, now)
 
-    def _refused(self, command: Command, exc: ModelArtsError, now: datetime) -> Result:
-        """A permanent refusal: the author is told, and the message is done."""
+    def _refused(
+        self, command: Command, exc: ModelArtsError, now: datetime, reason: str | None = None
+    ) -> Result:
+        """A permanent refusal: the author is told (`reason`, or what ModelArts said), and the
+        message is done."""
         name = name_of(command)
+        why = reason if reason is not None else explain_error(exc)
         self._tell(
             command,
-            render.done(
-                f"Could not {verb_of(command)} {name}: {render.sentence(explain_error(exc))}",
-                ok=False,
-            ),
+            render.done(f"Could not {verb_of(command)} {name}: {render.sentence(why)}", ok=False),
             now,
         )
         return Result("refused", getattr(command, "notebook_id", None), exc.kind)
@@ -169,15 +186,28 @@ class Worker:
         return await self.sweeper(command, now)
 
     async def _start(self, command: StartCommand, now: datetime) -> Result:
-        hours = command.hours
-        notebook = await self.client.start_notebook(
-            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
-        )
+        notebook = await self._start_notebook(command.notebook_id, command.hours)
         return await self._settle(command, "start", notebook, "RUNNING", now)
 
     async def _stop(self, command: StopCommand, now: datetime) -> Result:
-        notebook = await self.client.stop_notebook(command.notebook_id)
+        notebook = await self._stop_notebook(command.notebook_id)
         return await self._settle(command, "stop", notebook, "STOPPED", now)
+
+    async def _start_notebook(self, notebook_id: str, hours: int | None) -> Notebook:
+        """Start; a start refused while the notebook is STARTING or RUNNING was made."""
+        try:
+            return await self.client.start_notebook(
+                notebook_id, duration_ms=hours * HOUR_MS if hours else None
+            )
+        except WrongStateError as exc:
+            return await judge_state_change(self.client, notebook_id, exc, START_TAKEN)
+
+    async def _stop_notebook(self, notebook_id: str) -> Notebook:
+        """Stop; a stop refused while the notebook is STOPPING or STOPPED was made."""
+        try:
+            return await self.client.stop_notebook(notebook_id)
+        except WrongStateError as exc:
+            return await judge_state_change(self.client, notebook_id, exc, STOP_TAKEN)
 
     # ------------------------------------------------------------ create
 
@@ -241,13 +271,18 @@ class Worker:
             self._tell(command, render.done(f"{name_of(command)} is already gone."), now)
             return Result("done", command.notebook_id, "already gone")
         if notebook.status in (NotebookStatus.RUNNING, NotebookStatus.STARTING):
-            stopped = await self.client.stop_notebook(command.notebook_id)
+            stopped = await self._stop_notebook(command.notebook_id)
             follow = follow_for(command, "delete", "STOPPED", now, then="delete")
             return await self._check(follow, stopped, now)
         return await self._finish_delete(command, now)
 
     async def _finish_delete(self, command: NotebookCommand, now: datetime) -> Result:
-        await self.client.delete_notebook(command.notebook_id)
+        try:
+            await self.client.delete_notebook(command.notebook_id)
+        except NotFoundError:
+            pass  # it was there a moment ago: this delete's first call took it, reply lost
+        except WrongStateError as exc:
+            await judge_delete(self.client, command.notebook_id, exc)
         self.store.delete_reservation(self._project_id(command), command.notebook_id)
         self._tell(command, render.done(f"Deleted {name_of(command)}."), now)
         return Result("done", command.notebook_id, "deleted")
@@ -256,7 +291,7 @@ class Worker:
         if command.restart:
             notebook = await self.client.show_notebook(command.notebook_id)
             if notebook.status is not NotebookStatus.STOPPED:
-                stopped = await self.client.stop_notebook(command.notebook_id)
+                stopped = await self._stop_notebook(command.notebook_id)
                 follow = follow_for(
                     command, "update", "STOPPED", now, then="update", changes=command.changes
                 )
@@ -271,14 +306,18 @@ class Worker:
         hours: int | None,
         now: datetime,
     ) -> Result:
-        await self.client.update_notebook(command.notebook_id, changes)
+        try:
+            await self.client.update_notebook(command.notebook_id, changes)
+        except InvalidRequestError as exc:
+            if exc.error_code not in STORAGE_NOT_GROWING_CODES:
+                raise
+            # The notebook has the requested size (and values): this update was made already.
+            await judge_update(self.client, command.notebook_id, exc, changes)
         what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
         if not restart:
             self._tell(command, render.done(f"Updated {name_of(command)} ({what})."), now)
             return Result("done", command.notebook_id, "updated")
-        started = await self.client.start_notebook(
-            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
-        )
+        started = await self._start_notebook(command.notebook_id, hours)
         return await self._settle(command, "update", started, "RUNNING", now)
 
     # ------------------------------------------------------------ lease
@@ -385,6 +424,16 @@ class Worker:
         status = notebook.status
         if status.value == follow.wait_for:
             return await self._reached(follow, notebook, now)
+        if (
+            follow.then == "update"
+            and follow.changes is not None
+            and status in START_TAKEN
+            and has_changes(notebook, follow.changes)
+        ):
+            # Updated and started already (the look that did it died before its next one was
+            # scheduled): follow the start instead of waiting for a stop that will not come.
+            started = follow.model_copy(update={"wait_for": "RUNNING", "then": "report"})
+            return await self._check(started, notebook, now)
         if status in FAILED_STATES:
             reason = f": {notebook.fail_reason}" if notebook.fail_reason else ""
             self._tell(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from nbkeeper.commands import (
@@ -54,16 +54,15 @@ from nbkeeper.modelarts.errors import (
 from nbkeeper.modelarts.images import ImageDetail, show_image
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
-    LEASE_MAX_MS,
     Notebook,
     NotebookStatus,
     NotebookUpdateRequest,
 )
-from nbkeeper.records import Reservation, StateStore
+from nbkeeper.records import StateStore
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
-from nbkeeper.timefmt import from_ms, local_time, to_ms
+from nbkeeper.worker import leases
 from nbkeeper.worker.create import (
     account_for_failed_create,
     name_taken,
@@ -323,45 +322,17 @@ class Worker:
     # ------------------------------------------------------------ lease
 
     async def _prolong(self, command: ProlongCommand, now: datetime) -> Result:
-        lease = await self.client.renew_lease(command.notebook_id, command.hours * HOUR_MS)
-        until = now + timedelta(hours=command.hours)
-        if lease is not None and lease.deadline_ms is not None:
-            until = from_ms(lease.deadline_ms)
-        when = local_time(until, self.zone, date=True)
-        self._tell(command, render.done(f"{name_of(command)} now runs until {when}."), now)
-        return Result("done", command.notebook_id, "prolonged")
+        message, result = await leases.prolong(self.client, command, now, self.zone)
+        self._tell(command, message, now)
+        return result
 
     async def _keep(self, command: KeepCommand, now: datetime) -> Result:
-        self.store.put_reservation(
-            Reservation(
-                project_id=self._project_id(command),
-                notebook_id=command.notebook_id,
-                until=command.until,
-                by_user=command.requested_by.user_id,
-            )
+        project_id = self._project_id(command)
+        message, result = await leases.keep(
+            self.client, self.store, project_id, command, now, self.zone
         )
-        note = ""
-        notebook = await self.client.show_notebook(command.notebook_id)
-        lease = notebook.lease
-        deadline = lease.deadline_ms if lease else None
-        until_ms = to_ms(command.until)
-        if notebook.status is NotebookStatus.RUNNING and (deadline is None or deadline < until_ms):
-            wanted = until_ms - to_ms(now)
-            duration = min(max(wanted, HOUR_MS), LEASE_MAX_MS)
-            await self.client.renew_lease(command.notebook_id, duration)
-            note = " Its lease was extended to match."
-        elif notebook.status is not NotebookStatus.RUNNING:
-            note = f" It is {notebook.status.value}; the reservation only prevents stops."
-        self._tell(
-            command,
-            render.done(
-                f"Keeping {name_of(command)} alive until "
-                f"{local_time(command.until, self.zone, date=True)}; "
-                f"the lease keeper will not stop it before then.{note}"
-            ),
-            now,
-        )
-        return Result("done", command.notebook_id, "reserved")
+        self._tell(command, message, now)
+        return result
 
     # ------------------------------------------------------------ save as image
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import yaml
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH
 from nbkeeper.keeper.activity import Activity
 from nbkeeper.keeper.decide import Action, Decision, decide
 from nbkeeper.keeper.policy import Policy, merge_overlay, parse_policy_data
 from nbkeeper.modelarts.schemas import LEASE_MAX_MS, Notebook
 from nbkeeper.records import PendingWarning, Reservation
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 
 __all__ = [
     "LEASE_MAX_MS",

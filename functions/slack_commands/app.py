@@ -19,7 +19,7 @@ from pydantic import SecretStr, model_validator
 from nbkeeper.chatops.access import Access, ChatConfig
 from nbkeeper.chatops.webhook import HttpReply, SlackWebhook
 from nbkeeper.records import ProjectRef
-from nbkeeper.settings import ModelArtsSettings, env, load_settings
+from nbkeeper.settings import ModelArtsSettings, PolicySettings, env, load_settings
 from nbkeeper.slack.api import SLACK_API
 from nbkeeper.wiring import Wiring
 
@@ -27,7 +27,7 @@ logger = Logger()
 app = APIGatewayHttpResolver()
 
 
-class SlackCommandsSettings(ModelArtsSettings):
+class SlackCommandsSettings(ModelArtsSettings, PolicySettings):  # the policy: flavor prices
     commands_queue_url: str = env("COMMANDS_QUEUE_URL", "set it to the commands FIFO queue URL")
     state_table: str = env("STATE_TABLE", "set it to the state DynamoDB table name")
     signing_secret: SecretStr | None = env(
@@ -38,6 +38,9 @@ class SlackCommandsSettings(ModelArtsSettings):
         'a Secrets Manager secret holding {"signing_secret": ..., "bot_token": ...}',
         default=None,
     )
+    bot_token: SecretStr | None = env(
+        "SLACK_BOT_TOKEN", "bot token (local runs; opens the create form)", default=None
+    )
     slack_api_url: str = env("SLACK_API_URL", "Slack Web API base URL", default=SLACK_API)
     allowed_teams: str = env("SLACK_ALLOWED_TEAMS", "comma-separated team ids", default="")
     allowed_channels: str = env("SLACK_ALLOWED_CHANNELS", "comma-separated ids", default="")
@@ -46,8 +49,8 @@ class SlackCommandsSettings(ModelArtsSettings):
     default_flavor: str = env(
         "NOTEBOOK_DEFAULT_FLAVOR", "flavor for `create`", default="modelarts.vm.cpu.2u"
     )
-    default_image_id: str | None = env(
-        "NOTEBOOK_DEFAULT_IMAGE_ID", "image UUID for `create`", default=None
+    default_image: str | None = env(
+        "NOTEBOOK_DEFAULT_IMAGE", "image name or UUID for `create`", default=None
     )
     default_storage_gb: int = env(
         "NOTEBOOK_DEFAULT_STORAGE_GB", "EVS GB for `create` (1-4096)", default=5, ge=1, le=4096
@@ -73,7 +76,7 @@ class SlackCommandsSettings(ModelArtsSettings):
                 self.allowed_teams, self.allowed_channels, self.allowed_users, self.admins
             ),
             default_flavor=self.default_flavor,
-            default_image_id=self.default_image_id,
+            default_image=self.default_image,
             default_storage_gb=self.default_storage_gb,
             default_hours=self.default_hours,
             timezone=ZoneInfo(self.timezone),
@@ -84,7 +87,6 @@ SETTINGS = load_settings(SlackCommandsSettings, os.environ)
 wiring = Wiring(SETTINGS)
 seams = wiring.seams
 
-
 webhook = SlackWebhook(
     config=SETTINGS.chat_config(),
     signing_secret=lambda: wiring.signing_secret,
@@ -93,6 +95,7 @@ webhook = SlackWebhook(
     post_response=wiring.post_response,
     clock=lambda: seams.clock(),
     catalog=wiring.catalog,
+    slack=wiring,
 )
 
 
@@ -106,7 +109,7 @@ def slash_command() -> Response[str]:
     return respond(webhook.slash_command(event.headers or {}, event.body, event.is_base64_encoded))
 
 
-@app.post("/slack/interactions")
+@app.post("/slack/interactions")  # also the Options Load URL (the form's type-ahead)
 def interaction() -> Response[str]:
     event = app.current_event
     return respond(webhook.interaction(event.headers or {}, event.body, event.is_base64_encoded))

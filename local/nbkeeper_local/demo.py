@@ -261,9 +261,10 @@ def script(day: datetime = DAY) -> dict[datetime, Scripted]:
         return day.replace(hour=hour, minute=minute)
 
     def morning(s: Story) -> None:
-        s.timeline.chapter("Morning: two notebooks created from Slack")
-        s.slash(ALICE, "create alice-train flavor=modelarts.vm.gpu.t4 hours=2")
-        s.slash(BOB, "create bob-etl hours=1")
+        s.timeline.chapter("Morning: two notebooks created from Slack, images by name")
+        s.slash(ALICE, "images pytorch")
+        s.slash(ALICE, "create alice-train image=pytorch2.1 flavor=modelarts.vm.gpu.t4 hours=2")
+        s.slash(BOB, "create bob-etl hours=1")  # the deploy's default image, a public CPU one
         s.learn_ids()
         s.set_activity("alice-train", ActivityPattern.BUSY)
         s.set_activity("bob-etl", ActivityPattern.ACTIVE)
@@ -300,6 +301,8 @@ def script(day: datetime = DAY) -> dict[datetime, Scripted]:
 
     def reserved(s: Story) -> None:
         s.slash(ALICE, "status alice-train")
+        s.timeline.chapter("Alice keeps her environment: she saves her notebook as an image")
+        s.slash(ALICE, "save alice-train as alice-env:v1")
 
     def cleanup(s: Story) -> None:
         s.timeline.chapter("Clean-up: bob deletes his notebook (with confirmation)")

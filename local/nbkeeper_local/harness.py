@@ -29,10 +29,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 from nbkeeper.slack.verify import compute_signature
 from nbkeeper.timefmt import local_time
-from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
+from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_NAME
 from nbkeeper_local.emulator.config import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 from nbkeeper_local.emulator.core import Emulator
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
@@ -242,7 +242,7 @@ def local_world(
                 "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_DEV": "false",
-                "NOTEBOOK_DEFAULT_IMAGE_ID": DEFAULT_IMAGE_ID,
+                "NOTEBOOK_DEFAULT_IMAGE": DEFAULT_IMAGE_NAME,
                 **(extra_env or {}),
             }
             os.environ.update(env)  # boto3 below needs the fake credentials too

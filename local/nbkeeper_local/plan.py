@@ -37,7 +37,6 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from nbkeeper.assembly import (
-    DEFAULT_POLICY_PATH,
     default_projects,
     project_settings,
     run_keeper_pass,
@@ -65,7 +64,7 @@ from nbkeeper.records import (
     Reservation,
     StateStore,
 )
-from nbkeeper.settings import ModelArtsSettings, SettingsError, load_settings
+from nbkeeper.settings import DEFAULT_POLICY_PATH, ModelArtsSettings, SettingsError, load_settings
 from nbkeeper.timefmt import from_ms, local_time
 
 SHIPPED_POLICY = DEFAULT_POLICY_PATH

@@ -31,7 +31,12 @@ from nbkeeper.keeper.policy import (
 )
 from nbkeeper.modelarts.regions import endpoint_for
 from nbkeeper.records import ProjectRef
-from nbkeeper.settings import ModelArtsSettings, build_client, env
+from nbkeeper.settings import (
+    ModelArtsSettings,
+    PolicySettings,
+    build_client,
+    env,
+)
 from nbkeeper.slack.api import SLACK_API
 
 if TYPE_CHECKING:
@@ -46,21 +51,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parent / "keeper" / "policy.yaml"
 
-
-class PassSettings(ModelArtsSettings):
+class PassSettings(ModelArtsSettings, PolicySettings):
     """What a lease keeper pass reads from the environment (lease_keeper and notebook_worker)."""
 
     state_table: str = env("STATE_TABLE", "set it to the state DynamoDB table name")
-    policy_path: str = env(
-        "POLICY_PATH",
-        "path of the policy YAML file (default: the policy.yaml shipped in the shared layer)",
-        default=str(DEFAULT_POLICY_PATH),
-    )
-    policy_parameter: str | None = env(
-        "POLICY_PARAMETER", "optional: SSM parameter holding a YAML policy overlay", default=None
-    )
     bot_token: SecretStr | None = env(
         "SLACK_BOT_TOKEN", "optional: Slack bot token (local runs)", default=None
     )

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from nbkeeper.modelarts.images import ImageTag, SavedImageName
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
     LEASE_MAX_MS,
@@ -31,6 +32,7 @@ from nbkeeper.modelarts.schemas import (
 from nbkeeper.records import ProjectRef
 
 MAX_HOURS = LEASE_MAX_MS // HOUR_MS  # the longest lease one call may ask for (72 h)
+DEFAULT_IMAGE_TAG = "latest"  # `save NAME as IMAGE` without a tag
 
 
 class Requester(BaseModel):
@@ -122,7 +124,20 @@ class KeepCommand(NotebookCommand):
     until: datetime
 
 
-FollowOrigin = Literal["create", "start", "stop", "delete", "update"]
+class SaveCommand(NotebookCommand):
+    """Save a RUNNING notebook as the project's own image `image:tag`, in the SWR organization
+    the worker is configured with (IMAGE_NAMESPACE)."""
+
+    type: Literal["save"] = "save"
+    image: SavedImageName
+    tag: ImageTag = DEFAULT_IMAGE_TAG
+
+    @property
+    def label(self) -> str:
+        return f"{self.image}:{self.tag}"
+
+
+FollowOrigin = Literal["create", "start", "stop", "delete", "update", "save"]
 
 
 class FollowCommand(NotebookCommand):
@@ -138,6 +153,9 @@ class FollowCommand(NotebookCommand):
     then: Literal["report", "delete", "update"] = "report"
     changes: NotebookUpdateRequest | None = None  # for then=update
     hours: Hours | None = None  # lease for the start after an update
+    # origin=save: the image being made (done once it is ACTIVE and the notebook RUNNING).
+    image_id: str | None = Field(default=None, max_length=64)
+    image: str | None = Field(default=None, max_length=200)  # `name:tag`, for messages
     attempt: int = Field(ge=1, le=1000)
     deadline: datetime
 
@@ -160,6 +178,7 @@ Command = Annotated[
     | StopCommand
     | ProlongCommand
     | KeepCommand
+    | SaveCommand
     | SweepProjectCommand
     | FollowCommand,
     Field(discriminator="type"),

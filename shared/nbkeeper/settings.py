@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import (
@@ -95,6 +96,22 @@ def _problems(model_cls: type[SettingsModel], exc: ValidationError) -> list[str]
         else:
             problems.append(f"{variable} is invalid: {message}. {hint}".rstrip(". ") + ".")
     return problems
+
+
+DEFAULT_POLICY_PATH = Path(__file__).resolve().parent / "keeper" / "policy.yaml"
+
+
+class PolicySettings(SettingsModel):
+    """Where the policy is: the file shipped in the layer, and the operator's SSM overlay."""
+
+    policy_path: str = env(
+        "POLICY_PATH",
+        "path of the policy YAML file (default: the policy.yaml shipped in the shared layer)",
+        default=str(DEFAULT_POLICY_PATH),
+    )
+    policy_parameter: str | None = env(
+        "POLICY_PARAMETER", "optional: SSM parameter holding a YAML policy overlay", default=None
+    )
 
 
 class ModelArtsSettings(SettingsModel):

@@ -43,7 +43,8 @@ from nbkeeper.slack.api import SLACK_API
 if TYPE_CHECKING:
     import httpx
 
-    from nbkeeper.chatops.catalog import CachedCatalog
+    from nbkeeper.assembly import PolicySource
+    from nbkeeper.chatops.catalog import CachedCatalog, Prices
     from nbkeeper.chatops.directory import Directory
     from nbkeeper.dynamo import DynamoCommandLog
     from nbkeeper.keeper.passes import Enqueue
@@ -193,6 +194,26 @@ class Wiring:
         timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
         return self.slack_api().post_response_url(url, message, timeout=timeout)
 
+    def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
+        """views.open for the webhook's create form, each phase bounded (the trigger_id is valid
+        for about 3 s from the slash command, so a later answer is of no use)."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import VIEW_OPEN_TIMEOUT_S
+
+        timeout = httpx.Timeout(VIEW_OPEN_TIMEOUT_S, connect=min(0.5, VIEW_OPEN_TIMEOUT_S))
+        self.slack_api(self.bot_token).open_view(trigger_id, dict(view), timeout=timeout)
+
+    def direct_message(self, user_id: str, message: Message) -> None:
+        """A DM on the webhook's ack path (chat.postMessage to the user id), each phase bounded
+        like a click's answer."""
+        import httpx
+
+        from nbkeeper.chatops.webhook import RESPONSE_POST_TIMEOUT_S
+
+        timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
+        self.slack_api(self.bot_token).post_message(user_id, message, timeout=timeout)
+
     @cached_property
     def notifier(self) -> Notifier:
         """Tells a command's author: their response_url first, a DM as the fallback."""
@@ -299,7 +320,23 @@ class Wiring:
         from nbkeeper.chatops.catalog import CachedCatalog
         from nbkeeper.chatops.webhook import LOOKUP_BUDGET_S
 
-        return CachedCatalog(lambda: self.modelarts, self.run, budget=LOOKUP_BUDGET_S)
+        return CachedCatalog(
+            lambda: self.modelarts, self.run, budget=LOOKUP_BUDGET_S, prices=self.flavor_prices
+        )
+
+    @cached_property
+    def _policy_source(self) -> PolicySource:
+        from nbkeeper.assembly import PolicySource
+
+        return PolicySource(self.settings.policy_path, self.settings.policy_parameter)
+
+    def flavor_prices(self) -> Prices:
+        """The policy's flavor prices, as the keeper's warnings quote them (the overlay is
+        re-read within Powertools' SSM cache)."""
+        from nbkeeper.chatops.catalog import Prices
+
+        policy = self._policy_source.current()
+        return Prices(policy.prices, policy.default_price_per_hour, policy.currency)
 
     @cached_property
     def command_retry(self) -> RetryPolicy:
@@ -369,6 +406,7 @@ class Wiring:
                     intents=self.command_log,
                     # Times in the worker's replies: the deploy's timezone (NBKEEPER_TIMEZONE).
                     zone=ZoneInfo(getattr(self.settings, "deploy_timezone", None) or "UTC"),
+                    image_namespace=self.settings.image_namespace,
                 )
                 try:
                     async with asyncio.timeout(budget):

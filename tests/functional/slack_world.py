@@ -11,6 +11,7 @@ import importlib
 import json
 import sys
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -49,10 +50,14 @@ MAX_RECEIVES = MAX_RECEIVE_COUNT
 
 @dataclass
 class FakeSlack:
-    """httpx.MockTransport handler recording every post (response_url and Web API)."""
+    """httpx.MockTransport handler recording every post (response_url and Web API).
+
+    views.open answers like Slack: `invalid_arguments` for a view slack_sdk's View model refuses
+    (Block Kit's rules), `views_open_error` when a test sets it, else the view with an id."""
 
     posts: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     refuse_response_urls: bool = False
+    views_open_error: str | None = None
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content or b"{}")
@@ -61,6 +66,8 @@ class FakeSlack:
             reply: dict[str, Any] = {"ok": True}
             if request.url.path.endswith("conversations.open"):
                 reply["channel"] = {"id": "D" + body["users"]}
+            elif request.url.path.endswith("views.open"):
+                reply = self._open_view(body)
             else:
                 reply["ts"] = "1.0"
             return httpx.Response(200, json=reply)
@@ -73,6 +80,24 @@ class FakeSlack:
 
     def dms(self) -> list[str]:
         return [b.get("text", "") for url, b, _ in self.posts if url.endswith("chat.postMessage")]
+
+    def _open_view(self, body: dict[str, Any]) -> dict[str, Any]:
+        from slack_sdk.errors import SlackObjectFormationError
+        from slack_sdk.models.views import View
+
+        if self.views_open_error:
+            return {"ok": False, "error": self.views_open_error}
+        if not body.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        try:
+            View(**body["view"]).to_dict()
+        except (SlackObjectFormationError, KeyError, TypeError):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True, "view": {**body["view"], "id": f"V{len(self.opened()):04d}"}}
+
+    def opened(self) -> list[dict[str, Any]]:
+        """views.open calls (trigger_id and view), in order."""
+        return [b for url, b, _ in self.posts if url.endswith("views.open")]
 
 
 def _load(module: str) -> ModuleType:
@@ -96,7 +121,12 @@ def set_body(event: dict[str, Any], body: bytes) -> None:
 
 
 class World:
-    def __init__(self, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        monkeypatch: pytest.MonkeyPatch,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.emulator = emulator
         self.slack = FakeSlack()
         self.sqs = boto3.client("sqs")
@@ -115,9 +145,10 @@ class World:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_ADMINS": ADMIN,
             "SLACK_ALLOWED_USERS": "U0001,U0002",
-            "NOTEBOOK_DEFAULT_IMAGE_ID": IMAGE_ID,
+            "NOTEBOOK_DEFAULT_IMAGE": IMAGE_ID,
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_SERVICE_NAME": "test",
+            **(extra_env or {}),
         }
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -182,14 +213,18 @@ class World:
 
     def interact(self, payload: dict[str, Any], *, at: int = NOW) -> int:
         """Post a signed interaction at `at` (the handler's clock is set to it)."""
+        status: int = self.interaction(payload, at=at)["statusCode"]
+        return status
+
+    def interaction(self, payload: dict[str, Any], *, at: int = NOW) -> dict[str, Any]:
+        """Post a signed interaction at `at`; the handler's whole response."""
         event = json.loads((EVENTS / "slack_interaction_confirm.json").read_text())
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         set_body(event, body)
         sign(event, body, timestamp=at)
         self.commands.seams.clock = lambda: at
-        response = self.commands.lambda_handler(event, FakeLambdaContext())
-        status: int = response["statusCode"]
-        return status
+        response: dict[str, Any] = self.commands.lambda_handler(event, FakeLambdaContext())
+        return response
 
     # ------------------------------------------------------------ queue side
 

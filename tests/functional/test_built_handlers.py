@@ -337,11 +337,9 @@ def local_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             stack = Stack(
                 transformed_template(),
                 name="nbkeeper-built",
-                # the deploy's answers: the project, and an image for `/nb create NAME`
-                parameters={
-                    "ModelArtsProjectId": DEMO_PROJECT_ID,
-                    "NotebookDefaultImageId": DEFAULT_IMAGE_ID,
-                },
+                # the deploy's one answer: the project (`/nb create NAME` takes the template's
+                # default image, a public CPU image by name)
+                parameters={"ModelArtsProjectId": DEMO_PROJECT_ID},
             )
             for name, value in stack.parameters.items():  # answers CloudFormation accepts
                 pattern = stack.template["Parameters"][name].get("AllowedPattern", ".*")
@@ -527,9 +525,8 @@ def test_built_webhook_acks_every_sample_and_queues_the_create(
     _check_clean_run(run)
     statuses = [result["statusCode"] for result in run.report["results"]]
     assert statuses == [200] * len(statuses) and statuses
-    assert any(
-        command["type"] == "create" and command["name"] == "exp-42" for command in _queued(world)
-    )
+    (create,) = [c for c in _queued(world) if c["type"] == "create" and c["name"] == "exp-42"]
+    assert create["image_id"] == DEFAULT_IMAGE_ID  # the template's default image, found by name
 
 
 def test_built_worker_executes_the_sample_batch(

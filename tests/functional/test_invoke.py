@@ -26,7 +26,8 @@ EXPECTED = {
 REPLIES = {
     "schedule": ["[Keep 2h more] [Stop now]", "Lease keeper pass, Mon 11:50 CET"],
     "slack_command_create": [
-        "Creating exp-42 (modelarts.vm.cpu.2u, 10 GB, runs 4 h).",
+        "Creating exp-42 (image notebook2.0-mul-kernel-cpu-cp36:3.3.2-release_v1, "
+        "modelarts.vm.cpu.2u, 10 GB, runs 4 h).",
         "exp-42 is ready",
     ],
     "slack_command_delete": ["Deleting exp-42?", "[Delete] [Cancel]"],
@@ -37,6 +38,10 @@ REPLIES = {
     ],
     "slack_command_list": ["All notebooks (5)", "exp-42 `"],
     "slack_command_prolong": ["Extending exp-42's lease to 3 h from now.", "exp-42 now runs until"],
+    "slack_command_save": [
+        "Saving exp-42 as the image exp-42-env:v1",
+        "Saved exp-42 as the image exp-42-env:v1; the notebook is running again.",
+    ],
     "slack_command_start": ["exp-42 is already running; `/nb prolong` extends its lease."],
     "slack_command_status": ["exp-42 `", "owner @U0001"],
     "slack_command_stop": ["Stopping exp-42. Queued", "exp-42 is stopped."],

@@ -93,6 +93,9 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     # Slack -> queue -> worker -> emulator, and the result back to the person.
     assert "alice-train is ready" in out
+    # images by name: one given with image=, one the deploy's default (a public CPU image)
+    assert "Creating alice-train (image pytorch2.1.0-cuda11.8" in out
+    assert "Creating bob-etl (image notebook2.0-mul-kernel-cpu-cp36:" in out
     assert "belongs to @U0ALICE" in out  # bob may not stop alice's notebook
     # The keeper: prolongs work, warns then stops the idle lunch notebook.
     assert "keeper: prolong alice-train" in out
@@ -108,8 +111,11 @@ def test_demo_tells_the_whole_story(capsys: pytest.CaptureFixture[str]) -> None:
     # The reserved notebook is never stopped by the keeper.
     assert "keeper: stop alice-train" not in out
     assert "keeper: warn alice-train" not in out
-    # Delete with confirmation.
+    # Save as an image: the notebook runs on, alice is told the image's name.
+    assert "Saved alice-train as the image alice-env:v1; the notebook is running again" in out
+    # Delete with confirmation, which says what is lost and how to save it first.
     assert "Deleted bob-etl" in out
+    assert "To keep its environment, save it first: `/nb save bob-etl as IMAGE`" in out
     assert "== Summary" in out
 
     # What Slack shows, in full: the warning DM, whole, with its buttons; the confirmation with its buttons.

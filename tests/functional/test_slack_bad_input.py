@@ -106,6 +106,7 @@ TARGET_VERBS = {
     "prolong": " 3",
     "keep": " for 1h",
     "update": " storage=10",
+    "save": " as env:v1",
 }
 ODD_TEXT = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40) | st.text(
     min_size=120, max_size=600

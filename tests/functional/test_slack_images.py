@@ -4,8 +4,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from nbkeeper_local.emulator.catalogue import PUBLIC_IMAGES
+import pytest
+import yaml
+
+from nbkeeper.settings import DEFAULT_POLICY_PATH
+from nbkeeper_local.emulator import Emulator
+from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID, DEFAULT_IMAGE_NAME, PUBLIC_IMAGES
 from tests.emulator_fixtures import PROJECT_ID
 from tests.functional.slack_world import World
 
@@ -89,3 +95,49 @@ def test_lookups_are_cached_across_requests(world: World) -> None:
     stats = world.emulator.stats
     assert stats["api.list_images"] == 2  # BUILD_IN and DEDICATED, once each
     assert stats["api.flavors"] == 1
+
+
+@pytest.fixture
+def deployed(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, aws: None, tmp_path: Path
+) -> World:
+    """The webhook as the template deploys it: the default image by name (a public CPU image),
+    and a policy that prices two flavors."""
+    policy = tmp_path / "policy.yaml"
+    prices = {"modelarts.vm.cpu.2u": 0.25, "modelarts.vm.gpu.t4": 1.9}
+    policy.write_text(DEFAULT_POLICY_PATH.read_text() + "\n" + yaml.safe_dump({"prices": prices}))
+    env = {"NOTEBOOK_DEFAULT_IMAGE": DEFAULT_IMAGE_NAME, "POLICY_PATH": str(policy)}
+    return World(emulator, monkeypatch, extra_env=env)
+
+
+def test_create_without_image_takes_the_default_image_by_name(deployed: World) -> None:
+    reply = deployed.slash("create plain-nb")
+    assert "Queued" in reply["text"], reply
+    assert f"image *{DEFAULT_IMAGE_NAME}:" in reply["text"]  # says which image it picked
+    deployed.settle()
+    (notebook,) = deployed.notebooks()
+    assert (notebook["name"], notebook["status"]) == ("plain-nb", "RUNNING")
+    assert notebook["image"]["id"] == DEFAULT_IMAGE_ID
+
+
+def test_flavors_show_the_policys_prices_and_what_is_sold_out(deployed: World) -> None:
+    listed = json.dumps(deployed.slash("flavors")["blocks"])
+    assert "0.25 USD/h" in listed and "1.9 USD/h" in listed
+    a100 = next(line for line in listed.split("\\n") if "a100" in line)
+    assert "(sold out)" in a100 and "/h" not in a100  # no price in the policy: none invented
+
+
+def test_update_takes_image_and_flavor_by_name_too(world: World) -> None:
+    world.slash("create upd-nb")
+    world.settle()
+    world.slash("stop upd-nb")
+    world.settle()
+    unknown = world.slash("update upd-nb image=tensorflow2.7")
+    assert "No image is called *tensorflow2.7*" in unknown["text"]
+    assert world.receive(world.queue_url) == []
+    reply = world.slash("update upd-nb image=tensorflow2.6 flavor=modelarts.vm.cpu.8")
+    assert "Queued" in reply["text"], reply
+    world.settle()
+    (notebook,) = world.notebooks()
+    assert notebook["image"]["id"] == TF26["id"]
+    assert notebook["flavor"] == "modelarts.vm.cpu.8u"

@@ -127,7 +127,7 @@ def test_keeper_and_worker_read_the_same_policy_with_the_overlay(
 ) -> None:
     """The worker's fan-out sweeps decide under the keeper's policy: the file shipped in the
     layer plus the stack's SSM overlay (named after the stack), which each function may read."""
-    from nbkeeper.assembly import DEFAULT_POLICY_PATH
+    from nbkeeper.settings import DEFAULT_POLICY_PATH
 
     stack = Stack(transformed, name="team-a")
     environment = stack.environment(function)
@@ -447,6 +447,17 @@ def test_every_parameter_says_what_to_enter_and_its_default_is_allowed(
             assert default in spec["AllowedValues"], name
         if "MinValue" in spec:
             assert spec["MinValue"] <= default <= spec["MaxValue"], name
+
+
+def test_default_image_is_a_public_cpu_image_by_name(source: dict[str, Any]) -> None:
+    """A fresh deployment's `/nb create NAME` needs no image UUID: the default names a public
+    CPU image (the one the local harness uses too, so demo and deploy agree)."""
+    from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_NAME, PUBLIC_IMAGES
+
+    default = source["Parameters"]["NotebookDefaultImage"]["Default"]
+    assert default == DEFAULT_IMAGE_NAME
+    (image,) = [i for i in PUBLIC_IMAGES if i["name"] == default]
+    assert image["type"] == "BUILD_IN" and image["support_res_categories"] == ["CPU"]
 
 
 def test_no_policy_grants_a_wildcard_action(transformed: dict[str, Any]) -> None:

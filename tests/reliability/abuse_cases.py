@@ -18,13 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH, PolicySource
+from nbkeeper.assembly import PolicySource
 from nbkeeper.commands import parse_command
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.keeper.policy import Policy, PolicyError, load_policy_text
 from nbkeeper.keeper.schedule import ScheduleEvent
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.records import PendingWarning, Reservation
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 from nbkeeper_local.emulator import ActivityPattern
 from nbkeeper_local.harness import load_function, sqs_event
 from tests.reliability.faults import MUTATING

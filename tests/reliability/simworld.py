@@ -28,7 +28,7 @@ from moto.core import serialize as moto_serialize
 
 from nbkeeper.commands import Command, message_group_id
 from nbkeeper_local.emulator import Emulator, EmulatorConfig, SimClock
-from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_ID
+from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_NAME
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
 from nbkeeper_local.harness import (
     MAX_RECEIVE_COUNT,
@@ -352,7 +352,7 @@ def base_env(secrets: dict[str, str] | None = None) -> dict[str, str]:
         "HUAWEICLOUD_SDK_SK": "reliability-secret-key",
         "SLACK_SIGNING_SECRET": "reliability-signing-secret",
         "SLACK_BOT_TOKEN": "xoxb-reliability-bot-token",
-        "NOTEBOOK_DEFAULT_IMAGE_ID": DEFAULT_IMAGE_ID,
+        "NOTEBOOK_DEFAULT_IMAGE": DEFAULT_IMAGE_NAME,
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "reliability",
         "POWERTOOLS_METRICS_NAMESPACE": "nbkeeper",

@@ -6,7 +6,9 @@ the real handlers (they fail until fixed; docs/RELIABILITY.md lists them with th
    start, delete and update as idempotent; SQS redelivers after a kill; a follow-up whose
    second step failed runs its first step again), ModelArts answers "stopping" (6308),
    "starting" (6306), "in progress" (6357) or "storage can only grow" (6331), and the worker
-   tells the author "Could not stop ..." while the notebook stops.
+   tells the author "Could not stop ..." while the notebook stops. Fixed: the worker reads the
+   notebook after such a refusal (`nbkeeper.worker.outcomes`; in `make test`:
+   tests/functional/test_worker_lost_replies.py).
 2. A policy file the YAML parser cannot read in some ways escapes as an exception that is not a
    `PolicyError` (an impossible date: ValueError; deep nesting: RecursionError), so the keeper's
    cold start fails without naming the file and the overlay path's "keep the previous policy"
@@ -22,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH, PolicySource
+from nbkeeper.assembly import PolicySource
 from nbkeeper.keeper.policy import PolicyError, load_policy_text
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 from nbkeeper.slack.buttons import CONFIRM_ACTION
 from nbkeeper_local.harness import load_function
 from tests.reliability import slackreq

@@ -24,11 +24,11 @@ import httpx
 import pytest
 import yaml
 
-from nbkeeper.assembly import DEFAULT_POLICY_PATH
 from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.keeper.policy import load_policy_file
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper.records import Owner, ProjectState, Reservation
+from nbkeeper.settings import DEFAULT_POLICY_PATH
 from nbkeeper.slack.buttons import KEEP_ACTION
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.emulator import ActivityPattern

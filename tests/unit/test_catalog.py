@@ -12,6 +12,7 @@ from nbkeeper.chatops.access import ChatReply
 from nbkeeper.chatops.catalog import (
     CachedCatalog,
     Option,
+    Prices,
     Resolved,
     choose,
     flavors_reply,
@@ -43,6 +44,7 @@ FLAVORS = [
 class FakeCatalog:
     def __init__(self, fail: Exception | None = None) -> None:
         self.fail = fail
+        self.priced = Prices()
         self.loads: list[tuple[bool, bool]] = []
 
     def images(self) -> list[ImageDetail]:
@@ -55,6 +57,9 @@ class FakeCatalog:
 
     def load(self, *, images: bool = True, flavors: bool = True) -> None:
         self.loads.append((images, flavors))
+
+    def prices(self) -> Prices:
+        return self.priced
 
 
 def create(**kwargs: Any) -> grammar.CreateRequest:
@@ -93,6 +98,37 @@ def test_defaults_and_uuids_need_no_lookup() -> None:
     assert catalog.loads == []
     picked(create(image="pytorch2", flavor="modelarts.vm.cpu.2u"), catalog)
     assert catalog.loads == [(True, True)]
+
+
+def test_a_default_image_by_name_takes_the_newest_tag_of_that_name() -> None:
+    images = [
+        ImageDetail(id="old", name="cpu-image", tag="1", create_at=1),
+        ImageDetail(id="new", name="cpu-image", tag="2", create_at=2),
+        ImageDetail(id="other", name="cpu-image-gpu", tag="1", create_at=3),
+    ]
+    catalog = FakeCatalog()
+    catalog.images = lambda: images  # type: ignore[method-assign]
+    result = resolve_create(create(), catalog, default_image="cpu-image")
+    assert isinstance(result, Resolved) and result.request.image == "new"
+    assert "cpu-image:2" in result.picked
+    # a person who names it still chooses: two tags of one name are ambiguous
+    assert isinstance(resolve_create(create(image="cpu-image"), catalog), ChatReply)
+    # an image given in the command wins over the default
+    chosen = resolve_create(create(image="cpu-image:1"), catalog, default_image="cpu-image")
+    assert isinstance(chosen, Resolved) and chosen.request.image == "old"
+
+
+def test_a_default_image_that_is_no_image_names_the_setting() -> None:
+    result = resolve_create(create(), FakeCatalog(), default_image="no-such-image")
+    assert isinstance(result, ChatReply) and result.command is None
+    assert "NotebookDefaultImage" in result.reply["text"]
+    assert "image=" in result.reply["text"]
+    # a default UUID needs no lookup
+    catalog = FakeCatalog()
+    uuid = "11111111-2222-3333-4444-555555555555"
+    resolved = resolve_create(create(), catalog, default_image=uuid)
+    assert isinstance(resolved, Resolved) and resolved.request.image == uuid
+    assert catalog.loads == []
 
 
 def test_ambiguous_lists_the_candidates() -> None:
@@ -139,11 +175,24 @@ def test_modelarts_text_is_escaped_in_every_reply() -> None:
 
 def test_flavor_listing_filters_and_shows_prices_and_sold_out() -> None:
     request = grammar.CatalogRequest("flavors", "cpu")
-    reply = flavors_reply(request, FakeCatalog(), {"modelarts.vm.cpu.2u": 0.25}).reply
-    blocks = str(reply["blocks"])
-    assert "CPU: 2 vCPUs, 0.25/h" in blocks and "a100" not in blocks
+    catalog = FakeCatalog()
+    catalog.priced = Prices({"modelarts.vm.cpu.2u": 0.25, "modelarts.vm.cpu.8u": 0}, currency="EUR")
+    blocks = str(flavors_reply(request, catalog).reply["blocks"])
+    assert "CPU: 2 vCPUs, 0.25 EUR/h" in blocks and "a100" not in blocks
+    assert "modelarts.vm.cpu.8u*: free" in blocks
     every = str(flavors_reply(grammar.CatalogRequest("flavors"), FakeCatalog()).reply["blocks"])
-    assert "(sold out)" in every
+    assert "(sold out)" in every and "/h" not in every  # no policy prices: none shown
+
+
+def test_prices_fall_back_to_the_default_and_a_broken_policy_shows_none() -> None:
+    assert Prices({"a": 1.5}, default=0.5).of("b") == "0.5 USD/h"
+    assert Prices({"a": 1.5}).of("b") is None
+
+    def broken() -> Prices:
+        raise ValueError("policy.yaml line 3: bad")
+
+    catalog = CachedCatalog(lambda: pytest.fail("no client needed"), asyncio.run, prices=broken)
+    assert catalog.prices() == Prices()
 
 
 class Clock:

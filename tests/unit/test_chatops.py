@@ -44,7 +44,7 @@ CONFIG = ChatConfig(
         users=frozenset({OWNER, OTHER}),
         admins=frozenset({ADMIN}),
     ),
-    default_image_id="11111111-2222-3333-4444-555555555555",
+    default_image="11111111-2222-3333-4444-555555555555",
     timezone=BERLIN,
 )
 

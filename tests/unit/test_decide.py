@@ -419,6 +419,23 @@ def test_transient_reason_says_so() -> None:
     assert decision.reason == "STARTING: transient state, left alone"
 
 
+def test_a_notebook_being_saved_as_an_image_is_neither_stopped_nor_prolonged() -> None:
+    """SNAPSHOTTING is transient: the save ends by itself (RUNNING again) and the rules apply
+    then. Running, the same notebook would be prolonged (busy, lease ending) or stopped (idle,
+    warning due); saving, it is left alone and its warning kept for after the save."""
+    saving = notebook(status="SNAPSHOTTING", ends_in=5 * MIN)
+    for activity, wanted in ((BUSY, Action.PROLONG), (IDLE, Action.STOP)):
+        assert decide(notebook(ends_in=5 * MIN), activity, None, warning(), POLICY, NOW).action is (
+            wanted
+        )
+        decision = decide(
+            saving, activity, reservation(NOW + timedelta(hours=3)), warning(), POLICY, NOW
+        )
+        assert decision.action is Action.NOOP
+        assert decision.reason == "SNAPSHOTTING: transient state, left alone"
+        assert (decision.extend_ms, decision.clear_warning) == (None, False)
+
+
 def test_unknown_activity_is_never_warned_or_stopped() -> None:
     unknown = UnknownActivity(reason="Jupyter not readable: /api/status answered HTTP 502")
     decision = decide(notebook(), unknown, None, warning(), POLICY, NOW)

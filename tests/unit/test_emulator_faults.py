@@ -10,7 +10,13 @@ import pytest
 
 from nbkeeper_local.emulator import Emulator, EmulatorConfig, FaultKind, Scope, SimClock
 from nbkeeper_local.emulator.faults import FaultInjector, TokenBucket
-from tests.emulator_fixtures import EMULATOR_BASE_URL, EMULATOR_START, NOTEBOOKS, ApiCaller
+from tests.emulator_fixtures import (
+    CREATE_BODY,
+    EMULATOR_BASE_URL,
+    EMULATOR_START,
+    NOTEBOOKS,
+    ApiCaller,
+)
 
 
 class FakeTime:
@@ -81,6 +87,17 @@ def test_dropped_connection_in_process_is_a_remote_protocol_error(
     with pytest.raises(httpx.RemoteProtocolError):
         emulator_api("GET", NOTEBOOKS)
     assert emulator_api("GET", NOTEBOOKS).status_code == 200
+
+
+def test_lost_reply_in_process_happens_then_is_a_remote_protocol_error(
+    emulator_api: ApiCaller, emulator: Emulator
+) -> None:
+    emulator.inject(FaultKind.REPLY_LOST, method="POST", path=rf"{NOTEBOOKS}$")
+    with pytest.raises(httpx.RemoteProtocolError):
+        emulator_api("POST", NOTEBOOKS, json=CREATE_BODY)
+    (made,) = emulator_api("GET", NOTEBOOKS).json()["data"]  # the create happened
+    assert made["name"] == CREATE_BODY["name"]
+    assert emulator.stats["fault.reply_lost"] == 1
 
 
 def test_slow_reply_waits_then_answers(

@@ -12,7 +12,13 @@ import pytest
 from nbkeeper.modelarts.schemas import NotebookPage, NotebookStatus
 from nbkeeper_local.emulator import ActivityPattern, Emulator, FaultKind, FleetSpec
 from nbkeeper_local.emulator.server import is_loopback, main, serve_in_thread
-from tests.emulator_fixtures import EMULATOR_BASE_URL, NOTEBOOKS, PROJECT_ID, ApiCaller
+from tests.emulator_fixtures import (
+    CREATE_BODY,
+    EMULATOR_BASE_URL,
+    NOTEBOOKS,
+    PROJECT_ID,
+    ApiCaller,
+)
 
 OTHER = "e" * 32
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - the address the emulator must refuse
@@ -149,3 +155,16 @@ def test_real_http_drop_closes_the_socket_without_a_reply(
         client.get(NOTEBOOKS)
     with httpx.Client(base_url=emulator_http) as client:
         assert client.get("/_emulator/state").status_code == 200
+
+
+def test_real_http_lost_reply_processes_the_request_then_closes_the_socket(
+    emulator: Emulator, emulator_http: str, emulator_auth: httpx.Auth
+) -> None:
+    emulator.inject(FaultKind.REPLY_LOST, method="POST")
+    with (
+        httpx.Client(base_url=emulator_http, auth=emulator_auth) as client,
+        pytest.raises(httpx.TransportError),
+    ):
+        client.post(NOTEBOOKS, json=CREATE_BODY)
+    with httpx.Client(base_url=emulator_http, auth=emulator_auth) as client:
+        assert client.get(NOTEBOOKS).json()["total"] == 1

@@ -23,9 +23,26 @@ def test_filled_manifest_points_slack_at_both_routes() -> None:
     assert manifest["settings"]["interactivity"]["request_url"] == (
         "https://abc.example/slack/interactions"
     )
+    # the create form's type-ahead: block_suggestion payloads go to the same route
+    assert manifest["settings"]["interactivity"]["message_menu_options_url"] == (
+        "https://abc.example/slack/interactions"
+    )
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # chat:write.public: the summary and warning channels work without inviting the bot
     assert {"commands", "chat:write", "chat:write.public", "im:write"} <= scopes
+
+
+def test_the_create_form_needs_no_scope_beyond_the_commands() -> None:
+    """views.open with a slash command's trigger_id needs only `commands`; its results are
+    DMs (`chat:write`, `im:write`), which the other features already ask for."""
+    manifest = yaml.safe_load((ROOT / "slack" / "manifest.yaml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "commands",
+        "chat:write",
+        "chat:write.public",
+        "im:write",
+    }
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
 
 
 def test_request_urls_must_be_https() -> None:

@@ -50,7 +50,7 @@ ADMIN, OWNER = "U0ADMIN", "U0OWNER"
 CONFIG = ChatConfig(
     project=PROJECT,
     access=Access(admins=frozenset({ADMIN})),
-    default_image_id="11111111-2222-3333-4444-555555555555",
+    default_image="11111111-2222-3333-4444-555555555555",
 )
 POLICY = load_policy_text("timezone: Europe/Berlin\nsummary_channel: C0SUMMARY")
 

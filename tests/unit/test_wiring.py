@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from nbkeeper.assembly import (
-    DEFAULT_POLICY_PATH,
     PassSettings,
     PolicySource,
     default_projects,
@@ -17,7 +16,7 @@ from nbkeeper.assembly import (
 from nbkeeper.commands import Requester, SweepProjectCommand
 from nbkeeper.keeper.policy import PolicyError, load_policy_file
 from nbkeeper.records import ProjectRef
-from nbkeeper.settings import SettingsError, load_settings
+from nbkeeper.settings import DEFAULT_POLICY_PATH, SettingsError, load_settings
 from nbkeeper.worker.sweep import sweep_target
 
 ENV = {

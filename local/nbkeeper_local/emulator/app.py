@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nbkeeper.modelarts.images import ImageCreateRequest
 from nbkeeper.modelarts.schemas import (
     ILLEGAL_CHARACTERS,
     LeaseReq,
@@ -39,6 +40,7 @@ from .faults import Scope as FaultScope
 from .images_api import list_images, show_image
 from .jupyter_api import jupyter
 from .records import ApiError, Identity, bad_request
+from .saving import save_image
 from .signature import SignedRequest, verify
 
 JSON = dict[str, Any]
@@ -182,6 +184,12 @@ def start_notebook(emu: EmulatorEngine, call: Call) -> Reply:
 def stop_notebook(emu: EmulatorEngine, call: Call) -> Reply:
     record = emu.store.stop(call.project_id, call.path_param("id"))
     return 200, record.to_json(call.base_url)
+
+
+def create_image(emu: EmulatorEngine, call: Call) -> Reply:
+    """Save a RUNNING notebook as an image: the reply is the image (CREATING)."""
+    request = validate(ImageCreateRequest, call.json_body())
+    return 200, save_image(emu.store, call.project_id, call.path_param("id"), request)
 
 
 def show_lease(emu: EmulatorEngine, call: Call) -> Reply:
@@ -363,7 +371,8 @@ def throttled(emu: EmulatorEngine, limit: float, wait_s: float | None = None) ->
 
 
 class Edge:
-    """Outermost layer: request id, latency, scripted/random faults, dropped connections."""
+    """Outermost layer: request id, latency, scripted/random faults, dropped connections and
+    lost replies."""
 
     def __init__(self, emu: EmulatorEngine, inner: ASGIApp) -> None:
         self.emu = emu
@@ -400,6 +409,12 @@ class Edge:
             if emu.drop_hook is not None and emu.drop_hook(scope):
                 return
             raise ConnectionDroppedError(path)
+        elif fault is FaultKind.REPLY_LOST:
+            await self.inner(scope, receive, _discard)  # the change happens; its reply does not
+            emu.count("fault.reply_lost")
+            if emu.drop_hook is not None and emu.drop_hook(scope):
+                return
+            raise ConnectionDroppedError(path)
         elif fault is not None:
             error = {
                 FaultKind.THROTTLE: throttled(emu, emu.limiter.rate if emu.limiter else 1),
@@ -413,6 +428,10 @@ class Edge:
             await error_response(error, request_id)(scope, receive, send)
             return
         await self.inner(scope, receive, send)
+
+
+async def _discard(message: Message) -> None:
+    """A `send` that loses what the app answers (REPLY_LOST)."""
 
 
 async def _drain(receive: Receive) -> None:
@@ -450,6 +469,7 @@ def create_app(emu: EmulatorEngine) -> ASGIApp:
         ),
         Route(f"{base}/{{id}}/start", api(emu, {"POST": ("start", start_notebook)})),
         Route(f"{base}/{{id}}/stop", api(emu, {"POST": ("stop", stop_notebook)})),
+        Route(f"{base}/{{id}}/create-image", api(emu, {"POST": ("create_image", create_image)})),
         Route(
             f"{base}/{{id}}/lease",
             api(emu, {"GET": ("show_lease", show_lease), "PATCH": ("renew_lease", renew_lease)}),

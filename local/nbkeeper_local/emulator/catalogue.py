@@ -140,6 +140,8 @@ IMAGES: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_IMAGE_ID = "e1a07296-22a8-4f05-8bc8-e936c8e54090"
+# The public CPU image template.yaml names as `/nb create`'s default (NotebookDefaultImage).
+DEFAULT_IMAGE_NAME = "notebook2.0-mul-kernel-cpu-cp36"
 
 
 def image_for(image_id: str) -> dict[str, Any]:
@@ -304,7 +306,10 @@ PUBLIC_IMAGES_BY_ID = {image["id"]: image for image in PUBLIC_IMAGES}
 
 
 class ImageCatalogue:
-    """The public images plus each project's own (DEDICATED) ones, as the image service has them."""
+    """The public images plus each project's own (DEDICATED) ones, as the image service has them.
+
+    Not locked itself: the notebook store changes it under its lock (a save settles on the
+    store's clock) and reads go through the store (`NotebookStore.images_listed`)."""
 
     def __init__(self) -> None:
         self._own: dict[str, dict[str, dict[str, Any]]] = {}
@@ -320,14 +325,16 @@ class ImageCatalogue:
         arch: str = "X86_64",
         categories: tuple[str, ...] = ("CPU",),
         created_ms: int = _CREATED_MS,
+        namespace: str | None = None,
+        description: str = "",
     ) -> dict[str, Any]:
-        """Register an image saved or built by a user of `project_id`; returns its record."""
+        organization = namespace or project_id[:8]
         record = {
-            **_public(image_id, name, tag, arch, list(categories), "", 0),
-            "swr_path": f"swr.example.com/{project_id[:8]}/{name}:{tag}",
+            **_public(image_id, name, tag, arch, list(categories), description, 0),
+            "swr_path": f"swr.example.com/{organization}/{name}:{tag}",
             "type": "DEDICATED",
             "status": status,
-            "namespace": project_id[:8],
+            "namespace": organization,
             "origin": "IMAGE_SAVE",
             "visibility": "PRIVATE",
             "create_at": created_ms,
@@ -335,6 +342,26 @@ class ImageCatalogue:
         }
         self._own.setdefault(project_id, {})[image_id] = record
         return dict(record)
+
+    def find_own(
+        self, project_id: str, namespace: str, name: str, tag: str
+    ) -> dict[str, Any] | None:
+        """The project's image at `namespace/name:tag` (one SWR path holds one image)."""
+        for record in self._own.get(project_id, {}).values():
+            if (record["namespace"], record["name"], record["tag"]) == (namespace, name, tag):
+                return dict(record)
+        return None
+
+    def settle(
+        self, project_id: str, image_id: str, status: str, at_ms: int, message: str | None = None
+    ) -> None:
+        """A save ended: ACTIVE, or CREATE_FAILED with the reason in `status_message`."""
+        record = self._own.get(project_id, {}).get(image_id)
+        if record is None:
+            return
+        record.update(status=status, update_at=at_ms)
+        if message is not None:
+            record["status_message"] = message
 
     def listed(self, project_id: str, image_type: str) -> list[dict[str, Any]]:
         """`type=BUILD_IN` (the default): the public images; `DEDICATED`: the project's own."""

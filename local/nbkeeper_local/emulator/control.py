@@ -127,6 +127,8 @@ class Control:
         count = int(data.get("count", 1))
         if data.get("op") == "start":
             self.emu.fail_next_start(count, data.get("reason"))
+        elif data.get("op") == "save":
+            self.emu.fail_next_save(count, data.get("reason"))
         else:
             self.emu.fail_next_create(count, data.get("reason"))
         return JSONResponse(self.emu.snapshot())

@@ -51,6 +51,7 @@ class EmulatorEngine:
         self.realtime = realtime
         self.monotonic = monotonic
         self.sleep = sleep
+        self.images = ImageCatalogue()
         self.store = NotebookStore(
             self.clock,
             timings=self.config.timings,
@@ -58,8 +59,8 @@ class EmulatorEngine:
             not_found_status=self.config.not_found_status,
             require_stop_before_delete=self.config.require_stop_before_delete,
             offset_is_page=self.config.offset_reading == "page",
+            images=self.images,
         )
-        self.images = ImageCatalogue()
         self.faults = FaultInjector(seed=self.config.seed)
         self.faults.retry_after_s = self.config.retry_after_s
         self.faults.set_rate(self.config.fault_rate)
@@ -145,6 +146,10 @@ class EmulatorEngine:
 
     def fail_next_start(self, count: int = 1, reason: str | None = None) -> None:
         self.store.fail_next(FailOp.START, count, reason)
+
+    def fail_next_save(self, count: int = 1, reason: str | None = None) -> None:
+        """The next `count` saves as images end CREATE_FAILED (the notebook runs on)."""
+        self.store.fail_next(FailOp.SAVE, count, reason)
 
     # ------------------------------------------------------------ control: identities
 

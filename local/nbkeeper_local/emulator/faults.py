@@ -18,6 +18,9 @@ class FaultKind(StrEnum):
     ERROR_503 = "error_503"  # 503, APIG.0203 body (backend unavailable / timeout)
     SLOW = "slow"  # the normal reply, after `slow_s` extra seconds
     DROP = "drop"  # the connection closes without any reply
+    # The request is processed (a stop stops), then the connection closes without the reply:
+    # what a client sees when the service took a change whose answer was lost on the way back.
+    REPLY_LOST = "reply_lost"
     LOOSE = "loose"  # the normal reply, every notebook in it loose (see loose.py)
 
 

@@ -1,4 +1,6 @@
 """The image service's two read calls: `GET /v1/{project_id}/images` and `.../images/{id}`.
+(Saving a notebook as an image, `POST .../notebooks/{id}/create-image`, is a notebook transition:
+`NotebookStore.save_image`.) Reads see every save settled by the emulator's clock.
 
 The query is validated with the shared schema (`ListImagesQuery`), so an undocumented value is
 refused like the service refuses it (HTTP 400, ModelArts.0104). Defaults as documented: `type`
@@ -64,7 +66,7 @@ def _matches(image: dict[str, Any], query: ListImagesQuery) -> bool:
 def list_images(emu: EmulatorEngine, call: Call) -> Reply:
     query = _query(call)
     image_type = (query.type or ImageType.BUILD_IN).value
-    images = [i for i in emu.images.listed(call.project_id, image_type) if _matches(i, query)]
+    images = [i for i in emu.store.images_listed(call.project_id, image_type) if _matches(i, query)]
     key = query.sort_key if query.sort_key in SORTABLE else "create_at"
     blank = "" if key == "name" else 0
     images.sort(
@@ -83,7 +85,7 @@ def list_images(emu: EmulatorEngine, call: Call) -> Reply:
 
 def show_image(emu: EmulatorEngine, call: Call) -> Reply:
     image_id = call.path_param("id")
-    image = emu.images.get(call.project_id, image_id)
+    image = emu.store.image(call.project_id, image_id)
     if image is None:
         raise ApiError(404, "ModelArts.6410", f"Image {image_id} does not exist.")
     return 200, image

@@ -3,7 +3,8 @@
 Every transition is an event with a timestamp in a heap. Before any read or write the store
 applies all events due by "now", in time order and at their own timestamps, so the state a
 client sees does not depend on when (or whether) anyone looked in between: lazy, but consistent.
-Listing (filters, sorting, cached views) is in `listing.py`.
+Listing (filters, sorting, cached views) is in `listing.py`; saving a notebook as an image, a
+transition with an image attached, in `saving.py`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from nbkeeper.modelarts.schemas import (
     TagReq,
 )
 
-from .catalogue import FLAVORS_BY_ID, image_for
+from .catalogue import FLAVORS_BY_ID, ImageCatalogue, image_for
 from .clock import SimClock
 from .jupyter import ActivityPattern, JupyterState
 from .listing import ListResult, select
@@ -44,6 +45,7 @@ from .records import (
     new_record,
     stored_endpoints,
 )
+from .saving import settle_save
 
 S = NotebookStatus
 
@@ -69,8 +71,10 @@ class NotebookStore:
         not_found_status: int = 400,
         require_stop_before_delete: bool = False,
         offset_is_page: bool = False,
+        images: ImageCatalogue | None = None,
     ) -> None:
         self.clock = clock
+        self.images = images or ImageCatalogue()
         self.timings = timings or Timings()
         self.not_found_status = not_found_status
         self.offset_is_page = offset_is_page
@@ -146,6 +150,9 @@ class NotebookStore:
         pending = record.pending
         assert pending is not None
         record.pending = None
+        if pending.image_id is not None:
+            settle_save(self, record, pending, at_ms)
+            return
         if pending.target is S.DELETED:
             del self.projects[record.project_id].records[record.id]
             self.project(record.project_id).version += 1
@@ -185,10 +192,13 @@ class NotebookStore:
 
     def fail_next(self, op: FailOp, count: int = 1, reason: str | None = None) -> None:
         """Make the next `count` creates (or starts) end in CREATE_FAILED (START_FAILED)."""
-        text = reason or (
-            "Insufficient resources in the pool, please try again later."
-            if op is FailOp.START
-            else "Failed to create the notebook instance: storage allocation failed."
+        text = (
+            reason
+            or {
+                FailOp.START: "Insufficient resources in the pool, please try again later.",
+                FailOp.CREATE: "Failed to create the notebook instance: storage allocation failed.",
+                FailOp.SAVE: "Failed to save the image: pushing to SWR timed out.",
+            }[op]
         )
         with self.lock:
             self._failures[op].extend([text] * count)
@@ -365,6 +375,17 @@ class NotebookStore:
             f"Another operation is in progress or the instance is already in the target state ({record.status.value}).",
         )
 
+    def images_listed(self, project_id: str, image_type: str) -> list[dict[str, Any]]:
+        """The images of one type, after every save due by now has settled."""
+        with self.lock:
+            self.now_ms()
+            return self.images.listed(project_id, image_type)
+
+    def image(self, project_id: str, image_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            self.now_ms()
+            return self.images.get(project_id, image_id)
+
     def show_lease(self, project_id: str, notebook_id: str) -> NotebookRecord:
         with self.lock:
             self.now_ms()
@@ -437,6 +458,10 @@ class NotebookStore:
         with self.lock:
             now = self.now_ms()
             record = self._get(project_id, notebook_id)
+            if record.pending is not None and record.pending.image_id is not None:
+                self.images.settle(
+                    project_id, record.pending.image_id, "CREATE_FAILED", now, "interrupted"
+                )
             record.pending = None
             record.settle_gen += 1
             self._set_status(record, status, now)

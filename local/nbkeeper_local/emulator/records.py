@@ -63,11 +63,13 @@ class Timings:
     start_s: float = 5.0
     stop_s: float = 5.0
     delete_s: float = 2.0
+    snapshot_s: float = 20.0  # saving a notebook as an image (SNAPSHOTTING)
 
 
 class FailOp(StrEnum):
     CREATE = "create"
     START = "start"
+    SAVE = "save"  # the image ends CREATE_FAILED, the notebook RUNNING again
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Pending:
     target: NotebookStatus
     at_ms: int
     fail_reason: str | None = None
+    image_id: str | None = None  # a save (SNAPSHOTTING): the image it makes
 
 
 @dataclass

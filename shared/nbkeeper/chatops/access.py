@@ -59,7 +59,7 @@ class ChatConfig:
     project: ProjectRef
     access: Access = field(default_factory=Access)
     default_flavor: str = "modelarts.vm.cpu.2u"
-    default_image_id: str | None = None
+    default_image: str | None = None  # a name or an id (resolved like image=)
     default_storage_gb: int = 5
     default_hours: int = 2
     timezone: tzinfo = UTC
@@ -90,10 +90,12 @@ class Invocation:
 
 @dataclass(frozen=True)
 class ChatReply:
-    """What to answer now, and what (if anything) to queue."""
+    """What to answer now, and what (if anything) to queue; for a problem with one part of the
+    request, which (`about`: a CreateRequest field, so the create form shows it there)."""
 
     reply: Message
     command: Command | None = None
+    about: str | None = None
 
 
 def command_base(inv: Invocation, config: ChatConfig) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
     ProlongCommand,
+    SaveCommand,
     StartCommand,
     StopCommand,
     UpdateCommand,
@@ -112,6 +113,7 @@ _CONFIRMABLE = (
     ProlongCommand,
     KeepCommand,
     UpdateCommand,
+    SaveCommand,
 )
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, Protocol, TypeVar
 
 from nbkeeper.chatops.access import ChatReply
 from nbkeeper.chatops.directory import SlowLookupError
@@ -32,6 +33,7 @@ from nbkeeper.modelarts.schemas import Flavor
 from nbkeeper.slack import grammar, render
 from nbkeeper.slack.render import Message
 
+logger = logging.getLogger(__name__)
 CACHE_SECONDS = 300.0
 CANDIDATES_MAX = 10
 LIST_MAX = 40
@@ -39,12 +41,30 @@ T = TypeVar("T")
 Runner = Callable[[Coroutine[Any, Any, Any]], Any]
 
 
+@dataclass(frozen=True)
+class Prices:
+    """What the policy says a flavor costs per hour (the keeper's warnings quote the same)."""
+
+    per_hour: Mapping[str, float] = field(default_factory=dict)
+    default: float = 0.0  # 0: not known
+    currency: str = "USD"
+
+    def of(self, flavor_id: str) -> str | None:
+        """`0.25 USD/h`, `free`, or None when the policy does not say."""
+        price = self.per_hour.get(flavor_id, self.default or None)
+        if price is None:
+            return None
+        return f"{price:g} {self.currency}/h" if price else "free"
+
+
 class Catalog(Protocol):
-    """The images and flavors a notebook can be created with (read-only)."""
+    """The images and flavors a notebook can be created with (read-only), and their prices."""
 
     def images(self) -> list[ImageDetail]: ...
 
     def flavors(self) -> list[Flavor]: ...
+
+    def prices(self) -> Prices: ...
 
     def load(self, *, images: bool = True, flavors: bool = True) -> None:
         """Read both lists in one go when both will be needed (a no-op is fine)."""
@@ -66,8 +86,10 @@ class CachedCatalog:
         budget: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         ttl: float = CACHE_SECONDS,
+        prices: Callable[[], Prices] | None = None,
     ) -> None:
         self._client = client
+        self._prices = prices
         self._run = run
         self._budget = budget
         self._clock = clock
@@ -84,6 +106,16 @@ class CachedCatalog:
         self.load(images=False, flavors=True)
         assert self._flavors is not None
         return self._flavors[1]
+
+    def prices(self) -> Prices:
+        """The policy's prices; none when it cannot be read (the listing still helps)."""
+        if self._prices is None:
+            return Prices()
+        try:
+            return self._prices()
+        except Exception:  # a bad policy is the keeper's to report; here prices are a nicety
+            logger.warning("flavor prices unavailable: the policy could not be read", exc_info=True)
+            return Prices()
 
     def load(self, *, images: bool = True, flavors: bool = True) -> None:
         """Read what is asked for and stale, concurrently, within one lookup budget (so a
@@ -200,20 +232,30 @@ def _image_detail(image: ImageDetail) -> str:
     return ", ".join(p for p in parts if p)
 
 
-# ---------------------------------------------------------------- create by name
+# ---------------------------------------------------------------- create and update by name
+
+Named = TypeVar("Named", grammar.CreateRequest, grammar.UpdateRequest)
 
 
 @dataclass(frozen=True)
-class Resolved:
-    """A create request with ids for image and flavor, and what was picked by name ("")."""
+class Resolved(Generic[Named]):
+    """A create or update request with ids for image and flavor, and what was picked by name
+    ("")."""
 
-    request: grammar.CreateRequest
+    request: Named
     picked: str = ""
 
 
-def resolve_create(request: grammar.CreateRequest, catalog: Catalog) -> Resolved | ChatReply:
-    """Image and flavor given by name become ids; defaults and image UUIDs are left as they are."""
+def resolve_create(
+    request: Named, catalog: Catalog, default_image: str | None = None
+) -> Resolved[Named] | ChatReply:
+    """Image and flavor given by name become ids, and so does a default image given by name (of
+    several tags of its name, the newest); image UUIDs and the default flavor are left as they
+    are (the service judges them). Update requests are read the same way (without a default)."""
     image = request.image
+    default = image is None and default_image is not None
+    if default:
+        image = default_image
     by_name_image = image is not None and not looks_like_image_id(image)
     if by_name_image or request.flavor is not None:
         try:  # one round trip for both lists; a failure is met again below, where it matters
@@ -223,20 +265,53 @@ def resolve_create(request: grammar.CreateRequest, catalog: Catalog) -> Resolved
                 raise
     picked: list[str] = []
     if image is not None and by_name_image:
-        found = choose(image, [image_option(i) for i in catalog.images() if i.usable], "image")
+        usable = [i for i in catalog.images() if i.usable]
+        found = (_newest(image, usable) if default else None) or choose(
+            image, [image_option(i) for i in usable], "image"
+        )
         if isinstance(found, ChatReply):
-            return found
+            if default:
+                return ChatReply(_default_unusable(image), about="image")
+            return replace(found, about="image")
         image = found.id
         picked.append(f"image {render.bold(found.label)}")
     flavor = request.flavor
     if flavor is not None:
         chosen = _pick_flavor(flavor, catalog)
         if isinstance(chosen, ChatReply):
-            return chosen
+            return replace(chosen, about="flavor")
         if chosen != flavor:
             picked.append(f"flavor {render.bold(chosen)}")
         flavor = chosen
     return Resolved(replace(request, image=image, flavor=flavor), ", ".join(picked))
+
+
+def _newest(name: str, images: Sequence[ImageDetail]) -> Option | None:
+    """The newest image called exactly `name` (or `name:tag`): a deploy's default names an image
+    whose tags move on, and a person who did not choose should not be asked which tag."""
+    folded = name.casefold()
+    same = [i for i in images if folded in ((i.name or "").casefold(), i.label.casefold())]
+    if not same:
+        return None
+    return image_option(max(same, key=lambda i: i.create_at or 0))
+
+
+def default_image_id(default: str | None, catalog: Catalog) -> str | None:
+    """The id the deploy's default image (a name or an id) stands for now, as `create NAME`
+    would pick it; the default as it is when no listed image answers to it."""
+    if default is None or looks_like_image_id(default):
+        return default
+    found = _newest(default, [i for i in catalog.images() if i.usable])
+    return found.id if found else default
+
+
+def _default_unusable(name: str) -> Message:
+    """The deploy's default image is not found or not one image: say whose setting it is."""
+    return render.problem(
+        f"The default image {render.bold(name)} (set by your nbkeeper admin) is not one image "
+        "this project can use, so nothing was done. Pass `image=NAME` (`/nb images` lists them), "
+        "and ask an admin to fix the NotebookDefaultImage setting."
+    )
 
 
 def _pick_flavor(flavor: str, catalog: Catalog) -> str | ChatReply:
@@ -269,17 +344,14 @@ def images_reply(request: grammar.CatalogRequest, catalog: Catalog) -> ChatReply
     return ChatReply(_listing("Images", "image", options, request.filter))
 
 
-def flavors_reply(
-    request: grammar.CatalogRequest,
-    catalog: Catalog,
-    prices: Mapping[str, float] | None = None,
-) -> ChatReply:
+def flavors_reply(request: grammar.CatalogRequest, catalog: Catalog) -> ChatReply:
+    prices = catalog.prices()
     options = []
     for flavor in catalog.flavors():
         option = flavor_option(flavor)
-        price = (prices or {}).get(option.id)
+        price = prices.of(option.id)
         if price is not None:
-            option = replace(option, detail=f"{option.detail}, {price:g}/h".lstrip(", "))
+            option = replace(option, detail=f"{option.detail}, {price}".lstrip(", "))
         options.append(option)
     return ChatReply(_listing("Flavors", "flavor", options, request.filter))
 

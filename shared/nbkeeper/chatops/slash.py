@@ -20,6 +20,7 @@ from nbkeeper.commands import (
     DeleteCommand,
     KeepCommand,
     ProlongCommand,
+    SaveCommand,
     StartCommand,
     StopCommand,
     UpdateCommand,
@@ -31,7 +32,13 @@ from nbkeeper.slack.buttons import VALUE_MAX, ConfirmValue
 from nbkeeper.slack.render import Message
 
 ActionCommand = (
-    DeleteCommand | StopCommand | StartCommand | ProlongCommand | KeepCommand | UpdateCommand
+    DeleteCommand
+    | StopCommand
+    | StartCommand
+    | ProlongCommand
+    | KeepCommand
+    | UpdateCommand
+    | SaveCommand
 )
 
 
@@ -67,6 +74,11 @@ def handle_request(
         return found
     if isinstance(request, grammar.StatusRequest):
         return ChatReply(render.notebook_status(found.notebook, found.owner))
+    if isinstance(request, grammar.UpdateRequest) and catalog is not None:
+        named = by_name.resolve_create(request, catalog)  # image= and flavor= by name
+        if isinstance(named, ChatReply):
+            return named
+        request = named.request
     return act(request, found, inv, config)
 
 
@@ -112,7 +124,7 @@ def _with_catalog(
     if isinstance(request, grammar.CreateRequest):
         if catalog is None:
             return _create(request, inv, config, directory)
-        resolved = by_name.resolve_create(request, catalog)
+        resolved = by_name.resolve_create(request, catalog, config.default_image)
         if isinstance(resolved, ChatReply):
             return resolved
         return _create(resolved.request, inv, config, directory, resolved.picked)
@@ -130,13 +142,14 @@ def _create(
     directory: Directory,
     picked: str = "",
 ) -> ChatReply:
-    image = request.image or config.default_image_id
+    image = request.image or config.default_image
     if image is None:
         return ChatReply(
             render.problem(
                 "No image given and no default image is configured: add image=NAME or "
                 "image=ID (`/nb images` lists them)."
-            )
+            ),
+            about="image",
         )
     try:
         command = CreateCommand(
@@ -151,19 +164,34 @@ def _create(
         command.to_request()
     except pydantic.ValidationError as exc:
         reason = render.sentence(explain_error(exc))
-        return ChatReply(render.problem(f"Cannot create that notebook: {reason}"))
+        return ChatReply(
+            render.problem(f"Cannot create that notebook: {reason}"), about=_about(exc)
+        )
     if directory.find(request.name):
         return ChatReply(
             render.problem(
                 f"A notebook called {render.bold(request.name)} already exists; names pick "
                 "notebooks in every other command, so choose another name."
-            )
+            ),
+            about="name",
         )
     lease = "stops when idle" if command.idle_stop else f"runs {command.hours} h"
     flavor = render.fit(command.flavor, render.FLAVOR_MAX)
     chosen = f"{picked}, " if picked else ""
     summary = f"Creating {render.bold(command.name)} ({chosen}{flavor}, {command.storage_gb} GB, {lease})."
     return ChatReply(render.queued(summary), command)
+
+
+# CreateCommand's fields (and its request body's) as the CreateRequest fields they come from.
+_REQUEST_FIELD = {"image_id": "image", "volume": "storage_gb", "lease": "hours"}
+
+
+def _about(exc: pydantic.ValidationError) -> str | None:
+    """The CreateRequest field the first error is about (None: not one of them)."""
+    errors = exc.errors()
+    where = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
+    field = _REQUEST_FIELD.get(where, where)
+    return field if field in ("name", "image", "flavor", "storage_gb", "hours") else None
 
 
 def act(
@@ -195,12 +223,21 @@ def act(
         whose = f"{render.bold(name)} belongs to {owner}."
         confirm_reason = f"{whose} {confirm_reason}" if confirm_reason else whose
     if isinstance(command, DeleteCommand):
-        confirm_reason = (confirm_reason + " " if confirm_reason else "") + (
-            "Deleting removes the notebook and its storage for good."
+        confirm_reason = (confirm_reason + " " if confirm_reason else "") + _storage_is_lost(
+            notebook
         )
     if confirm_reason:
         return ChatReply(_confirmation(command, summary, confirm_reason, inv, found.owner))
     return ChatReply(render.queued(summary), command)
+
+
+def _storage_is_lost(notebook: Notebook) -> str:
+    """What a delete takes with it, and how to keep the environment first."""
+    target = render.fit(notebook.name or notebook.id, render.NAME_MAX)
+    return (
+        "Deleting removes the notebook and its storage for good (files and installed "
+        f"packages). To keep its environment, save it first: `/nb save {target} as IMAGE`."
+    )
 
 
 def _plan(
@@ -244,6 +281,8 @@ def _plan(
         return Planned(KeepCommand(**base, until=until), summary)
     if isinstance(request, grammar.UpdateRequest):
         return _update(request, notebook, base, name)
+    if isinstance(request, grammar.SaveRequest):
+        return _save(request, notebook, base, name)
     return ChatReply(render.problem("That command does not act on a notebook."))
 
 
@@ -283,6 +322,39 @@ def _update(
             "Try again once it has settled."
         )
     )
+
+
+def _save(
+    request: grammar.SaveRequest,
+    notebook: Notebook,
+    base: dict[str, Any],
+    name: str,
+) -> Planned | ChatReply:
+    tag = {"tag": request.tag} if request.tag is not None else {}
+    try:
+        command = SaveCommand(**base, image=request.image, **tag)
+    except pydantic.ValidationError as exc:
+        reason = render.sentence(explain_error(exc))
+        return ChatReply(render.problem(f"Cannot save {name} as an image: {reason}"))
+    status = notebook.status
+    if status is not NotebookStatus.RUNNING:
+        target = render.fit(notebook.name or notebook.id, render.NAME_MAX)
+        how = (
+            f"start it (`/nb start {target}`), then save it"
+            if status is NotebookStatus.STOPPED
+            else "try again once it is running"
+        )
+        return ChatReply(
+            render.problem(
+                f"{name} is {status.value}; only a running notebook can be saved as an image: "
+                f"{how}."
+            )
+        )
+    summary = (
+        f"Saving {name} as the image {render.bold(command.label)}; JupyterLab is unavailable "
+        "while it is saved (minutes, more for a large environment), then it runs on."
+    )
+    return Planned(command, summary)
 
 
 def keep_until(request: grammar.KeepRequest, now: datetime, tz: tzinfo) -> datetime:

@@ -3,7 +3,8 @@ pending warning, the policy and the time. No I/O; `now` is an argument.
 
 Rules, in order:
 1. Only RUNNING notebooks are considered. Transient states (and any other) are left alone, and
-   nothing is ever started or deleted.
+   nothing is ever started or deleted. A notebook being saved as an image (SNAPSHOTTING) is
+   neither stopped nor prolonged: the save ends by itself, and a pending warning waits for it.
 2. A notebook is *kept* when it is active (a busy kernel, or Jupyter activity within the idle
    threshold that applies now: `idle_threshold_minutes` in working hours, the shorter
    `off_hours_idle_minutes` outside them and on holidays), reserved (a reservation not yet ended) or opted out by tag. A kept notebook whose

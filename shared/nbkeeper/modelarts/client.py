@@ -310,6 +310,22 @@ class AsyncModelArtsClient:
         response = await self._call("GET", segments, params=params, resource=resource)
         return self._parse(model, response)
 
+    async def send(
+        self,
+        model: type[M],
+        method: str,
+        segments: list[str],
+        body: Mapping[str, Any],
+        *,
+        resource: str = "notebooks",
+    ) -> M:
+        """A change under `/v1/{project_id}/{resource}` that is never retried blindly (saving an
+        image: `nbkeeper.modelarts.images`); `AmbiguousCreateError` when it may have happened."""
+        response = await self._call(
+            method, segments, body=body, idempotent=False, resource=resource
+        )
+        return self._parse(model, response)
+
     # ------------------------------------------------------------------ plumbing
 
     def _url(

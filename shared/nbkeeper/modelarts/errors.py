@@ -24,6 +24,9 @@ WRONG_STATE_CODES = frozenset(
         "ModelArts.6326",
     }
 )
+# "storage can only grow" (an InvalidRequestError): also what a repeated update that grew the
+# storage is told, so the worker reads the notebook before calling it a refusal.
+STORAGE_NOT_GROWING_CODES = frozenset({"ModelArts.6331"})
 THROTTLE_CODES = frozenset(
     {"ModelArts.2799", "ModelArts.4206", "ModelArts.4395", "ModelArts.6101", "APIG.0308"}
 )

@@ -4,20 +4,22 @@
 Requests are conservative (the official SDK's query parameters only, documented values only);
 replies are read liberally like notebooks: open enums, nulls for lists, and a list page read
 record by record, so one odd image never costs the listing. `list_images` and `list_flavors`
-read every page (record offsets, de-duplicated by id, bounded by `max_pages`).
+read every page (record offsets, de-duplicated by id, bounded by `max_pages`). `save_image`
+(`POST /v1/{project_id}/notebooks/{id}/create-image`) saves a RUNNING notebook as a DEDICATED
+image: the notebook is SNAPSHOTTING meanwhile, the image CREATING, then RUNNING and ACTIVE.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Annotated, Any, Protocol, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from nbkeeper.modelarts.client import AsyncModelArtsClient
-from nbkeeper.modelarts.errors import InvalidRequestError
+from nbkeeper.modelarts.errors import AmbiguousCreateError, InvalidRequestError
 from nbkeeper.modelarts.schemas import (
     UUID_PATTERN,
     Arch,
@@ -38,6 +40,10 @@ from nbkeeper.modelarts.schemas import (
 logger = logging.getLogger("nbkeeper.modelarts")
 
 IMAGE_NAME_MAX = 512
+SAVED_NAME_MAX = 128  # a name to save under (create-image): shorter than a listed one may be
+IMAGE_TAG_MAX = 64
+NAMESPACE_MAX = 64
+IMAGE_DESCRIPTION_MAX = 512
 IMAGE_PAGE_SIZE = 100  # the service's default is 200; any positive limit is documented
 FLAVOR_PAGE_SIZE = 50
 MAX_CATALOGUE_PAGES = 50
@@ -68,6 +74,57 @@ def _check_image_name(value: str) -> str:
     if bad:
         raise ValueError("an image name has lowercase letters, digits, '-', '_' and '.' only")
     return value
+
+
+_SAVED_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+_TAG = re.compile(r"^[A-Za-z0-9._-]+$")
+_NAMESPACE = re.compile(r"^[a-z][A-Za-z0-9._-]*$")
+
+
+def _check_saved_name(value: str) -> str:
+    if not 1 <= len(value) <= SAVED_NAME_MAX:
+        raise ValueError(f"an image name has 1 to {SAVED_NAME_MAX} characters")
+    if not _SAVED_NAME.match(value):
+        raise ValueError(
+            "an image name has lowercase letters, digits, '-', '_' and '.' only, and starts and "
+            "ends with a letter or digit (for example my-env)"
+        )
+    return value
+
+
+def _check_tag(value: str) -> str:
+    if not 1 <= len(value) <= IMAGE_TAG_MAX:
+        raise ValueError(f"an image tag has 1 to {IMAGE_TAG_MAX} characters")
+    if not _TAG.match(value):
+        raise ValueError("an image tag has letters, digits, '-', '_' and '.' only (like v1)")
+    return value
+
+
+def _check_namespace(value: str) -> str:
+    if not 1 <= len(value) <= NAMESPACE_MAX or not _NAMESPACE.match(value):
+        raise ValueError(
+            f"an image namespace (SWR organization) has 1 to {NAMESPACE_MAX} letters, digits, "
+            "'-', '_' and '.', and starts with a lowercase letter"
+        )
+    return value
+
+
+SavedImageName = Annotated[str, AfterValidator(_check_saved_name)]
+ImageTag = Annotated[str, AfterValidator(_check_tag)]
+ImageNamespace = Annotated[str, AfterValidator(_check_namespace)]
+
+
+class ImageCreateRequest(RequestModel):
+    """Body of `POST /notebooks/{id}/create-image` (the SDK's ImageCreateReq): the documented
+    fields only. `name` and `namespace` are required by the API reference."""
+
+    name: SavedImageName
+    namespace: ImageNamespace
+    tag: ImageTag | None = None
+    description: Annotated[str, Field(max_length=IMAGE_DESCRIPTION_MAX)] | None = None
+    workspace_id: WorkspaceId | None = None
+    swr_instance_id: str | None = None  # enterprise SWR only
+    swr_instance_domain: str | None = None
 
 
 class ListImagesQuery(RequestModel):
@@ -203,6 +260,30 @@ class ImagePage(ResponseModel):
 
 
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ImageApi(Protocol):
+    """What these calls need of `AsyncModelArtsClient` (the module loads without HTTP: queue
+    commands use its request models)."""
+
+    async def read(
+        self,
+        model: type[M],
+        resource: str,
+        segments: list[str],
+        params: Iterable[tuple[str, str]] = (),
+    ) -> M: ...
+
+    async def send(
+        self,
+        model: type[M],
+        method: str,
+        segments: list[str],
+        body: Mapping[str, Any],
+        *,
+        resource: str = "notebooks",
+    ) -> M: ...
 
 
 async def _every_page(
@@ -229,15 +310,13 @@ async def _every_page(
     return found
 
 
-async def list_image_page(
-    client: AsyncModelArtsClient, query: ListImagesQuery | None = None
-) -> ImagePage:
+async def list_image_page(client: ImageApi, query: ListImagesQuery | None = None) -> ImagePage:
     """One page of `GET /v1/{project_id}/images`."""
     return await client.read(ImagePage, "images", [], (query or ListImagesQuery()).to_params())
 
 
 async def list_images(
-    client: AsyncModelArtsClient,
+    client: ImageApi,
     query: ListImagesQuery | None = None,
     *,
     max_pages: int = MAX_CATALOGUE_PAGES,
@@ -263,7 +342,7 @@ async def list_images(
     return await _every_page(fetch, lambda image: image.id, limit, max_pages)
 
 
-async def list_all_images(client: AsyncModelArtsClient) -> list[ImageDetail]:
+async def list_all_images(client: ImageApi) -> list[ImageDetail]:
     """The public images and the project's own, together (two listings, concurrently)."""
     public, own = await asyncio.gather(
         list_images(client, ListImagesQuery(type=ImageType.BUILD_IN)),
@@ -273,14 +352,51 @@ async def list_all_images(client: AsyncModelArtsClient) -> list[ImageDetail]:
     return public + [image for image in own if image.id not in ids]
 
 
-async def show_image(client: AsyncModelArtsClient, image_id: str) -> ImageDetail:
+async def show_image(client: ImageApi, image_id: str) -> ImageDetail:
     if not isinstance(image_id, str) or not image_id.strip():
         raise InvalidRequestError("image id is empty; give the image's id")
     return await client.read(ImageDetail, "images", [image_id])
 
 
+async def save_image(
+    client: ImageApi, notebook_id: str, request: ImageCreateRequest
+) -> ImageDetail:
+    """Save a RUNNING notebook as an image; returns the image (usually status CREATING).
+
+    Never retried blindly (a second call could start a second save): a reply lost after the
+    request was sent raises `AmbiguousCreateError`; look the image up by name and tag.
+    """
+    if not isinstance(notebook_id, str) or not notebook_id.strip():
+        raise InvalidRequestError("notebook id is empty; give the notebook's id")
+    try:
+        return await client.send(
+            ImageDetail, "POST", [notebook_id, "create-image"], request.to_body()
+        )
+    except AmbiguousCreateError as exc:
+        exc.message = (
+            f"saving notebook {notebook_id} as image {request.name}:{request.tag or ''} may "
+            "have started before the connection failed; look the image up before saving again"
+        )
+        raise
+
+
+async def find_saved_image(
+    client: ImageApi, name: str, tag: str, namespace: str | None = None
+) -> ImageDetail | None:
+    """The project's own (DEDICATED) image `name:tag` (in SWR organization `namespace`)."""
+    query = ListImagesQuery(name=name, type=ImageType.DEDICATED, namespace=namespace)
+    found = [
+        image
+        for image in await list_images(client, query)
+        if image.name == name
+        and image.tag == tag
+        and (namespace is None or image.namespace in (None, namespace))
+    ]
+    return found[0] if found else None
+
+
 async def list_flavors(
-    client: AsyncModelArtsClient,
+    client: ImageApi,
     query: ListFlavorsQuery | None = None,
     *,
     max_pages: int = MAX_CATALOGUE_PAGES,

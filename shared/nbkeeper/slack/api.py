@@ -1,4 +1,4 @@
-"""A small Slack client over httpx: response_url posts, chat.postMessage, DMs.
+"""A small Slack client over httpx: response_url posts, chat.postMessage, DMs, views.open.
 
 `Notifier.deliver` is how results reach people: through the command's `response_url` while Slack
 still accepts it (at most 5 posts within 30 minutes of the invocation, counted in a ledger shared
@@ -87,7 +87,9 @@ class SlackApi:
         self._base = base_url
         self._allowed_prefixes = allowed_prefixes
 
-    def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self, method: str, payload: dict[str, Any], timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    ) -> dict[str, Any]:
         """POST a Web API method as JSON; raise SlackApiError unless Slack says ok."""
         if not self._token:
             raise SlackApiError(method, "no bot token configured")
@@ -96,7 +98,7 @@ class SlackApi:
                 self._base + method,
                 json=payload,
                 headers={"Authorization": f"Bearer {self._token}"},
-                timeout=DEFAULT_TIMEOUT,
+                timeout=timeout,
             )
         except httpx.HTTPError as exc:
             raise SlackApiError(method, type(exc).__name__) from None
@@ -122,12 +124,21 @@ class SlackApi:
             raise SlackApiError("conversations.open", "reply has no channel id")
         return str(channel["id"])
 
-    def post_message(self, channel: str, message: Message) -> str | None:
-        """chat.postMessage; returns the message `ts`."""
+    def post_message(
+        self, channel: str, message: Message, timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    ) -> str | None:
+        """chat.postMessage; returns the message `ts`. A user id as `channel` posts to the
+        app's DM with that person (its Messages tab)."""
         payload = {k: v for k, v in message.items() if k in ("text", "blocks")}
-        data = self.call("chat.postMessage", {"channel": channel, **payload})
+        data = self.call("chat.postMessage", {"channel": channel, **payload}, timeout)
         ts = data.get("ts")
         return str(ts) if ts else None
+
+    def open_view(
+        self, trigger_id: str, view: dict[str, Any], timeout: httpx.Timeout = DEFAULT_TIMEOUT
+    ) -> None:
+        """views.open: show a modal to whoever's action made `trigger_id` (valid about 3 s)."""
+        self.call("views.open", {"trigger_id": trigger_id, "view": view}, timeout)
 
     def post_response_url(
         self, url: str, message: Message, timeout: httpx.Timeout = DEFAULT_TIMEOUT

@@ -2,7 +2,8 @@
 
 `parse(text)` turns the text after the slash command into a typed request, or raises `ParseError`
 whose message says what is wrong and how to fix it. Only syntax is checked here (verbs, options,
-numbers, ranges); names, descriptions and image ids go through the shared schema layer later.
+numbers, ranges; the converters and free-form tails are `nbkeeper.slack.values`); names,
+descriptions and image ids go through the shared schema layer later.
 A ParseError's message is plain text that quotes the person's words clipped (`_quoted`); the
 webhook escapes it for mrkdwn (`render.sentence`). `help_text` is mrkdwn.
 """
@@ -10,33 +11,25 @@ webhook escapes it for mrkdwn (`render.sentence`). `help_text` is mrkdwn.
 from __future__ import annotations
 
 import html
-import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from typing import Literal
 
-from nbkeeper.commands import MAX_HOURS
-from nbkeeper.modelarts.schemas import MAX_STORAGE_GB
-from nbkeeper.slack.render import clip, fit
+from nbkeeper.slack.render import fit
+from nbkeeper.slack.values import ParseError as ParseError  # re-exported: the edge catches it
+from nbkeeper.slack.values import hours as _hours
+from nbkeeper.slack.values import keep_tail as _keep_tail
+from nbkeeper.slack.values import quoted as _quoted
+from nbkeeper.slack.values import save_tail as _save_tail
+from nbkeeper.slack.values import storage as _storage
+from nbkeeper.slack.values import text as _text
 
 MAX_TEXT = 2000  # characters as typed (Slack sends &, < and > as entities: counted as one)
-QUOTE_MAX = 60  # how much of a person's word an error message repeats
 
 # Slack sends &, < and > HTML-escaped, and phones turn quotes into typographic ones.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
-_DURATION = re.compile(r"^(?:(?P<h>\d{1,3})h)?(?:(?P<m>\d{1,4})m(?:in)?)?$")
-_CLOCK = re.compile(r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?$")
-
-
-class ParseError(ValueError):
-    """The text is not a valid command; the message is meant for the person who typed it."""
-
-
-def _quoted(word: str) -> str:
-    """A person's word in an error message: quoted, and clipped before anyone escapes it."""
-    return repr(clip(word, QUOTE_MAX))
 
 
 # ---------------------------------------------------------------- parsed requests
@@ -113,6 +106,16 @@ class UpdateRequest:
 
 
 @dataclass(frozen=True)
+class SaveRequest:
+    """`save X as IMAGE[:TAG]`: save a running notebook as the project's own image."""
+
+    target: str
+    image: str
+    tag: str | None = None
+    verb: Literal["save"] = "save"
+
+
+@dataclass(frozen=True)
 class CatalogRequest:
     """`images [FILTER]` or `flavors [FILTER]`: what notebooks can be created from or with."""
 
@@ -136,64 +139,10 @@ ParsedRequest = (
     | ProlongRequest
     | KeepRequest
     | UpdateRequest
+    | SaveRequest
     | CatalogRequest
     | HelpRequest
 )
-
-# ---------------------------------------------------------------- value converters
-
-
-def _hours(value: str) -> int:
-    text = value.lower().removesuffix("hours").removesuffix("hour").removesuffix("h")
-    if not text.isascii() or not text.isdigit() or len(text) > 4:
-        raise ParseError(
-            f"{_quoted(value)} is not a whole number of hours; write for example 3 or 3h"
-        )
-    hours = int(text)
-    if not 1 <= hours <= MAX_HOURS:
-        raise ParseError(f"{hours} h is out of range; use 1 to {MAX_HOURS} hours")
-    return hours
-
-
-def _storage(value: str) -> int:
-    text = value.lower().removesuffix("gb").removesuffix("g")
-    if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise ParseError(
-            f"{_quoted(value)} is not a whole number of GB; write for example storage=50"
-        )
-    size = int(text)
-    if not 1 <= size <= MAX_STORAGE_GB:
-        raise ParseError(f"storage {size} GB is out of range; use 1 to {MAX_STORAGE_GB} GB")
-    return size
-
-
-def _text(value: str) -> str:
-    if not value:
-        raise ParseError("an option was given an empty value; write it as key=value")
-    return value
-
-
-def _duration(value: str) -> timedelta:
-    match = _DURATION.match(value.lower())
-    if not value or not match or not (match["h"] or match["m"]):
-        raise ParseError(f"{_quoted(value)} is not a duration; write for example 3h, 90m or 2h30m")
-    span = timedelta(hours=int(match["h"] or 0), minutes=int(match["m"] or 0))
-    if not timedelta(minutes=1) <= span <= timedelta(hours=MAX_HOURS):
-        raise ParseError(f"keep for at least 1 minute and at most {MAX_HOURS} hours")
-    return span
-
-
-def _clock(value: str) -> time:
-    match = _CLOCK.match(value)
-    if not match:
-        raise ParseError(
-            f"{_quoted(value)} is not a time of day; write it as HH:MM, for example 18:00"
-        )
-    hour, minute = int(match["h"]), int(match["m"] or 0)
-    if hour > 23 or minute > 59:
-        raise ParseError(f"{_quoted(value)} is not a time of day; use 00:00 to 23:59")
-    return time(hour, minute)
-
 
 # ---------------------------------------------------------------- the table
 
@@ -262,7 +211,7 @@ def _build_update(values: dict[str, object]) -> UpdateRequest:
     changes = (request.flavor, request.image, request.storage_gb, request.name, request.description)
     if all(v is None for v in changes):
         raise ParseError(
-            "say what to change: flavor=F, image=ID, storage=GB, name=N or "
+            "say what to change: flavor=F, image=I, storage=GB, name=N or "
             'description="..."; for example `update nb1 storage=100`'
         )
     return request
@@ -296,7 +245,7 @@ VERBS: tuple[Verb, ...] = (
     Verb(
         "create",
         ("NAME",),
-        "create a notebook (defaults come from configuration); `idle` stops it when idle",
+        "create a notebook (`idle`: stop it when idle); `/nb create` alone opens a form",
         options=(FLAVOR, IMAGE, STORAGE, HOURS),
         flags=("idle",),
         example="create exp-42 image=pytorch2.1 flavor=modelarts.vm.cpu.2u storage=50 hours=8",
@@ -366,13 +315,22 @@ VERBS: tuple[Verb, ...] = (
         "change a notebook (only while stopped; a running one is offered stop-update-start)",
         options=(
             FLAVOR,
-            Option("image", _text, "ID"),  # update takes an id (names: create only)
+            IMAGE,
             STORAGE,
             Option("name", _text, "N"),
             Option("description", _text, '"..."'),
         ),
         example='update exp-42 storage=100 description="ablation runs"',
         build=_build_update,
+    ),
+    Verb(
+        "save",
+        ("NAME|ID",),
+        "save a running notebook's environment as an image (to create notebooks from, or to "
+        "keep before a delete); TAG defaults to latest",
+        extra="as IMAGE[:TAG]",
+        example="save exp-42 as exp-42-env:v1",
+        build=lambda v: SaveRequest(_target(v), str(v["image"]), _opt_str(v, "tag")),
     ),
     Verb(
         "images",
@@ -397,6 +355,7 @@ VERBS: tuple[Verb, ...] = (
     ),
 )
 VERB_BY_NAME = {verb.name: verb for verb in VERBS}
+TAILS = {"keep": _keep_tail, "save": _save_tail}  # free-form words after the positionals
 ALIASES = {"ls": "list", "rm": "delete", "info": "status", "show": "status", "extend": "prolong"}
 
 
@@ -480,17 +439,9 @@ def _bind(verb: Verb, tokens: list[str]) -> dict[str, object]:
     missing = [p for p in positionals if not p.startswith("[")]
     if missing:
         raise ParseError(f"{verb.name} needs {' and '.join(missing)}")
-    if verb.name == "keep":
-        values.update(_keep_tail(rest))
+    tail = TAILS.get(verb.name)
+    if tail is not None:
+        values.update(tail(rest))
     elif rest:
         raise ParseError(f"unexpected {_quoted(' '.join(rest))} after {verb.name}")
     return values
-
-
-def _keep_tail(rest: list[str]) -> dict[str, object]:
-    if len(rest) < 2 or rest[0].lower() not in ("for", "until"):
-        raise ParseError("say how long: `for 3h` or `until 18:00`")
-    value = "".join(rest[1:])
-    if rest[0].lower() == "for":
-        return {"duration": _duration(value)}
-    return {"until": _clock(value)}

@@ -1,4 +1,7 @@
-"""The part of Slack's `block_actions` payload the interactions route reads.
+"""The parts of Slack's interaction payloads the interactions route reads: `block_actions`
+(a button), `view_submission` (the create form submitted) and `block_suggestion` (type-ahead for
+the form's external selects). `PayloadKind` reads the type first; other types (`view_closed`,
+...) are acknowledged and ignored.
 
 The payload is signed by Slack, but its shape is still external data: a missing user, an empty
 `actions` list or a field of the wrong type is a ValidationError here, never a crash in the handler.
@@ -61,3 +64,60 @@ class BlockActions(_Part):
     @property
     def message_ts(self) -> str | None:
         return self.container.message_ts if self.container else None
+
+
+class PayloadKind(_Part):
+    """Just the payload's type, to choose the model that reads the rest."""
+
+    type: str = ""
+
+
+class SelectedOption(_Part):
+    value: str = ""
+
+
+class StateValue(_Part):
+    """One input's state: `value` (text, number), `selected_option` (a select) or
+    `selected_options` (checkboxes)."""
+
+    type: str = ""
+    value: str | None = None
+    selected_option: SelectedOption | None = None
+    selected_options: list[SelectedOption] = Field(default_factory=list)
+
+
+class ViewState(_Part):
+    values: dict[str, dict[str, StateValue]] = Field(default_factory=dict)
+
+
+class ViewPayload(_Part):
+    id: str = Field(min_length=1)
+    callback_id: str = ""
+    private_metadata: str = ""
+    state: ViewState = Field(default_factory=ViewState)
+
+
+class ViewSubmission(_Part):
+    """A modal's Submit: who, which view (its id names the submission) and what it holds."""
+
+    user: PayloadUser
+    view: ViewPayload
+    team: PayloadRef | None = None
+
+    @property
+    def team_id(self) -> str | None:
+        return (self.team.id if self.team else None) or self.user.team_id
+
+
+class BlockSuggestion(_Part):
+    """An external select asking for options: which element, and what has been typed so far."""
+
+    user: PayloadUser
+    action_id: str = ""
+    value: str = ""
+    team: PayloadRef | None = None
+    view: ViewPayload | None = None
+
+    @property
+    def team_id(self) -> str | None:
+        return (self.team.id if self.team else None) or self.user.team_id

@@ -21,7 +21,9 @@ from __future__ import annotations
 from pydantic import model_validator
 
 from nbkeeper.assembly import PassSettings
+from nbkeeper.modelarts.images import ImageNamespace
 from nbkeeper.settings import env
+from nbkeeper.worker.save import DEFAULT_IMAGE_NAMESPACE
 
 CONNECT_TIMEOUT = 5.0
 ACCOUNT_SECONDS = 15.0
@@ -53,6 +55,13 @@ class WorkerSettings(PassSettings):
         default=10.0,
         gt=0,
         le=30,
+    )
+
+    image_namespace: ImageNamespace = env(
+        "IMAGE_NAMESPACE",
+        "the SWR organization `/nb save` puts images in (it must exist: SWR console > "
+        "Organization Management)",
+        default=DEFAULT_IMAGE_NAMESPACE,
     )
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ reporter are passed in, and so is `now`. Exactly-once is the handler's job (Powe
 Idempotency keyed on `command_id`); `nbkeeper.worker.create` adds the second line of defence for
 the one non-idempotent call, create (whose notebook is it, and is the name taken).
 
-Waiting without sleeping: a create, start, stop or stop-before-delete is followed by
+Waiting without sleeping: a create, start, stop, stop-before-delete or save is followed by
 `FollowCommand`s on a *standard* SQS queue with per-message `DelaySeconds` (the commands queue is
 FIFO, which only has a queue-wide delay). Each follow-up looks once, then reports, takes the next
 step, or schedules the next look, until a deadline.
@@ -13,7 +13,9 @@ step, or schedules the next look, until a deadline.
 Errors: permanent ModelArts refusals (not found, wrong state, invalid, quota, forbidden) are
 reported to the person and the message succeeds; transient ones (throttled, server, transport,
 after the client's own retries, and a create that may or may not have happened) are raised, so
-SQS delivers the message again.
+SQS delivers the message again. A start, stop, delete or update refused as "already doing or
+done that" is judged by reading the notebook (`nbkeeper.worker.outcomes`): a call sent again
+after its reply was lost is refused because the first one worked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 from nbkeeper.commands import (
@@ -34,6 +36,7 @@ from nbkeeper.commands import (
     KeepCommand,
     NotebookCommand,
     ProlongCommand,
+    SaveCommand,
     StartCommand,
     StopCommand,
     SweepProjectCommand,
@@ -41,23 +44,25 @@ from nbkeeper.commands import (
 )
 from nbkeeper.explain import explain_error
 from nbkeeper.modelarts.errors import (
+    STORAGE_NOT_GROWING_CODES,
     AmbiguousCreateError,
+    InvalidRequestError,
     ModelArtsError,
     NotFoundError,
     WrongStateError,
 )
+from nbkeeper.modelarts.images import ImageDetail, show_image
 from nbkeeper.modelarts.schemas import (
     HOUR_MS,
-    LEASE_MAX_MS,
     Notebook,
     NotebookStatus,
     NotebookUpdateRequest,
 )
-from nbkeeper.records import Reservation, StateStore
+from nbkeeper.records import StateStore
 from nbkeeper.slack import render
 from nbkeeper.slack.render import Message, escape
 from nbkeeper.tags import COMMAND_TAG, OWNER_TAG
-from nbkeeper.timefmt import from_ms, local_time, to_ms
+from nbkeeper.worker import leases
 from nbkeeper.worker.create import (
     account_for_failed_create,
     name_taken,
@@ -71,6 +76,16 @@ from nbkeeper.worker.followups import (
     follow_id,
     next_delay,
 )
+from nbkeeper.worker.outcomes import (
+    START_TAKEN,
+    STOP_TAKEN,
+    ChangeRefusedError,
+    has_changes,
+    judge_delete,
+    judge_state_change,
+    judge_update,
+    refused_reason,
+)
 from nbkeeper.worker.ports import (
     TRANSIENT_ERRORS,
     CreateIntents,
@@ -82,6 +97,14 @@ from nbkeeper.worker.ports import (
     Sweeper,
 )
 from nbkeeper.worker.reporting import name_of, verb_of
+from nbkeeper.worker.save import (
+    DEFAULT_IMAGE_NAMESPACE,
+    SaveRefused,
+    begin_save,
+    image_outcome,
+    save_failed,
+    saved,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +120,7 @@ class Worker:
     # Without it a create never adopts an untagged namesake (only its tag or owner record count).
     intents: CreateIntents | None = None
     zone: tzinfo = UTC  # times in replies (NBKEEPER_TIMEZONE)
+    image_namespace: str = DEFAULT_IMAGE_NAMESPACE  # SWR organization of saved images
 
     async def execute(self, command: Command, now: datetime) -> Result:
         """Run one command; permanent failures are reported, transient ones raised."""
@@ -104,6 +128,8 @@ class Worker:
             return await self._dispatch(command, now)
         except TRANSIENT_ERRORS:
             raise
+        except ChangeRefusedError as exc:
+            return self._refused(command, exc.refusal, now, refused_reason(exc))
         except WrongStateError as exc:
             if isinstance(command, NotebookCommand):
                 await self._raise_if_busy(command)
@@ -111,15 +137,16 @@ class Worker:
         except ModelArtsError as exc:
             return self._refused(command, exc, now)
 
-    def _refused(self, command: Command, exc: ModelArtsError, now: datetime) -> Result:
-        """A permanent refusal: the author is told, and the message is done."""
+    def _refused(
+        self, command: Command, exc: ModelArtsError, now: datetime, reason: str | None = None
+    ) -> Result:
+        """A permanent refusal: the author is told (`reason`, or what ModelArts said), and the
+        message is done."""
         name = name_of(command)
+        why = reason if reason is not None else explain_error(exc)
         self._tell(
             command,
-            render.done(
-                f"Could not {verb_of(command)} {name}: {render.sentence(explain_error(exc))}",
-                ok=False,
-            ),
+            render.done(f"Could not {verb_of(command)} {name}: {render.sentence(why)}", ok=False),
             now,
         )
         return Result("refused", getattr(command, "notebook_id", None), exc.kind)
@@ -147,6 +174,7 @@ class Worker:
             ProlongCommand: self._prolong,
             KeepCommand: self._keep,
             UpdateCommand: self._update,
+            SaveCommand: self._save,
             FollowCommand: self._follow,
         }
         return await handlers[type(command)](command, now)
@@ -157,15 +185,28 @@ class Worker:
         return await self.sweeper(command, now)
 
     async def _start(self, command: StartCommand, now: datetime) -> Result:
-        hours = command.hours
-        notebook = await self.client.start_notebook(
-            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
-        )
+        notebook = await self._start_notebook(command.notebook_id, command.hours)
         return await self._settle(command, "start", notebook, "RUNNING", now)
 
     async def _stop(self, command: StopCommand, now: datetime) -> Result:
-        notebook = await self.client.stop_notebook(command.notebook_id)
+        notebook = await self._stop_notebook(command.notebook_id)
         return await self._settle(command, "stop", notebook, "STOPPED", now)
+
+    async def _start_notebook(self, notebook_id: str, hours: int | None) -> Notebook:
+        """Start; a start refused while the notebook is STARTING or RUNNING was made."""
+        try:
+            return await self.client.start_notebook(
+                notebook_id, duration_ms=hours * HOUR_MS if hours else None
+            )
+        except WrongStateError as exc:
+            return await judge_state_change(self.client, notebook_id, exc, START_TAKEN)
+
+    async def _stop_notebook(self, notebook_id: str) -> Notebook:
+        """Stop; a stop refused while the notebook is STOPPING or STOPPED was made."""
+        try:
+            return await self.client.stop_notebook(notebook_id)
+        except WrongStateError as exc:
+            return await judge_state_change(self.client, notebook_id, exc, STOP_TAKEN)
 
     # ------------------------------------------------------------ create
 
@@ -229,13 +270,18 @@ class Worker:
             self._tell(command, render.done(f"{name_of(command)} is already gone."), now)
             return Result("done", command.notebook_id, "already gone")
         if notebook.status in (NotebookStatus.RUNNING, NotebookStatus.STARTING):
-            stopped = await self.client.stop_notebook(command.notebook_id)
+            stopped = await self._stop_notebook(command.notebook_id)
             follow = follow_for(command, "delete", "STOPPED", now, then="delete")
             return await self._check(follow, stopped, now)
         return await self._finish_delete(command, now)
 
     async def _finish_delete(self, command: NotebookCommand, now: datetime) -> Result:
-        await self.client.delete_notebook(command.notebook_id)
+        try:
+            await self.client.delete_notebook(command.notebook_id)
+        except NotFoundError:
+            pass  # it was there a moment ago: this delete's first call took it, reply lost
+        except WrongStateError as exc:
+            await judge_delete(self.client, command.notebook_id, exc)
         self.store.delete_reservation(self._project_id(command), command.notebook_id)
         self._tell(command, render.done(f"Deleted {name_of(command)}."), now)
         return Result("done", command.notebook_id, "deleted")
@@ -244,7 +290,7 @@ class Worker:
         if command.restart:
             notebook = await self.client.show_notebook(command.notebook_id)
             if notebook.status is not NotebookStatus.STOPPED:
-                stopped = await self.client.stop_notebook(command.notebook_id)
+                stopped = await self._stop_notebook(command.notebook_id)
                 follow = follow_for(
                     command, "update", "STOPPED", now, then="update", changes=command.changes
                 )
@@ -259,58 +305,63 @@ class Worker:
         hours: int | None,
         now: datetime,
     ) -> Result:
-        await self.client.update_notebook(command.notebook_id, changes)
+        try:
+            await self.client.update_notebook(command.notebook_id, changes)
+        except InvalidRequestError as exc:
+            if exc.error_code not in STORAGE_NOT_GROWING_CODES:
+                raise
+            # The notebook has the requested size (and values): this update was made already.
+            await judge_update(self.client, command.notebook_id, exc, changes)
         what = ", ".join(sorted(changes.model_dump(exclude_none=True)))
         if not restart:
             self._tell(command, render.done(f"Updated {name_of(command)} ({what})."), now)
             return Result("done", command.notebook_id, "updated")
-        started = await self.client.start_notebook(
-            command.notebook_id, duration_ms=hours * HOUR_MS if hours else None
-        )
+        started = await self._start_notebook(command.notebook_id, hours)
         return await self._settle(command, "update", started, "RUNNING", now)
 
     # ------------------------------------------------------------ lease
 
     async def _prolong(self, command: ProlongCommand, now: datetime) -> Result:
-        lease = await self.client.renew_lease(command.notebook_id, command.hours * HOUR_MS)
-        until = now + timedelta(hours=command.hours)
-        if lease is not None and lease.deadline_ms is not None:
-            until = from_ms(lease.deadline_ms)
-        when = local_time(until, self.zone, date=True)
-        self._tell(command, render.done(f"{name_of(command)} now runs until {when}."), now)
-        return Result("done", command.notebook_id, "prolonged")
+        message, result = await leases.prolong(self.client, command, now, self.zone)
+        self._tell(command, message, now)
+        return result
 
     async def _keep(self, command: KeepCommand, now: datetime) -> Result:
-        self.store.put_reservation(
-            Reservation(
-                project_id=self._project_id(command),
-                notebook_id=command.notebook_id,
-                until=command.until,
-                by_user=command.requested_by.user_id,
-            )
+        project_id = self._project_id(command)
+        message, result = await leases.keep(
+            self.client, self.store, project_id, command, now, self.zone
         )
-        note = ""
-        notebook = await self.client.show_notebook(command.notebook_id)
-        lease = notebook.lease
-        deadline = lease.deadline_ms if lease else None
-        until_ms = to_ms(command.until)
-        if notebook.status is NotebookStatus.RUNNING and (deadline is None or deadline < until_ms):
-            wanted = until_ms - to_ms(now)
-            duration = min(max(wanted, HOUR_MS), LEASE_MAX_MS)
-            await self.client.renew_lease(command.notebook_id, duration)
-            note = " Its lease was extended to match."
-        elif notebook.status is not NotebookStatus.RUNNING:
-            note = f" It is {notebook.status.value}; the reservation only prevents stops."
-        self._tell(
-            command,
-            render.done(
-                f"Keeping {name_of(command)} alive until "
-                f"{local_time(command.until, self.zone, date=True)}; "
-                f"the lease keeper will not stop it before then.{note}"
-            ),
-            now,
-        )
-        return Result("done", command.notebook_id, "reserved")
+        self._tell(command, message, now)
+        return result
+
+    # ------------------------------------------------------------ save as image
+
+    async def _save(self, command: SaveCommand, now: datetime) -> Result:
+        begun = await begin_save(self.client, command, self.image_namespace)
+        if isinstance(begun, SaveRefused):
+            self._tell(command, begun.message, now)
+            return Result("refused", command.notebook_id, begun.detail)
+        notebook, image = begun
+        follow = follow_for(command, "save", "RUNNING", now, image_id=image.id, image=command.label)
+        # The notebook is SNAPSHOTTING now: the first look comes after the first delay.
+        return self._look_again(follow, notebook.id, f"saving, image {image.status}")
+
+    async def _saved(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        """The notebook runs again: done once the image is ACTIVE (failed if it failed)."""
+        image: ImageDetail | None = None
+        if follow.image_id is not None:
+            image = await show_image(self.client, follow.image_id)
+        outcome = "ready" if image is None else image_outcome(image)
+        if outcome == "ready":
+            self._tell(follow, saved(follow), now)
+            return Result("done", notebook.id, "saved")
+        assert image is not None
+        if outcome == "failed":
+            self._tell(follow, save_failed(follow, image, notebook), now)
+            return Result("failed", notebook.id, f"image {image.status}")
+        if now >= follow.deadline:
+            return self._gave_up(follow, f"The image {follow.image} is still {image.status}", now)
+        return self._look_again(follow, notebook.id, f"image {image.status}")
 
     # ------------------------------------------------------------ following
 
@@ -344,6 +395,16 @@ class Worker:
         status = notebook.status
         if status.value == follow.wait_for:
             return await self._reached(follow, notebook, now)
+        if (
+            follow.then == "update"
+            and follow.changes is not None
+            and status in START_TAKEN
+            and has_changes(notebook, follow.changes)
+        ):
+            # Updated and started already (the look that did it died before its next one was
+            # scheduled): follow the start instead of waiting for a stop that will not come.
+            started = follow.model_copy(update={"wait_for": "RUNNING", "then": "report"})
+            return await self._check(started, notebook, now)
         if status in FAILED_STATES:
             reason = f": {notebook.fail_reason}" if notebook.fail_reason else ""
             self._tell(
@@ -357,29 +418,37 @@ class Worker:
             )
             return Result("failed", notebook.id, status.value)
         if now >= follow.deadline:
-            self._tell(
-                follow,
-                render.done(
-                    f"{name_of(follow)} is still {status.value} after "
-                    f"{int((now - follow.requested_at).total_seconds() // 60)} minutes; "
-                    "I stopped watching. `/nb status` shows how it is doing.",
-                    ok=False,
-                ),
-                now,
-            )
-            return Result("failed", notebook.id, "timed out")
+            return self._gave_up(follow, f"{name_of(follow)} is still {status.value}", now)
+        return self._look_again(follow, notebook.id, status.value)
+
+    def _gave_up(self, follow: FollowCommand, still: str, now: datetime) -> Result:
+        minutes = int((now - follow.requested_at).total_seconds() // 60)
+        self._tell(
+            follow,
+            render.done(
+                f"{still} after {minutes} minutes; I stopped watching. "
+                "`/nb status` shows how it is doing.",
+                ok=False,
+            ),
+            now,
+        )
+        return Result("failed", follow.notebook_id, "timed out")
+
+    def _look_again(self, follow: FollowCommand, notebook_id: str, seen: str) -> Result:
         delay = next_delay(follow.attempt)
         following = follow.model_copy(
             update={
                 "attempt": follow.attempt + 1,
                 "command_id": follow_id(follow.command_id, follow.attempt),
-                "notebook_id": notebook.id,
+                "notebook_id": notebook_id,
             }
         )
         self.followups.schedule(following, delay)
-        return Result("following", notebook.id, f"{status.value}, next look in {delay} s")
+        return Result("following", notebook_id, f"{seen}, next look in {delay} s")
 
     async def _reached(self, follow: FollowCommand, notebook: Notebook, now: datetime) -> Result:
+        if follow.origin == "save":
+            return await self._saved(follow, notebook, now)
         if follow.then == "delete":
             return await self._finish_delete(follow, now)
         if follow.then == "update" and follow.changes is not None:

@@ -26,6 +26,7 @@ FOLLOW_DEADLINES: Mapping[FollowOrigin, timedelta] = {
     "update": timedelta(minutes=30),
     "stop": timedelta(minutes=10),
     "delete": timedelta(minutes=15),
+    "save": timedelta(minutes=60),  # a large environment takes a while to push to SWR
 }
 FIRST_DELAY_SECONDS = 15
 MAX_DELAY_SECONDS = 120  # SQS allows up to 900
@@ -44,6 +45,8 @@ def follow_for(
     *,
     then: Literal["report", "delete", "update"] = "report",
     changes: NotebookUpdateRequest | None = None,
+    image_id: str | None = None,
+    image: str | None = None,
 ) -> FollowCommand:
     """The first look of a new wait after `command` (stop -> update -> start waits in turn)."""
     # A follow-up that starts a new wait continues the numbering: every look needs its own
@@ -61,6 +64,8 @@ def follow_for(
         then=then,
         changes=changes,
         hours=getattr(command, "hours", None),
+        image_id=image_id,
+        image=image,
         attempt=attempt + 1,
         deadline=now + FOLLOW_DEADLINES[origin],
     )

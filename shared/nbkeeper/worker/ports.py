@@ -14,6 +14,7 @@ from nbkeeper.modelarts.errors import (
     ThrottledError,
     TransportError,
 )
+from nbkeeper.modelarts.images import ImageApi
 from nbkeeper.modelarts.schemas import (
     Lease,
     LeaseType,
@@ -61,8 +62,8 @@ TRANSIENT_ERRORS = (
 )
 
 
-class NotebookApi(Protocol):
-    """The part of AsyncModelArtsClient the worker uses."""
+class NotebookApi(ImageApi, Protocol):
+    """The part of AsyncModelArtsClient the worker uses (`read`/`send`: images)."""
 
     async def create_notebook(self, request: NotebookCreateRequest) -> Notebook: ...
     async def list_notebooks(

@@ -525,9 +525,10 @@ def explain_dlq(
             # It ran (its result is in the idempotency table), but the invocation that ran it
             # died before deleting it, on its last receive: a redrive replays the result.
             why = f"{why}, then completed but not deleted (invocation killed)"
+        fates = "; ".join(f"{r.count}: {r.fate}" for r in receives)
         figures.detail(
-            f"DLQ ({queue}): {what} from {who}: {len(receives)} receives; failures {why}; "
-            f"author {'told: ' + told[-1][:90] if told else 'NOT told'}"
+            f"DLQ ({queue}): {what} from {who}: {len(receives)} receives ({fates}); "
+            f"failures {why}; author {'told: ' + told[-1][:90] if told else 'NOT told'}"
         )
     figures.check(
         "DLQ messages whose author was not told",

@@ -4,7 +4,8 @@ notebook should be, and the checks that compare it with what happened.
 The model knows nbkeeper's and ModelArts' rules, not the code: a stop applies to a running
 notebook, a start to a stopped one, a prolong renews a running notebook's lease from the moment
 it runs, a keep reserves (and renews a running notebook whose lease ends before the reservation),
-an update applies to a stopped notebook when storage grows, a confirmed stop-update-start ends
+an update applies to a stopped notebook when storage grows (or already has every requested
+value), a confirmed stop-update-start ends
 running with the change, a delete removes. Only the moments of execution come from the run (lease
 arithmetic is "from when it ran"), as windows. A command that ended in the DLQ may or may not
 have taken effect: the model forks there, and a notebook is right when one branch matches.
@@ -148,7 +149,19 @@ def _update(
     state: NbState, command: UpdateCommand, when: Window, later: Window
 ) -> tuple[NbState, str]:
     changes = command.changes
-    if changes.storage_new_size is not None and changes.storage_new_size <= state.storage:
+    # ModelArts refuses a storage size that does not grow (6331); the worker then reads the
+    # notebook, and one that already shows every requested value counts as updated (it cannot
+    # tell that from its own earlier call whose reply was lost: nbkeeper.worker.outcomes).
+    shown = (
+        changes.storage_new_size == state.storage
+        and changes.flavor in (None, state.flavor)
+        and changes.description in (None, state.description)
+    )
+    if (
+        changes.storage_new_size is not None
+        and changes.storage_new_size <= state.storage
+        and not shown
+    ):
         stopped = command.restart and state.status == "RUNNING"
         return (replace(state, status="STOPPED", lease=None) if stopped else state), "refused"
     if state.status != "STOPPED" and not command.restart:

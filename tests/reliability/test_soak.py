@@ -521,6 +521,10 @@ def explain_dlq(
         if not told:
             unexplained += 1
         why = dict(kinds) or "none raised"
+        if not told and receives and receives[-1].fate == "killed before it ran":
+            # The worker tells the author on the last receive; an invocation that died before
+            # running this record on that receive leaves nobody to tell them (no DLQ reader).
+            why = f"{why}, last receive lost to an invocation that died before running it"
         if done and not any("failed after" in t for t in told):
             # It ran (its result is in the idempotency table), but the invocation that ran it
             # died before deleting it, on its last receive: a redrive replays the result.

@@ -84,7 +84,8 @@ bench: $(STAMP)
 
 # The reliability suites at full size (tests/reliability): soak, keeper chaos, abuse, secrets.
 # Prints its seed and figures, writes docs/RELIABILITY.md, fails on any lost, duplicated,
-# out-of-order, wrongly stopped or leaked item. RELIABILITY_SEED=N replays a run.
+# out-of-order, wrongly stopped or leaked item. Seed 1 unless RELIABILITY_SEED=N (or =random).
+# `make test` runs the same suites at the bounded size (about 40 s).
 reliability: $(STAMP)
 	RELIABILITY_SIZE=full RELIABILITY_DOC=docs/RELIABILITY.md $(BIN)/pytest -m reliability -q tests/reliability
 

@@ -1,6 +1,7 @@
 """Reliability suites: seed, size, figures, and docs/RELIABILITY.md.
 
-- `RELIABILITY_SEED` replays a run (default: a fresh seed, printed before the first suite).
+- `RELIABILITY_SEED` replays a run (default: 1, the seed docs/RELIABILITY.md and `make test` use;
+  `random` draws a fresh one, printed before the first suite).
 - `RELIABILITY_SIZE=bounded` (default, the form `make test` runs) or `full` (`make reliability`).
 - `RELIABILITY_DOC=path` writes the figures there as Markdown at the end of the session.
 """

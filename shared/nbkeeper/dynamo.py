@@ -249,6 +249,22 @@ class DynamoLedger:
         return True
 
 
+class ItemWriter:
+    """`put_item(Item=...)` of a boto3 Table, over the low-level client (plain Python values
+    serialized as the resource would)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        from boto3.dynamodb.types import TypeSerializer
+
+        self._client = client
+        self._table_name = table_name
+        self._serialize = TypeSerializer().serialize
+
+    def put_item(self, *, Item: dict[str, Any]) -> None:  # the Table's keyword
+        item = {key: self._serialize(value) for key, value in Item.items()}
+        self._client.put_item(TableName=self._table_name, Item=item)
+
+
 class DynamoCommandLog:
     """Per-command notes in the state table: which creates got as far as calling ModelArts, and
     the command's response_url (a credential: kept here for its 30 minutes, never in a queue)."""

@@ -124,6 +124,17 @@ class Wiring:
             MessageDeduplicationId=command.command_id,
         )
 
+    @cached_property
+    def response_urls(self) -> DynamoCommandLog:
+        """The command log for writing response_urls on the ack path: over DynamoDB's low-level
+        client (a few ms to build) rather than the resource (100-200 ms on a cold start, measured
+        by bench/bench_ack.py), since the webhook only puts items."""
+        import boto3
+
+        from nbkeeper.dynamo import DynamoCommandLog, ItemWriter
+
+        return DynamoCommandLog(ItemWriter(boto3.client("dynamodb"), self.settings.state_table))
+
     def _without_response_url(self, command: Command, key: str) -> Command:
         """A response_url is a credential for 30 minutes; queue and DLQ bodies live 14 days. It
         is kept under `key`, the command id (30-minute TTL), for the worker's `tell`; if that
@@ -132,7 +143,7 @@ class Wiring:
         if url is None:
             return command
         try:
-            self.command_log.put_response_url(key, url, command.requested_at)
+            self.response_urls.put_response_url(key, url, command.requested_at)
         except Exception as exc:  # boto's errors vary; never log the URL itself
             logger.warning(
                 "response_url not kept (%s); the result will be a DM", type(exc).__name__
@@ -307,7 +318,7 @@ class Wiring:
         return ModelArtsDirectory(
             self.modelarts,
             self.run,
-            self.state_store(),
+            self.state_store,
             self.settings.project_id,
             now,
             budget=LOOKUP_BUDGET_S,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nbkeeper.dynamo import DynamoCommandLog, DynamoStateStore
+from nbkeeper.dynamo import DynamoCommandLog, DynamoStateStore, ItemWriter
 from nbkeeper.memory import MemoryCommandLog, MemoryStateStore
 from nbkeeper.records import Owner
 
@@ -47,3 +47,21 @@ def test_the_owner_record_names_the_create_command(backends: tuple[Any, Any]) ->
     store.put_owner(owner)
     assert store.get_owner("p", "nb") == owner
     assert store.load_project("p", NOW).owners["nb"].command_id == "c"
+
+
+def test_the_webhooks_item_writer_stores_what_the_table_would(state_table: Any) -> None:
+    """The ack path writes response_urls over the low-level client (cheaper to build); the
+    worker reads them back through the Table resource."""
+    import boto3
+
+    writer = ItemWriter(boto3.client("dynamodb"), state_table.name)
+    DynamoCommandLog(writer).put_response_url("sc.1", URL, NOW)
+    DynamoCommandLog(state_table).put_response_url("sc.2", URL, NOW)
+    log = DynamoCommandLog(state_table)
+    assert log.response_url("sc.1", NOW + timedelta(minutes=29)) == URL
+    assert log.response_url("sc.1", NOW + timedelta(minutes=30)) is None
+    items = {
+        pk: state_table.get_item(Key={"pk": f"COMMAND#{pk}", "sk": "RESPURL"})["Item"]
+        for pk in ("sc.1", "sc.2")
+    }
+    assert items["sc.1"] | {"pk": ""} == items["sc.2"] | {"pk": ""}

@@ -57,7 +57,7 @@ class ModelArtsDirectory:
         self,
         client: AsyncModelArtsClient,
         run: Runner,
-        store: StateStore,
+        store: Callable[[], StateStore],  # built when an owner is first needed
         project_id: str,
         now: datetime,
         budget: float | None = None,
@@ -100,6 +100,6 @@ class ModelArtsDirectory:
         if not notebooks:
             return []
         if self._owners is None:
-            state = self._store.load_project(self._project_id, self._now)
+            state = self._store().load_project(self._project_id, self._now)
             self._owners = {nb_id: owner.user_id for nb_id, owner in state.owners.items()}
         return [Found(nb, nb.tag(OWNER_TAG) or self._owners.get(nb.id)) for nb in notebooks]

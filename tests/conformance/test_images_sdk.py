@@ -8,9 +8,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
     ListFlavorsRequest,
     ListImageRequest,
@@ -33,7 +31,7 @@ from nbkeeper.modelarts.images import (
 from nbkeeper.modelarts.schemas import Arch
 from nbkeeper_local.emulator import Emulator
 from nbkeeper_local.emulator.catalogue import PUBLIC_IMAGES
-from tests.emulator_fixtures import ACCESS_KEY, PROJECT_ID, SECRET_KEY, ClientFactory
+from tests.emulator_fixtures import PROJECT_ID, ClientFactory
 
 R = TypeVar("R")
 PYTORCH18 = "pytorch1.8-cuda10.2-cudnn7-ubuntu18.04"
@@ -42,19 +40,6 @@ OWN_ID = "d0d0d0d0-1111-4222-8333-444455556666"
 
 def run(coro: Coroutine[Any, Any, R]) -> R:
     return asyncio.run(coro)
-
-
-@pytest.fixture
-def sdk(emulator_http: str) -> ModelArtsClient:
-    config = HttpConfig.get_default_config()
-    config.timeout = (5, 10)
-    return (
-        ModelArtsClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials(ACCESS_KEY, SECRET_KEY, PROJECT_ID))
-        .with_endpoints([emulator_http])
-        .build()
-    )
 
 
 @pytest.fixture

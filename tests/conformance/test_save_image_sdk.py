@@ -11,9 +11,7 @@ from typing import Any, TypeVar
 
 import pydantic
 import pytest
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
     CreateImageRequest,
     ImageCreateReq,
@@ -38,11 +36,8 @@ from nbkeeper.modelarts.images import (
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper_local.emulator import Emulator, Timings
 from tests.emulator_fixtures import (
-    ACCESS_KEY,
     CREATE_BODY,
     NOTEBOOKS,
-    PROJECT_ID,
-    SECRET_KEY,
     ApiCaller,
     ClientFactory,
 )
@@ -54,19 +49,6 @@ NAMESPACE = "team-ai"
 
 def run(coro: Coroutine[Any, Any, R]) -> R:
     return asyncio.run(coro)
-
-
-@pytest.fixture
-def sdk(emulator_http: str) -> ModelArtsClient:
-    config = HttpConfig.get_default_config()
-    config.timeout = (5, 10)
-    return (
-        ModelArtsClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials(ACCESS_KEY, SECRET_KEY, PROJECT_ID))
-        .with_endpoints([emulator_http])
-        .build()
-    )
 
 
 @pytest.fixture

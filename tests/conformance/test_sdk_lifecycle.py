@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
-from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkmodelarts.v1 import (
     AffinityRule,
     AffinityType,
@@ -50,24 +49,10 @@ from huaweicloudsdkmodelarts.v1 import (
 
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper_local.emulator import Emulator, Looseness, Timings
-from tests.emulator_fixtures import ACCESS_KEY, IMAGE_ID, PROJECT_ID, SECRET_KEY, ClientFactory
+from tests.emulator_fixtures import ACCESS_KEY, IMAGE_ID, PROJECT_ID, ClientFactory
 
 HOUR_MS = 3_600_000
 T = Timings()
-
-
-@pytest.fixture
-def sdk(emulator_http: str) -> ModelArtsClient:
-    config = HttpConfig.get_default_config()
-    config.ignore_ssl_verification = True
-    config.timeout = (5, 10)
-    return (
-        ModelArtsClient.new_builder()
-        .with_http_config(config)
-        .with_credentials(BasicCredentials(ACCESS_KEY, SECRET_KEY, PROJECT_ID))
-        .with_endpoints([emulator_http])
-        .build()
-    )
 
 
 def refused(call: Callable[[], Any]) -> ClientRequestException:

@@ -180,7 +180,19 @@ def create_aws_resources(endpoint_url: str | None = None) -> dict[str, str]:
             ),
         },
     )
-    followup = sqs.create_queue(QueueName="followup", Attributes={"VisibilityTimeout": "360"})
+    followup_dlq = sqs.create_queue(QueueName="followup-dlq")["QueueUrl"]
+    followup_dlq_arn = sqs.get_queue_attributes(QueueUrl=followup_dlq, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    followup = sqs.create_queue(
+        QueueName="followup",
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": followup_dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+            ),
+        },
+    )
     for name, key, ttl in (
         ("state", ["pk", "sk"], "expires_at"),
         ("idempotency", ["id"], "expiration"),
@@ -201,6 +213,7 @@ def create_aws_resources(endpoint_url: str | None = None) -> dict[str, str]:
         "COMMANDS_QUEUE_URL": commands["QueueUrl"],
         "COMMANDS_DLQ_URL": dlq["QueueUrl"],
         "FOLLOWUP_QUEUE_URL": followup["QueueUrl"],
+        "FOLLOWUP_DLQ_URL": followup_dlq,
         "STATE_TABLE": "state",
         "IDEMPOTENCY_TABLE": "idempotency",
         "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),

@@ -5,7 +5,8 @@
 what came back as a person would read it. Slack samples carry a placeholder signature, so they
 are re-signed with the local signing secret, and every response_url in the event is pointed at
 the fake Slack, so nothing leaves the machine. FUNCTION may be left out: the event's file name
-says it (schedule* -> lease_keeper, slack_* -> slack_commands, sqs_* -> notebook_worker).
+says it (schedule* -> lease_keeper, slack_* -> slack_commands, sqs_* and worker_* ->
+notebook_worker).
 
 With a slash command that queues work, the worker then runs on the queue (`--no-follow` to
 skip) and the Slack messages it sends are printed too. The handlers' JSON logs and metrics go to
@@ -54,6 +55,7 @@ BY_PREFIX = {
     "schedule": "lease_keeper",
     "slack_": "slack_commands",
     "sqs_": "notebook_worker",
+    "worker_": "notebook_worker",  # the worker's other event: the dead-letter schedule
 }
 SAMPLE_NOTEBOOK = "exp-42"  # the notebook the events/ samples act on
 MAX_ROUNDS = 40  # worker rounds when following a command (each moves time 30 s)
@@ -173,6 +175,9 @@ def describe_response(folder: str, result: Any, zone: tzinfo = UTC) -> tuple[str
         else:
             text = f"HTTP {status}" + (f":\n\n{indent(raw)}" if raw else ", empty body")
         return text, status < 400
+    if folder == "notebook_worker" and isinstance(result, Mapping) and "read" in result:
+        outcomes = ", ".join(f"{k} {v}" for k, v in result.items() if k != "read")
+        return f"dead letters read: {result['read']}" + (f" ({outcomes})" if outcomes else ""), True
     if folder == "notebook_worker" and isinstance(result, Mapping):
         failures = [f.get("itemIdentifier") for f in result.get("batchItemFailures", [])]
         if not failures:
@@ -282,6 +287,8 @@ def describe_event(folder: str, event: dict[str, Any]) -> str:
             return f"{form.get('command', '/nb')} {form['text']} (from {form.get('user_id')})"
         actions = form.get("actions") or [{}]
         return f"button {actions[0].get('action_id')} (pressed by {form.get('user', {}).get('id')})"
+    if folder == "notebook_worker" and "Records" not in event:
+        return "the dead-letter schedule (the worker reads its dead-letter queues)"
     if folder == "notebook_worker":
         return f"{len(event.get('Records', []))} queued command(s)"
     return f"schedule event at {event.get('time', 'now')}"

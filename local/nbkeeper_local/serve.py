@@ -75,6 +75,15 @@ class Runtime:
             lambda event: self.invoke(self.worker, event, "notebook-worker"),
         )
 
+    def read_dead_letters(self) -> dict[str, int]:
+        """The worker's scheduled dead-letter reader (template.yaml: every 5 minutes)."""
+        from nbkeeper.worker.deadletters import DEAD_LETTER_SOURCE
+
+        counts: dict[str, int] = self.invoke(
+            self.worker, {"source": DEAD_LETTER_SOURCE}, "notebook-worker"
+        )
+        return counts
+
     def keeper_pass(self) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         summary: dict[str, Any] = self.invoke(
@@ -303,6 +312,7 @@ def main(argv: list[str]) -> int:
                 if time.monotonic() >= next_pass:
                     summary = runtime.keeper_pass()
                     print(f"keeper {pass_line(summary, zone)}", flush=True)
+                    runtime.read_dead_letters()  # on the keeper's beat, as in the template
                     next_pass = time.monotonic() + args.keeper_every
                 runtime.drain_queues()
                 for line in slack_lines(world.slack):

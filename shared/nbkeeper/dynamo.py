@@ -11,6 +11,7 @@ Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch sec
 | response_url posts | RESPURL#{sha256(url)[:40]} | RESPURL            | a day after the command   |
 | create intent | COMMAND#{command_id} | CREATE                    | 14 days (the DLQ's life)  |
 | response_url | COMMAND#{command_id}  | RESPURL                     | 30 minutes (Slack's limit) |
+| dead letter told | DEADLETTER#{message_id} | TOLD                   | 14 days (the DLQ's life)  |
 
 Everything the keeper needs for one project is in one partition, so a pass reads it with a single
 paged Query per project. DynamoDB deletes TTL'd items up to two days late, so readers also filter
@@ -38,6 +39,7 @@ from nbkeeper.records import (
 from nbkeeper.slack.api import RESPONSE_URL_LIFETIME, RESPONSE_URL_MAX_POSTS, response_url_key
 
 COMMAND = "COMMAND#"
+DEAD_LETTER = "DEADLETTER#"
 INTENT_RETENTION = timedelta(days=14)  # a DLQ message can be redriven for as long
 OWNER = "OWNER#"
 RESERVATION = "RES#"
@@ -266,8 +268,9 @@ class ItemWriter:
 
 
 class DynamoCommandLog:
-    """Per-command notes in the state table: which creates got as far as calling ModelArts, and
-    the command's response_url (a credential: kept here for its 30 minutes, never in a queue)."""
+    """Per-command notes in the state table: which creates got as far as calling ModelArts, the
+    command's response_url (a credential: kept here for its 30 minutes, never in a queue), and
+    which dead letters' authors were told (`nbkeeper.worker.deadletters.ToldLedger`)."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -305,3 +308,20 @@ class DynamoCommandLog:
         if not item or _from_epoch(item["expires_at"]) <= now:
             return None
         return str(item["url"])
+
+    def note_told(self, message_id: str, how: str, at: datetime) -> None:
+        self._table.put_item(
+            Item={
+                "pk": DEAD_LETTER + message_id,
+                "sk": "TOLD",
+                "how": how,
+                "at": _epoch(at),
+                "expires_at": _epoch(at + INTENT_RETENTION + TTL_GRACE),
+            }
+        )
+
+    def told(self, message_id: str) -> bool:
+        reply = self._table.get_item(
+            Key={"pk": DEAD_LETTER + message_id, "sk": "TOLD"}, ConsistentRead=True
+        )
+        return bool(reply.get("Item"))

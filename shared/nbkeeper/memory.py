@@ -96,11 +96,12 @@ class MemoryLedger:
 
 
 class MemoryCommandLog:
-    """Per-command notes in memory (create intents, response_urls)."""
+    """Per-command notes in memory (create intents, response_urls, dead letters told)."""
 
     def __init__(self) -> None:
         self.creates: dict[str, str] = {}
         self.response_urls: dict[str, tuple[str, datetime]] = {}
+        self.dead_letters_told: dict[str, str] = {}  # message id -> how
 
     def begin_create(self, command_id: str, name: str, at: datetime) -> None:
         self.creates[command_id] = name
@@ -114,3 +115,9 @@ class MemoryCommandLog:
     def response_url(self, command_id: str, now: datetime) -> str | None:
         url, expires = self.response_urls.get(command_id, ("", now))
         return url if now < expires else None
+
+    def note_told(self, message_id: str, how: str, at: datetime) -> None:
+        self.dead_letters_told[message_id] = how
+
+    def told(self, message_id: str) -> bool:
+        return message_id in self.dead_letters_told

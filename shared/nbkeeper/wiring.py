@@ -54,6 +54,8 @@ if TYPE_CHECKING:
     from nbkeeper.records import StateStore
     from nbkeeper.slack.api import Notifier, SlackApi
     from nbkeeper.slack.render import Message
+    from nbkeeper.worker.deadletters import DeadLetterReader
+    from nbkeeper.worker.delivery import Delivery
     from nbkeeper.worker.dispatch import Worker
     from nbkeeper.worker.ports import Sweeper
 
@@ -109,10 +111,32 @@ class Wiring:
 
     @cached_property
     def command_log(self) -> DynamoCommandLog:
-        """Per-command notes in the state table (create intents, response_urls)."""
+        """Per-command notes in the state table (create intents, response_urls, dead letters)."""
         from nbkeeper.dynamo import DynamoCommandLog
 
         return DynamoCommandLog(self.state_table)
+
+    def note_told(self, message_id: str, how: str) -> None:
+        """The worker told a message's author on its last receive (`Delivery.note_told`)."""
+        self.command_log.note_told(message_id, how, self.seams.now())
+
+    def dead_letter_reader(
+        self, delivery: Delivery, completed: Callable[[str], bool], context: Any
+    ) -> DeadLetterReader:
+        """The worker's scheduled read of its dead-letter queues, within `context`'s time."""
+        from nbkeeper.worker.deadletters import DeadLetterReader, SqsDeadLetters
+
+        # Held as long as the function may run: a run sees each message once.
+        hold_s = 1 + context.get_remaining_time_in_millis() // 1000
+        return DeadLetterReader(
+            SqsDeadLetters(self.sqs, self.settings.dead_letter_queues, hold_s),
+            self.command_log,
+            completed,
+            delivery.tell_author,
+            self.settings.max_receive_count,
+            self.seams.now,
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        )
 
     def enqueue(self, command: Command) -> None:
         """Send a command to the FIFO commands queue: grouped by notebook, de-duplicated by id;

@@ -58,8 +58,11 @@ class FakeSlack:
     posts: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     refuse_response_urls: bool = False
     views_open_error: str | None = None
+    unreachable: bool = False  # every request fails to connect
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.unreachable:
+            raise httpx.ConnectError("Slack unreachable", request=request)
         body = json.loads(request.content or b"{}")
         self.posts.append((str(request.url), body, request.headers.get("authorization")))
         if request.url.path.startswith("/api/"):

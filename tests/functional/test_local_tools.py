@@ -58,6 +58,8 @@ def test_serve_routes_a_signed_command_through_the_handler_to_the_worker() -> No
             if posts:
                 break
         assert "served-nb* is ready" in posts[0].body["text"]
+        # the dead-letter reader runs on the keeper's beat against the world's two DLQs
+        assert runtime.read_dead_letters() == {"read": 0}
 
         # A person with curl asks for text and reads what Slack would show.
         body = _form("help", response_url)

@@ -49,6 +49,14 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {n: r for n, r in template["Resources"].items() if r["Type"] == kind}
 
 
+def _schedules(transformed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The schedules by the function they invoke."""
+    return {
+        _reference(schedule["Properties"]["Target"]["Arn"]) or name: schedule
+        for name, schedule in _of_type(transformed, "AWS::Scheduler::Schedule").items()
+    }
+
+
 def test_template_transforms_to_three_functions_on_one_layer(transformed: dict[str, Any]) -> None:
     resources = transformed["Resources"]
     functions = _of_type(transformed, "AWS::Lambda::Function")
@@ -228,7 +236,7 @@ def test_one_timezone_one_list_of_admins_one_warning_channel(transformed: dict[s
         assert environment["SLACK_ADMINS"] == "U0ADMIN1,U0ADMIN2", function
     for function in ("LeaseKeeperFunction", "NotebookWorkerFunction"):
         assert stack.environment(function)["NBKEEPER_WARNING_CHANNEL"] == "C0WARNINGS"
-    schedule = next(iter(_of_type(transformed, "AWS::Scheduler::Schedule").values()))
+    schedule = _schedules(transformed)["LeaseKeeperFunction"]
     assert stack.resolve(schedule["Properties"]["ScheduleExpressionTimezone"]) == "Asia/Singapore"
 
 
@@ -339,7 +347,7 @@ def test_alarms_cover_every_dead_letter_queue_function_and_the_api(
         for name, alarm in _of_type(transformed, "AWS::CloudWatch::Alarm").items()
     }
     keeper = resources["LeaseKeeperFunction"]["Properties"]
-    (schedule,) = _of_type(transformed, "AWS::Scheduler::Schedule").values()
+    schedule = _schedules(transformed)["LeaseKeeperFunction"]
     keeper_dlqs = {
         _reference(keeper["DeadLetterConfig"]["TargetArn"]),
         _reference(schedule["Properties"]["Target"]["DeadLetterConfig"]["Arn"]),
@@ -417,9 +425,11 @@ def test_reserved_concurrency_is_the_keepers_one(transformed: dict[str, Any]) ->
 def test_schedule_is_named_by_cloudformation_and_may_reach_its_dead_letter_queue(
     transformed: dict[str, Any],
 ) -> None:
-    (name, schedule), *_ = _of_type(transformed, "AWS::Scheduler::Schedule").items()
-    target = schedule["Properties"]["Target"]
-    assert "Name" not in schedule["Properties"]
+    schedules = _schedules(transformed)
+    assert set(schedules) == {"LeaseKeeperFunction", "NotebookWorkerFunction"}
+    for schedule in schedules.values():
+        assert "Name" not in schedule["Properties"]
+    target = schedules["LeaseKeeperFunction"]["Properties"]["Target"]
     role = _reference(target["RoleArn"])
     assert role is not None
     sends = [
@@ -427,7 +437,39 @@ def test_schedule_is_named_by_cloudformation_and_may_reach_its_dead_letter_queue
         for statement in _statements(transformed, role)
         if "sqs:SendMessage" in _actions(statement)
     ]
-    assert sends == ["KeeperDeadLetterQueue"], name
+    assert sends == ["KeeperDeadLetterQueue"]
+
+
+def test_worker_reads_every_dead_letter_queue_on_a_schedule_and_never_deletes(
+    transformed: dict[str, Any],
+) -> None:
+    """The dead-letter reader (nbkeeper.worker.deadletters) runs in the worker on its own
+    schedule, with the queues' DLQs in its environment, allowed to receive and release only."""
+    from nbkeeper.worker.deadletters import DEAD_LETTER_SOURCE
+
+    target = _schedules(transformed)["NotebookWorkerFunction"]["Properties"]["Target"]
+    assert json.loads(target["Input"]) == {"source": DEAD_LETTER_SOURCE}
+    redrive_targets = {
+        _reference(redrive["deadLetterTargetArn"]) for redrive in _redrives(transformed).values()
+    }
+    worker = transformed["Resources"]["NotebookWorkerFunction"]["Properties"]
+    variables = worker["Environment"]["Variables"]
+    named = {_reference(variables["COMMANDS_DLQ_URL"]), _reference(variables["FOLLOWUP_DLQ_URL"])}
+    assert named == redrive_targets == {"CommandsDeadLetterQueue", "FollowUpDeadLetterQueue"}
+    on_dlqs = [
+        statement
+        for statement in _statements(transformed, "NotebookWorkerFunctionRole")
+        if any(_reference(r) in redrive_targets for r in _resources(statement))
+    ]
+    actions = {action for statement in on_dlqs for action in _actions(statement)}
+    assert actions == {"sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}
+    for statement in on_dlqs:
+        assert {_reference(r) for r in _resources(statement)} == redrive_targets
+
+
+def _resources(statement: dict[str, Any]) -> list[Any]:
+    found = statement.get("Resource", [])
+    return found if isinstance(found, list) else [found]
 
 
 def test_every_parameter_says_what_to_enter_and_its_default_is_allowed(
@@ -477,21 +519,6 @@ def test_slack_routes_are_the_two_outputs(source: dict[str, Any]) -> None:
     assert outputs["SlackInteractionsUrl"]["Value"]["Fn::Sub"].endswith("/slack/interactions")
 
 
-EVENT_HANDLERS = {
-    "schedule": "lease_keeper",
-    "slack_command": "slack_commands",
-    "slack_interaction": "slack_commands",
-    "sqs_commands": "notebook_worker",
-}
-
-
-def _handler_for(event_file: Path) -> str:
-    for prefix, folder in EVENT_HANDLERS.items():
-        if event_file.name.startswith(prefix):
-            return folder
-    raise AssertionError(f"{event_file.name}: no handler claims it; name it after one")
-
-
 def test_every_event_sample_is_accepted_by_its_handler() -> None:
     """Each events/*.json (the `sam local invoke -e` samples) goes through its real handler in
     the loopback world. Slack samples carry a placeholder signature (no real secret is ever
@@ -506,19 +533,25 @@ def test_every_event_sample_is_accepted_by_its_handler() -> None:
         local_world,
         resign,
     )
+    from nbkeeper_local.invoke import function_for
 
     files = sorted((ROOT / "events").glob("*.json"))
     assert files, "events/ is empty"
     with local_world(Emulator(clock=SimClock.stepped())):
-        handlers = {folder: load_function(folder) for folder in set(EVENT_HANDLERS.values())}
+        handlers = {
+            folder: load_function(folder)
+            for folder in ("lease_keeper", "slack_commands", "notebook_worker")
+        }
         for path in files:
-            folder = _handler_for(path)
+            folder = function_for(path, None)
             event = json.loads(path.read_text())
             if folder == "slack_commands":
                 event = resign(event, LOCAL_SIGNING_SECRET)
             result = handlers[folder].lambda_handler(event, FakeLambdaContext(folder))
             if folder == "slack_commands":
                 assert result["statusCode"] == 200, (path.name, result)
+            elif folder == "notebook_worker" and "Records" not in event:
+                assert result["read"] == 0, (path.name, result)  # the dead-letter reader
             elif folder == "notebook_worker":
                 for record in event["Records"]:
                     parse_command(record["body"])

@@ -16,7 +16,7 @@ import json
 import os
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +27,7 @@ import httpx
 from moto.core import serialize as moto_serialize
 
 from nbkeeper.commands import Command, message_group_id
+from nbkeeper.worker.deadletters import DEAD_LETTER_SOURCE
 from nbkeeper_local.emulator import Emulator, EmulatorConfig, SimClock
 from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_NAME
 from nbkeeper_local.emulator.fleet import DEMO_PROJECT_ID
@@ -407,22 +408,6 @@ def world(
             sqs.set_queue_attributes(
                 QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_s)}
             )
-        # The template's follow-up DLQ (the harness has none): failed follow-ups end there too,
-        # after as many receives as commands (the worker tells the author on the last one).
-        followup_dlq = sqs.create_queue(QueueName="followup-dlq")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=followup_dlq, AttributeNames=["QueueArn"])
-        sqs.set_queue_attributes(
-            QueueUrl=resources["FOLLOWUP_QUEUE_URL"],
-            Attributes={
-                "RedrivePolicy": json.dumps(
-                    {
-                        "deadLetterTargetArn": arn["Attributes"]["QueueArn"],
-                        "maxReceiveCount": MAX_RECEIVE_COUNT,
-                    }
-                )
-            },
-        )
-        resources["FOLLOWUP_DLQ_URL"] = followup_dlq
         os.environ.update(resources)
         values.update(resources)
         modules: dict[str, ModuleType] = {}
@@ -483,6 +468,9 @@ class Kills:
 
 
 KILL_KINDS = ("before the first record", "between records", "inside a record")
+# A kill before the first record of a batch holding a message's last receive: SQS moves that
+# message to the DLQ untold, and only the dead-letter reader can tell its author.
+LAST_RECEIVE_LOST = "on a message's last receive, before it ran"
 
 
 @dataclass
@@ -509,6 +497,24 @@ class EventSource:
     forced: Counter[str] = field(default_factory=Counter)  # of those, made to happen
     invocations: int = 0
     on_invoke: Callable[[], None] | None = None
+    dead_letter_runs: list[dict[str, int]] = field(default_factory=list)
+
+    def read_dead_letters(self) -> dict[str, int]:
+        """One run of the worker's scheduled dead-letter reader (template.yaml, DeadLetters)."""
+        world = self.world
+        context = Context(
+            function_name="notebook-worker",
+            aws_request_id=f"dead-letters-{len(self.dead_letter_runs)}",
+            deadline_ms=world.now_ms + WORKER_TIMEOUT_S * 1000,
+            clock=world.clock.now_ms,
+        )
+        event = {"source": DEAD_LETTER_SOURCE}
+        counts: dict[str, int] = world.modules["notebook_worker"].lambda_handler(event, context)
+        self.dead_letter_runs.append(counts)
+        # Released messages are visible from the next instant (moto: strictly after), and a
+        # real run takes at least that long.
+        world.advance(1)
+        return counts
 
     def poll(self, url: str, max_batches: int = 100) -> int:
         """Receive and process batches from `url` until nothing is visible; messages handled."""
@@ -535,6 +541,8 @@ class EventSource:
             return "inside a record", False
         if self.kills.each_after is None or self.invocations <= self.kills.each_after:
             return None, False
+        if not self.killed[LAST_RECEIVE_LOST] and _holds_a_last_receive(messages):
+            return "before the first record", True
         for kind in KILL_KINDS:
             if self.killed[kind]:
                 continue
@@ -568,9 +576,7 @@ class EventSource:
             clock=world.clock.now_ms,
         )
         if kill == "before the first record":
-            self._count(kill, forced)
-            for r in received.values():
-                r.fate = "killed before it ran"
+            self._died_before_running(messages, received.values(), forced)
             return
         if kill == "between records":  # dies after k records ran (1 <= k < len(messages))
             batch = messages[: 1 + rng.randrange(len(messages) - 1)]
@@ -598,6 +604,15 @@ class EventSource:
             if m["MessageId"] not in failed:
                 world.sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
+    def _died_before_running(
+        self, messages: list[dict[str, Any]], received: Iterable[Receive], forced: bool
+    ) -> None:
+        self._count("before the first record", forced)
+        if _holds_a_last_receive(messages):
+            self._count(LAST_RECEIVE_LOST, forced)
+        for r in received:
+            r.fate = "killed before it ran"
+
     def _count(self, kind: str, forced: bool) -> None:
         self.killed[kind] += 1
         if forced:
@@ -606,6 +621,12 @@ class EventSource:
     @property
     def redeliveries(self) -> int:
         return sum(1 for r in self.receives if r.count > 1)
+
+
+def _holds_a_last_receive(messages: list[dict[str, Any]]) -> bool:
+    return any(
+        int(m["Attributes"]["ApproximateReceiveCount"]) >= MAX_RECEIVE_COUNT for m in messages
+    )
 
 
 def _command_id(body: str) -> str | None:

@@ -29,6 +29,7 @@ USERS = ("U0001", "U0002", "U0003", "U0004", "U0005")
 ADMIN = "UADMIN"
 OUTSIDER = "UOUTSIDER"
 TICK_S = 5
+DEAD_LETTER_PERIOD_S = 300  # template.yaml: the DeadLetters schedule, rate(5 minutes)
 FLAVORS = ("modelarts.vm.cpu.2u", "modelarts.vm.cpu.8u", "modelarts.vm.gpu.t4")
 
 
@@ -90,8 +91,11 @@ class Soak:
     # ------------------------------------------------------------ the loop
 
     def run(self, cap_s: int, drain_s: int) -> None:
-        start = self.world.now_ms
+        start = next_read = self.world.now_ms
         while True:
+            if self.world.now_ms >= next_read:  # the worker's dead-letter schedule
+                self.source.read_dead_letters()
+                next_read = self.world.now_ms + DEAD_LETTER_PERIOD_S * 1000
             elapsed = (self.world.now_ms - start) / 1000
             issuing = elapsed < cap_s
             if issuing:
@@ -107,6 +111,7 @@ class Soak:
             if elapsed > cap_s + drain_s:
                 break
             self.world.advance(TICK_S)
+        self.source.read_dead_letters()  # the next scheduled run after the last arrival
 
     def _spawn(self) -> None:
         live = sum(1 for p in self.plans if not p.done)

@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from nbkeeper.commands import Requester, StopCommand
+from nbkeeper.commands import Requester, StopCommand, encode_command
+from nbkeeper.worker.deadletters import DEAD_LETTER_SOURCE
 from nbkeeper_local import demo
 from nbkeeper_local.emulator import FaultKind
 from nbkeeper_local.harness import HandlerOutput, SlackPost, demo_policy, load_function
@@ -312,6 +313,22 @@ def error_paths(story: Story, w: World, slack: StorySlack, capture: Capture) -> 
         for _ in range(4):
             story.drain()
             w.emulator.advance(120)
+        # A stop whose last receive died with its invocation: the dead-letter reader tells her.
+        cut_short = StopCommand(
+            command_id="cut-short.secret",
+            requested_at=w.emulator.now(),
+            requested_by=Requester(user_id=demo.ALICE),
+            notebook_id=notebook.id,
+            notebook_name="secret-nb",
+        )
+        w.sqs.send_message(
+            QueueUrl=w.dlq_url,
+            MessageBody=encode_command(cut_short),
+            MessageGroupId=notebook.id,
+            MessageDeduplicationId=cut_short.command_id,
+        )
+        told = story.invoke(story.worker, {"source": DEAD_LETTER_SOURCE}, "notebook-worker")
+        assert told.get("dm") == 1, told  # hers; the others were told on their last receive
         story.keeper.seams.jupyter_transport = ProbeChaos(
             w.emulator.asgi_transport(),
             w.emulator,

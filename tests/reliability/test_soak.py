@@ -28,6 +28,7 @@ from tests.reliability.faults import MUTATING, AfterFaults
 from tests.reliability.figures import Report, SuiteFigures
 from tests.reliability.simworld import (
     KILL_KINDS,
+    LAST_RECEIVE_LOST,
     PROJECT_ID,
     WORKER_TIMEOUT_S,
     EventSource,
@@ -36,7 +37,7 @@ from tests.reliability.simworld import (
     root_id,
     world,
 )
-from tests.reliability.soak import ADMIN, USERS, Soak
+from tests.reliability.soak import ADMIN, DEAD_LETTER_PERIOD_S, USERS, Soak
 
 pytestmark = pytest.mark.reliability
 
@@ -194,6 +195,12 @@ def record_figures(
     )
     for kind in KILL_KINDS:
         figures.check(f"invocations killed {kind} >= 1", source.killed[kind] >= 1, True)
+    figures.check(
+        f"invocations killed {LAST_RECEIVE_LOST} >= 1",
+        source.killed[LAST_RECEIVE_LOST] >= 1,
+        True,
+        note="its author can only hear from the dead-letter reader",
+    )
     figures.add("receives", len(source.receives))
     figures.add(
         "redeliveries (receive count > 1)",
@@ -494,6 +501,15 @@ def explain_dlq(
     dead = [("commands", m) for m in w.drain_queue(w.dlq_url)]
     dead += [("follow-ups", m) for m in w.drain_queue(w.followup_dlq_url)]
     figures.add("DLQ messages", len(dead))
+    runs = source.dead_letter_runs
+    outcomes = sum((Counter(run) for run in runs), Counter())
+    outcomes.pop("read", None)
+    figures.add(
+        "dead-letter reader runs",
+        len(runs),
+        f"every {DEAD_LETTER_PERIOD_S // 60} simulated minutes and once at the end; "
+        f"letters by outcome: {dict(sorted(outcomes.items())) or 'none'}",
+    )
     unexplained = 0
     reports = soak.final_reports()
     for queue, message in dead:
@@ -521,9 +537,9 @@ def explain_dlq(
         if not told:
             unexplained += 1
         why = dict(kinds) or "none raised"
-        if not told and receives and receives[-1].fate == "killed before it ran":
+        if receives and receives[-1].fate == "killed before it ran":
             # The worker tells the author on the last receive; an invocation that died before
-            # running this record on that receive leaves nobody to tell them (no DLQ reader).
+            # running this record on that receive leaves it to the dead-letter reader.
             why = f"{why}, last receive lost to an invocation that died before running it"
         if done and not any("failed after" in t for t in told):
             # It ran (its result is in the idempotency table), but the invocation that ran it

@@ -38,6 +38,13 @@ class WorkerSettings(PassSettings):
         "FOLLOWUP_QUEUE_URL", "set it to the standard follow-up queue URL"
     )
     idempotency_table: str = env("IDEMPOTENCY_TABLE", "set it to the idempotency table name")
+    # The dead-letter reader (`nbkeeper.worker.deadletters`) tells these queues' authors.
+    commands_dlq_url: str | None = env(
+        "COMMANDS_DLQ_URL", "the commands queue's dead-letter queue URL", default=None
+    )
+    followup_dlq_url: str | None = env(
+        "FOLLOWUP_DLQ_URL", "the follow-up queue's dead-letter queue URL", default=None
+    )
     max_receive_count: int = env(
         "MAX_RECEIVE_COUNT", "the queues' redrive maxReceiveCount", default=5, ge=1, le=1000
     )
@@ -70,6 +77,12 @@ class WorkerSettings(PassSettings):
         if (self.bot_token is None) == (self.slack_secret is None):
             raise ValueError("set exactly one of SLACK_BOT_TOKEN (local) or SLACK_SECRET")
         return self
+
+    @property
+    def dead_letter_queues(self) -> dict[str, str]:
+        """The dead-letter queues the reader reads, by the name it reports them under."""
+        named = {"commands": self.commands_dlq_url, "follow-ups": self.followup_dlq_url}
+        return {name: url for name, url in named.items() if url}
 
     @property
     def worst_call_seconds(self) -> float:

@@ -26,13 +26,17 @@ def verb_of(command: CommandBase) -> str:
     return str(getattr(command, "type", "run"))
 
 
-def last_receive_notice(receives: int, reason: str, aftermath: str = "") -> Message:
+def last_receive_notice(
+    receives: int, reason: str, aftermath: str = "", command: CommandBase | None = None
+) -> Message:
     """What the author is told when their command fails its last receive (then the DLQ);
-    `aftermath` says what it left behind (a create's notebook, written by nbkeeper).
+    `aftermath` says what it left behind (a create's notebook, written by nbkeeper); `command`
+    (when the message reads as one) is named, since a DM arrives out of its context.
 
     `reason` is plain text (it may quote ModelArts or the message): escaped here."""
+    what = f" ({verb_of(command)} {name_of(command)})" if command is not None else ""
     return render.done(
-        f"Your nbkeeper request failed after {receives} attempts: {sentence(reason)} "
+        f"Your nbkeeper request{what} failed after {receives} attempts: {sentence(reason)} "
         "It was set aside for an admin (dead-letter queue); nothing more will happen."
         + (f" {aftermath}" if aftermath else ""),
         ok=False,

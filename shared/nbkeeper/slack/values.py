@@ -31,25 +31,27 @@ def quoted(word: str) -> str:
 # ---------------------------------------------------------------- option values
 
 
-def hours(value: str) -> int:
-    text = value.lower().removesuffix("hours").removesuffix("hour").removesuffix("h")
-    if not text.isascii() or not text.isdigit() or len(text) > 4:
+def _whole_number(value: str, units: tuple[str, ...], digits: int, example: str, unit: str) -> int:
+    """`value` as a whole number, with any of `units` (longest first) after it."""
+    text = value.lower()
+    for suffix in units:
+        text = text.removesuffix(suffix)
+    if not text.isascii() or not text.isdigit() or len(text) > digits:
         raise ParseError(
-            f"{quoted(value)} is not a whole number of hours; write for example 3 or 3h"
+            f"{quoted(value)} is not a whole number of {unit}; write for example {example}"
         )
-    count = int(text)
+    return int(text)
+
+
+def hours(value: str) -> int:
+    count = _whole_number(value, ("hours", "hour", "h"), 4, "3 or 3h", "hours")
     if not 1 <= count <= MAX_HOURS:
         raise ParseError(f"{count} h is out of range; use 1 to {MAX_HOURS} hours")
     return count
 
 
 def storage(value: str) -> int:
-    text = value.lower().removesuffix("gb").removesuffix("g")
-    if not text.isascii() or not text.isdigit() or len(text) > 6:
-        raise ParseError(
-            f"{quoted(value)} is not a whole number of GB; write for example storage=50"
-        )
-    size = int(text)
+    size = _whole_number(value, ("gb", "g"), 6, "storage=50", "GB")
     if not 1 <= size <= MAX_STORAGE_GB:
         raise ParseError(f"storage {size} GB is out of range; use 1 to {MAX_STORAGE_GB} GB")
     return size

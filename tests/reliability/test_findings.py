@@ -12,7 +12,14 @@ the real handlers (they fail until fixed; docs/RELIABILITY.md lists them with th
 2. A policy file the YAML parser cannot read in some ways escapes as an exception that is not a
    `PolicyError` (an impossible date: ValueError; deep nesting: RecursionError), so the keeper's
    cold start fails without naming the file and the overlay path's "keep the previous policy"
-   does not apply.
+   does not apply. Fixed: `nbkeeper.keeper.policy` turns both into a `PolicyError` naming the
+   file.
+3. (Keeper chaos) A kept notebook's lease ran out while the state table was unreadable. Fixed:
+   during such an outage the keeper still prolongs a lease about to end (docs/lease-keeper.md).
+4. (Soak, seed 2 before the fix) A command whose last receive died with its invocation before
+   it ran went to the DLQ and its author was never told. Fixed: the worker's scheduled
+   dead-letter reader (`nbkeeper.worker.deadletters`; in `make test`:
+   tests/functional/test_dead_letters.py, and the soak forces such a kill every run).
 """
 
 from __future__ import annotations

@@ -548,7 +548,7 @@ def explain_dlq(
         fates = "; ".join(f"{r.count}: {r.fate}" for r in receives)
         figures.detail(
             f"DLQ ({queue}): {what} from {who}: {len(receives)} receives ({fates}); "
-            f"failures {why}; author {'told: ' + told[-1][:90] if told else 'NOT told'}"
+            f"failures {why}; author {'told: ' + told[-1][:170] if told else 'NOT told'}"
         )
     figures.check(
         "DLQ messages whose author was not told",

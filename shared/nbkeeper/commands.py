@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -204,6 +204,15 @@ def message_group_id(command: Command, default_project_id: str = "default") -> s
         return f"nb.{command.notebook_id}"
     project = command.project.project_id if command.project else default_project_id
     return f"project.{project}"
+
+
+def peek(body: str | bytes, key: str) -> Any:
+    """Best effort: one top-level field of a message that may not parse as a command."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data.get(key) if isinstance(data, dict) else None
 
 
 def peek_requester(body: str | bytes) -> Requester | None:

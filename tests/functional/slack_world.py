@@ -302,6 +302,16 @@ class World:
         return asyncio.run(go())
 
 
+def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> str:
+    """`/nb create NAME` through the webhook and the worker until RUNNING; its id."""
+    reply = world.slash(f"create {name}", user)
+    assert "Queued" in reply["text"], reply
+    world.settle()
+    (notebook,) = [n for n in world.notebooks() if n["name"] == name]
+    assert notebook["status"] == "RUNNING"
+    return str(notebook["id"])
+
+
 @pytest.fixture
 def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, aws: None) -> World:
     return World(emulator, monkeypatch)

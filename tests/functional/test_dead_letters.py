@@ -13,15 +13,7 @@ from typing import Any
 from nbkeeper.worker.deadletters import DEAD_LETTER_SOURCE
 from nbkeeper_local.emulator import FaultKind
 from nbkeeper_local.harness import FakeLambdaContext, sqs_event
-from tests.functional.slack_world import MAX_RECEIVES, World
-
-
-def create_running(world: World, name: str = "exp-1") -> str:
-    assert "Queued" in world.slash(f"create {name}")["text"]
-    world.settle()
-    (notebook,) = [n for n in world.notebooks() if n["name"] == name]
-    assert notebook["status"] == "RUNNING"
-    return str(notebook["id"])
+from tests.functional.slack_world import MAX_RECEIVES, World, create_running
 
 
 def read_dead_letters(world: World) -> dict[str, int]:

@@ -10,16 +10,16 @@ import pytest
 
 from nbkeeper.tags import OWNER_TAG
 from nbkeeper_local.emulator import FaultKind
-from tests.functional.slack_world import ADMIN, BOT_TOKEN, MAX_RECEIVES, NOW, SECRET, World, sign
-
-
-def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> str:
-    reply = world.slash(f"create {name}", user)
-    assert "Queued" in reply["text"], reply
-    world.settle()
-    (notebook,) = [n for n in world.notebooks() if n["name"] == name]
-    assert notebook["status"] == "RUNNING"
-    return str(notebook["id"])
+from tests.functional.slack_world import (
+    ADMIN,
+    BOT_TOKEN,
+    MAX_RECEIVES,
+    NOW,
+    SECRET,
+    World,
+    create_running,
+    sign,
+)
 
 
 def last_text(world: World) -> str:

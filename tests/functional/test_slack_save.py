@@ -7,8 +7,8 @@ import pytest
 
 from nbkeeper.modelarts.schemas import NotebookStatus
 from nbkeeper_local.emulator import Emulator
-from tests.functional.slack_world import World
-from tests.functional.test_slack_flow import create_running, last_text
+from tests.functional.slack_world import World, create_running
+from tests.functional.test_slack_flow import last_text
 
 
 @pytest.fixture

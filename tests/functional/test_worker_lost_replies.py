@@ -15,15 +15,7 @@ from nbkeeper.commands import Requester, UpdateCommand
 from nbkeeper.modelarts.schemas import NotebookUpdateRequest
 from nbkeeper.slack.buttons import CONFIRM_ACTION
 from nbkeeper_local.emulator import FaultKind
-from tests.functional.slack_world import NOW, World
-
-
-def create_running(world: World, name: str = "exp-1") -> str:
-    assert "Queued" in world.slash(f"create {name}")["text"]
-    world.settle()
-    (notebook,) = [n for n in world.notebooks() if n["name"] == name]
-    assert notebook["status"] == "RUNNING"
-    return str(notebook["id"])
+from tests.functional.slack_world import NOW, World, create_running
 
 
 def create_stopped(world: World, name: str = "exp-1") -> str:

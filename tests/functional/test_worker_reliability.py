@@ -21,15 +21,7 @@ from nbkeeper.dynamo import DynamoStateStore
 from nbkeeper.worker.config import REPORT_RESERVE_SECONDS
 from nbkeeper_local.emulator import FaultKind
 from nbkeeper_local.harness import FakeLambdaContext, sqs_event
-from tests.functional.slack_world import MAX_RECEIVES, NOW, ROOT, World
-
-
-def create_running(world: World, name: str = "exp-1", user: str = "U0001") -> str:
-    assert "Queued" in world.slash(f"create {name}", user)["text"]
-    world.settle()
-    (notebook,) = [n for n in world.notebooks() if n["name"] == name]
-    assert notebook["status"] == "RUNNING"
-    return str(notebook["id"])
+from tests.functional.slack_world import MAX_RECEIVES, NOW, ROOT, World, create_running
 
 
 def throttle_past_retries(world: World, method: str, path: str) -> None:

@@ -18,13 +18,14 @@ could not be reached (Slack unreachable or refusing) is not noted, so the next r
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+from nbkeeper.commands import peek
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class DeadLetterReader:
             if self.ledger.told(letter.message_id):
                 self.counts["already told"] += 1
                 return
-            command_id = _peek(letter.body, "command_id")
+            command_id = peek(letter.body, "command_id")
             if isinstance(command_id, str) and self.completed(command_id):
                 how = "completed"
             else:
@@ -178,14 +179,6 @@ def completed_in(persistence: Any, config: Any, key_prefix: str) -> Callable[[st
         return record is not None and record.status == STATUS_CONSTANTS["COMPLETED"]
 
     return completed
-
-
-def _peek(body: str, key: str) -> Any:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None
 
 
 def _ids(letter: DeadLetter) -> dict[str, str]:

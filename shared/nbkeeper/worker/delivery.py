@@ -9,7 +9,6 @@ the others, whose last receive died with its invocation.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,14 @@ from typing import Any
 
 import pydantic
 
-from nbkeeper.commands import Command, CreateCommand, Requester, parse_command, peek_requester
+from nbkeeper.commands import (
+    Command,
+    CreateCommand,
+    Requester,
+    parse_command,
+    peek,
+    peek_requester,
+)
 from nbkeeper.explain import explain_error
 from nbkeeper.slack.render import Message
 from nbkeeper.worker.followups import origin_id
@@ -101,7 +107,7 @@ class Delivery:
     def tell_author(self, body: str, reason: str, attempts: int) -> str:
         """Tell whoever sent `body` that it failed for `reason` and was set aside; returns how
         they were told ("response_url", "dm", "undelivered") or why nobody was ("no author")."""
-        if _peek(body, "type") == "sweep-project":
+        if peek(body, "type") == "sweep-project":
             logger.error("lease keeper sweep failed on its last receive; see the DLQ")
             return "no author"  # nobody asked: the keeper sent it, and its next pass sweeps again
         requester = peek_requester(body)
@@ -110,7 +116,7 @@ class Delivery:
             return "no author"
         now = self.now()
         try:
-            issued = datetime.fromisoformat(str(_peek(body, "requested_at")))
+            issued = datetime.fromisoformat(str(peek(body, "requested_at")))
         except (TypeError, ValueError):
             issued = now
         try:
@@ -122,16 +128,8 @@ class Delivery:
             aftermath = self.account_for_create(command)
         # The response_url the webhook kept is filed under the id of the command a follow-up
         # continues.
-        command_id = origin_id(command) if command else _peek(body, "command_id")
+        command_id = origin_id(command) if command else peek(body, "command_id")
         notice = last_receive_notice(attempts, reason, aftermath, command)
         return self.tell(
             requester, issued, notice, now, command_id if isinstance(command_id, str) else None
         )
-
-
-def _peek(body: str, key: str) -> Any:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    return data.get(key) if isinstance(data, dict) else None

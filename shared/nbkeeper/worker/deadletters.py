@@ -4,7 +4,9 @@ The worker tells a command's author on its last receive (`nbkeeper.worker.delive
 invocation holding that last receive dies before running the record (its timeout, a crash, an
 out-of-memory kill), nobody is told, and SQS moves the message to the dead-letter queue anyway.
 So on a schedule the worker reads its dead-letter queues and, for each message not yet noted as
-told (`ToldLedger`, the state table):
+told (`ToldLedger`, the state table, by SQS message id: a message keeps its id when SQS moves it
+to the DLQ, where a FIFO DLQ even takes it as the deduplication id; a redriven message gets a new
+id, so a second failure is a new letter):
 
 - a command that completed (its Idempotency record says so: an invocation ran it and reported
   its result, then died before SQS could delete it) is noted, and nothing is sent;

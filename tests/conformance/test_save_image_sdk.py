@@ -99,6 +99,20 @@ def test_sdk_saves_a_running_notebook_as_a_dedicated_image(
     assert public.data == []  # BUILD_IN by default: saved images are not public
 
 
+def test_a_notebook_made_from_a_saved_image_shows_its_name_and_tag(
+    sdk: ModelArtsClient, emulator: Emulator, emulator_api: ApiCaller, running: str
+) -> None:
+    image = sdk.create_image(save_request(running))
+    emulator.advance(T.snapshot_s)
+    reply = emulator_api(
+        "POST", NOTEBOOKS, json={**CREATE_BODY, "name": "from-saved", "image_id": image.id}
+    )
+    assert reply.status_code == 200, reply.text
+    shown = sdk.show_notebook(ShowNotebookRequest(id=reply.json()["id"])).image
+    assert (shown.id, shown.name, shown.tag, shown.type) == (image.id, "my-env", "v1", "DEDICATED")
+    assert shown.swr_path.endswith(f"/{NAMESPACE}/my-env:v1")
+
+
 def test_sdk_saves_without_a_tag_as_latest(
     sdk: ModelArtsClient, emulator: Emulator, running: str
 ) -> None:

@@ -144,8 +144,12 @@ DEFAULT_IMAGE_ID = "e1a07296-22a8-4f05-8bc8-e936c8e54090"
 DEFAULT_IMAGE_NAME = "notebook2.0-mul-kernel-cpu-cp36"
 
 
-def image_for(image_id: str) -> dict[str, Any]:
-    """The catalogue entry, or a plausible DEDICATED (user-built) image for unknown ids."""
+def image_for(image_id: str, saved: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A notebook's `image`: the image `saved` in its project (by its own name and tag), the
+    catalogue entry, or a plausible DEDICATED (user-built) image for unknown ids."""
+    if saved is not None and saved.get("type") == "DEDICATED":
+        fields = ("id", "name", "swr_path", "tag", "type", "arch", "description")
+        return {key: saved[key] for key in fields if key in saved}
     known = IMAGES.get(image_id)
     if known is not None:
         return dict(known)
@@ -372,3 +376,7 @@ class ImageCatalogue:
     def get(self, project_id: str, image_id: str) -> dict[str, Any] | None:
         found = PUBLIC_IMAGES_BY_ID.get(image_id) or self._own.get(project_id, {}).get(image_id)
         return None if found is None else dict(found)
+
+    def notebook_image(self, project_id: str, image_id: str) -> dict[str, Any]:
+        """What a notebook created or updated with `image_id` shows as its `image`."""
+        return image_for(image_id, self.get(project_id, image_id))

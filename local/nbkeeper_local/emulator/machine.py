@@ -29,7 +29,7 @@ from nbkeeper.modelarts.schemas import (
     TagReq,
 )
 
-from .catalogue import FLAVORS_BY_ID, ImageCatalogue, image_for
+from .catalogue import FLAVORS_BY_ID, ImageCatalogue
 from .clock import SimClock
 from .jupyter import ActivityPattern, JupyterState
 from .listing import ListResult, select
@@ -241,6 +241,7 @@ class NotebookStore:
                 status=S.CREATING,
             )
             record.description = request.description or ""
+            record.image = self.images.notebook_image(project_id, request.image_id)
             if request.pool_id:
                 record.pool = {"id": request.pool_id, "name": f"pool-{request.pool_id[:8]}"}
             record.endpoints = stored_endpoints(request.endpoints or [])
@@ -305,7 +306,7 @@ class NotebookStore:
             if request.flavor is not None:
                 record.flavor = request.flavor
             if request.image_id is not None:
-                record.image = image_for(request.image_id)
+                record.image = self.images.notebook_image(project_id, request.image_id)
             if request.endpoints is not None:
                 record.endpoints = stored_endpoints(request.endpoints)
             record.update_at = now

@@ -11,6 +11,7 @@ Layout (single table, `pk`/`sk` strings, TTL attribute `expires_at` in epoch sec
 | response_url posts | RESPURL#{sha256(url)[:40]} | RESPURL            | a day after the command   |
 | create intent | COMMAND#{command_id} | CREATE                    | 14 days (the DLQ's life)  |
 | response_url | COMMAND#{command_id}  | RESPURL                     | 30 minutes (Slack's limit) |
+| said once    | COMMAND#{command_id}  | ONCE                        | a day                     |
 | dead letter told | DEADLETTER#{message_id} | TOLD                   | 14 days (the DLQ's life)  |
 
 Everything the keeper needs for one project is in one partition, so a pass reads it with a single
@@ -262,9 +263,9 @@ class ItemWriter:
         self._table_name = table_name
         self._serialize = TypeSerializer().serialize
 
-    def put_item(self, *, Item: dict[str, Any]) -> None:  # the Table's keyword
+    def put_item(self, *, Item: dict[str, Any], **options: Any) -> None:  # the Table's keywords
         item = {key: self._serialize(value) for key, value in Item.items()}
-        self._client.put_item(TableName=self._table_name, Item=item)
+        self._client.put_item(TableName=self._table_name, Item=item, **options)
 
 
 class DynamoCommandLog:
@@ -308,6 +309,25 @@ class DynamoCommandLog:
         if not item or _from_epoch(item["expires_at"]) <= now:
             return None
         return str(item["url"])
+
+    def first_time(self, command_id: str, at: datetime) -> bool:
+        """True the first time for `command_id` within a day (a conditional write)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": COMMAND + command_id,
+                    "sk": "ONCE",
+                    "expires_at": _epoch(at + TTL_GRACE),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def note_told(self, message_id: str, how: str, at: datetime) -> None:
         self._table.put_item(

@@ -102,6 +102,7 @@ class MemoryCommandLog:
         self.creates: dict[str, str] = {}
         self.response_urls: dict[str, tuple[str, datetime]] = {}
         self.dead_letters_told: dict[str, str] = {}  # message id -> how
+        self.once: set[str] = set()
 
     def begin_create(self, command_id: str, name: str, at: datetime) -> None:
         self.creates[command_id] = name
@@ -115,6 +116,11 @@ class MemoryCommandLog:
     def response_url(self, command_id: str, now: datetime) -> str | None:
         url, expires = self.response_urls.get(command_id, ("", now))
         return url if now < expires else None
+
+    def first_time(self, command_id: str, at: datetime) -> bool:
+        seen = command_id in self.once
+        self.once.add(command_id)
+        return not seen
 
     def note_told(self, message_id: str, how: str, at: datetime) -> None:
         self.dead_letters_told[message_id] = how

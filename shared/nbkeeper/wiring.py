@@ -239,13 +239,19 @@ class Wiring:
         timeout = httpx.Timeout(VIEW_OPEN_TIMEOUT_S, connect=min(0.5, VIEW_OPEN_TIMEOUT_S))
         self.slack_api(self.bot_token).open_view(trigger_id, dict(view), timeout=timeout)
 
-    def direct_message(self, user_id: str, message: Message) -> None:
+    def direct_message(self, user_id: str, message: Message, once_for: str | None = None) -> None:
         """A DM on the webhook's ack path (chat.postMessage to the user id), each phase bounded
-        like a click's answer."""
+        like a click's answer; with `once_for`, only if the state table has not seen that key."""
         import httpx
 
         from nbkeeper.chatops.webhook import RESPONSE_POST_TIMEOUT_S
 
+        if once_for is not None:
+            try:
+                if not self.response_urls.first_time(once_for, self.seams.now()):
+                    return
+            except Exception as exc:  # twice is better than never
+                logger.warning("could not check for a repeated DM (%s)", type(exc).__name__)
         timeout = httpx.Timeout(RESPONSE_POST_TIMEOUT_S)
         self.slack_api(self.bot_token).post_message(user_id, message, timeout=timeout)
 

@@ -32,15 +32,21 @@ class Slack:
     fail: Exception | None = None
     views: list[Mapping[str, Any]] = field(default_factory=list)
     dms: list[tuple[str, render.Message]] = field(default_factory=list)
+    once: set[str] = field(default_factory=set)
 
     def open_view(self, trigger_id: str, view: Mapping[str, Any]) -> None:
         if self.fail is not None:
             raise self.fail
         self.views.append(view)
 
-    def direct_message(self, user_id: str, message: render.Message) -> None:
+    def direct_message(
+        self, user_id: str, message: render.Message, once_for: str | None = None
+    ) -> None:
         if self.fail is not None:
             raise self.fail
+        if once_for is not None and once_for in self.once:
+            return
+        self.once.add(once_for or "")
         self.dms.append((user_id, message))
 
 

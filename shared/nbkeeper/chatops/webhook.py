@@ -93,8 +93,11 @@ class SlackCalls(Protocol):
         """views.open (raises SlackApiError)."""
         ...
 
-    def direct_message(self, user_id: str, message: render.Message) -> None:
-        """A DM to `user_id` (raises SlackApiError)."""
+    def direct_message(
+        self, user_id: str, message: render.Message, once_for: str | None = None
+    ) -> None:
+        """A DM to `user_id` (raises SlackApiError); with `once_for`, only the first time that
+        key is given (a form submitted twice queues one command and is summarized once)."""
         ...
 
 
@@ -287,7 +290,7 @@ class SlackWebhook:
             return HttpReply.data(modal.errors_reply({"name": QUEUE_FAILED}))
         try:
             if self.slack is not None:
-                self.slack.direct_message(inv.user_id, reply.reply)
+                self.slack.direct_message(inv.user_id, reply.reply, once_for=inv.command_id)
         except Exception:  # queued all the same: the worker's DM still comes
             logger.exception("could not DM the form's summary")
         return HttpReply(200)  # closes the modal

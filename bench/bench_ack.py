@@ -10,7 +10,9 @@ catalogue read on the first request, then one ModelArts lookup + one SQS send), 
 ModelArts answers 429 twice with Retry-After 5 (the ack does not retry), a Confirm click
 whose response_url is a loopback Slack stand-in that answers after 2.5 s (the post is bounded),
 and `create` alone, which opens the create form (the images and flavors read once per process,
-then views.open on the stand-in's Web API, which answers at once).
+then views.open on the stand-in's Web API, which answers at once), and the form submitted with a
+name (its defaults found by name, the name lookup, the SQS send, the once-only claim in the
+state table and the summary DM on the stand-in).
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ def event(n):
             "actions": [{"action_id": "nbkeeper.confirm", "value": os.environ["BENCH_VALUE"]}]}
         body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
         return signed("/slack/interactions", body)
+    if SCENARIO == "submit":
+        state = {os.environ["BENCH_NAME_BLOCK"]: {"name": {"type": "plain_text_input",
+            "value": f"bench-{n}"}}}
+        payload = {"type": "view_submission", "team": {"id": "T1"},
+            "user": {"id": "U1", "team_id": "T1"}, "trigger_id": f"{n}.submit",
+            "view": {"id": f"VBENCH{n}", "team_id": "T1", "type": "modal",
+                "callback_id": os.environ["BENCH_CALLBACK"],
+                "private_metadata": os.environ["BENCH_METADATA"], "hash": "1.a",
+                "state": {"values": state}}}
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()
+        return signed("/slack/interactions", body)
     text = {"help": "help", "form": "create",
         "create-image": f"create bench-{n} image={os.environ['BENCH_IMAGE']}"}
     text = text.get(SCENARIO, f"create bench-{n}")
@@ -80,8 +93,8 @@ def check(reply):
     assert reply["statusCode"] == 200, reply
     if SCENARIO == "create-429":
         assert "ModelArts is busy" in reply["body"], reply
-    elif SCENARIO == "form":
-        assert reply["body"] == "", reply  # the modal opened (a failed open says why)
+    elif SCENARIO in ("form", "submit"):
+        assert reply["body"] == "", reply  # the modal opened / closed (errors would say why)
     elif SCENARIO != "click":
         assert "Sorry" not in reply["body"] and "ModelArts" not in reply["body"], reply
 
@@ -183,13 +196,15 @@ SCENARIOS = {
     "create-429": f"`create NAME`, ModelArts 429 twice (Retry-After {THROTTLE_RETRY_AFTER_S})",
     "click": f"Confirm click, Slack's response_url answering after {SLOW_SLACK_S} s",
     "form": "`create` alone (the form: catalogue read, views.open)",
+    "submit": "the form submitted with a name (queued, summary DM once)",
 }
-WARM_SCENARIOS = ("help", "create", "create-image", "form")
+WARM_SCENARIOS = ("help", "create", "create-image", "form", "submit")
 
 
 def run() -> str:
     from moto.server import ThreadedMotoServer
 
+    from nbkeeper.slack import modal
     from nbkeeper_local.emulator import Emulator, EmulatorConfig, FaultKind
     from nbkeeper_local.emulator.catalogue import DEFAULT_IMAGE_NAME, PUBLIC_IMAGES
     from nbkeeper_local.emulator.server import serve_in_thread
@@ -230,6 +245,9 @@ def run() -> str:
                 "POWERTOOLS_LOG_LEVEL": "ERROR",
                 "POWERTOOLS_SERVICE_NAME": "bench",
                 "BENCH_RESPONSE_URL": slack_url + "actions/T1/1/bench",
+                "BENCH_NAME_BLOCK": modal.block_id("name"),
+                "BENCH_CALLBACK": modal.CREATE_CALLBACK,
+                "BENCH_METADATA": modal.encode_metadata("C1"),
             }
             for scenario in SCENARIOS:
                 colds: list[float] = []
@@ -302,5 +320,9 @@ def run() -> str:
         "budget, then cached for the process) and calls views.open on the stand-in, which "
         f"answers at once ({views_opened} views opened); real Slack adds its latency, bounded "
         "by the webhook's 1 s per phase.",
+        "A submission is judged like the text command (the same defaults by name and the same "
+        "name lookup), queued, claimed once in the state table (a conditional write: a second "
+        "submission of the same view is not summarized again) and summarized by DM on the "
+        "stand-in; each request is a new view, so every one is queued and DMed.",
     ]
     return "\n".join(lines)

@@ -534,6 +534,11 @@ class EventSource:
         """This invocation's kill (a KILL_KINDS entry or None), and whether it was forced."""
         rng = self.world.rng
         roll = rng.random()
+        # A last receive comes once per message (then SQS moves it): force this kind at the
+        # first chance, whatever the draw and however few invocations ran so far.
+        forcing = self.kills.each_after is not None and not self.killed[LAST_RECEIVE_LOST]
+        if forcing and _holds_a_last_receive(messages):
+            return "before the first record", True
         if roll < self.kills.between:  # after k records, k drawn from 0 .. len - 1
             k = rng.randrange(len(messages))
             return ("between records" if k else "before the first record"), False
@@ -541,8 +546,6 @@ class EventSource:
             return "inside a record", False
         if self.kills.each_after is None or self.invocations <= self.kills.each_after:
             return None, False
-        if not self.killed[LAST_RECEIVE_LOST] and _holds_a_last_receive(messages):
-            return "before the first record", True
         for kind in KILL_KINDS:
             if self.killed[kind]:
                 continue

@@ -75,7 +75,7 @@ class DeadLetterReader:
     # Seconds left in the invocation; the reader stops telling below `reserve_s`.
     seconds_left: Callable[[], float] = lambda: float("inf")
     reserve_s: float = 30.0
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter, init=False)  # this run's outcomes
 
     def run(self) -> dict[str, int]:
         """Read every dead letter (up to `MAX_LETTERS_PER_RUN`), tell whoever is owed a word,

@@ -218,7 +218,6 @@ def peek(body: str | bytes, key: str) -> Any:
 def peek_requester(body: str | bytes) -> Requester | None:
     """Best effort: who sent a message that does not parse as a whole (to tell them it failed)."""
     try:
-        data = json.loads(body)
-        return Requester.model_validate(data["requested_by"])
-    except (ValueError, KeyError, TypeError, pydantic.ValidationError):
+        return Requester.model_validate(peek(body, "requested_by"))
+    except pydantic.ValidationError:
         return None

@@ -149,10 +149,10 @@ class Wiring:
         )
 
     @cached_property
-    def response_urls(self) -> DynamoCommandLog:
-        """The command log for writing response_urls on the ack path: over DynamoDB's low-level
-        client (a few ms to build) rather than the resource (100-200 ms on a cold start, measured
-        by bench/bench_ack.py), since the webhook only puts items."""
+    def ack_command_log(self) -> DynamoCommandLog:
+        """The command log on the ack path (response_urls kept, form summaries sent once): over
+        DynamoDB's low-level client (a few ms to build) rather than the resource (100-200 ms on a
+        cold start, measured by bench/bench_ack.py), since the webhook only puts items."""
         import boto3
 
         from nbkeeper.dynamo import DynamoCommandLog, ItemWriter
@@ -167,7 +167,7 @@ class Wiring:
         if url is None:
             return command
         try:
-            self.response_urls.put_response_url(key, url, command.requested_at)
+            self.ack_command_log.put_response_url(key, url, command.requested_at)
         except Exception as exc:  # boto's errors vary; never log the URL itself
             logger.warning(
                 "response_url not kept (%s); the result will be a DM", type(exc).__name__
@@ -248,7 +248,7 @@ class Wiring:
 
         if once_for is not None:
             try:
-                if not self.response_urls.first_time(once_for, self.seams.now()):
+                if not self.ack_command_log.first_time(once_for, self.seams.now()):
                     return
             except Exception as exc:  # twice is better than never
                 logger.warning("could not check for a repeated DM (%s)", type(exc).__name__)

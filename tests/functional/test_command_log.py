@@ -1,5 +1,5 @@
-"""The worker's per-command notes (create intents, kept response_urls) and the owner record's
-command id: DynamoDB (moto) and the in-memory fake behave the same."""
+"""The per-command notes (create intents, kept response_urls, once-only keys, dead letters told)
+and the owner record's command id: DynamoDB (moto) and the in-memory fake behave the same."""
 
 from __future__ import annotations
 
@@ -65,3 +65,27 @@ def test_the_webhooks_item_writer_stores_what_the_table_would(state_table: Any) 
         for pk in ("sc.1", "sc.2")
     }
     assert items["sc.1"] | {"pk": ""} == items["sc.2"] | {"pk": ""}
+
+
+def test_a_key_is_new_only_the_first_time(backends: tuple[Any, Any]) -> None:
+    log, _ = backends
+    assert log.first_time("vs.V1", NOW)
+    assert not log.first_time("vs.V1", NOW)
+    assert log.first_time("vs.V2", NOW)
+
+
+def test_the_item_writer_makes_the_same_conditional_write(state_table: Any) -> None:
+    """The webhook claims a form's summary over the low-level client, as the Table would."""
+    import boto3
+
+    writer = DynamoCommandLog(ItemWriter(boto3.client("dynamodb"), state_table.name))
+    assert writer.first_time("vs.V1", NOW)
+    assert not writer.first_time("vs.V1", NOW)
+    assert not DynamoCommandLog(state_table).first_time("vs.V1", NOW)
+
+
+def test_dead_letters_told_are_remembered_per_message(backends: tuple[Any, Any]) -> None:
+    log, _ = backends
+    assert not log.told("m-1")
+    log.note_told("m-1", "dm", NOW)
+    assert log.told("m-1") and not log.told("m-2")
